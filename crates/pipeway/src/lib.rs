@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod access;
+mod error;
+mod gate;
+mod listener;
+mod message;
+mod name;
+mod options;
+mod peer;
+mod stream;
+mod sys;
+mod wire;
+
+#[cfg(feature = "tokio")]
+pub mod tokio;
+#[cfg(unix)]
+pub mod unix;
+
+pub use error::{Error, Result};
+pub use listener::{MessageListener, PipeListener};
+pub use message::MessageStream;
+pub use name::{IntoPipeName, NameError, PipeName};
+pub use options::{
+    ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, Direction, ListenOptions,
+    PipeMode,
+};
+pub use peer::PeerIdentity;
+pub use stream::PipeStream;

@@ -1,0 +1,160 @@
+//! Blocking listeners: [`PipeListener`] for byte pipes, [`MessageListener`]
+//! for message pipes.
+
+use std::io;
+
+use crate::error::{Error, Result};
+use crate::message::MessageStream;
+use crate::name::{IntoPipeName, PipeName};
+use crate::options::{ListenOptions, PipeMode};
+use crate::stream::PipeStream;
+use crate::sys::blocking as sys;
+
+/// A byte-mode pipe server: binds a name and accepts clients.
+///
+/// Each accepted [`PipeStream`] is one instance of the pipe. With default
+/// options the pipe admits only this process's user (and root), takes any
+/// number of clients, and is a plain stream socket at .NET's path, so .NET's
+/// `NamedPipeClientStream`, socat and Python reach it too.
+///
+/// Dropping the listener removes its socket file (only its own: a file
+/// someone else put at the path since is left alone).
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use pipeway::PipeListener;
+///
+/// let listener = PipeListener::bind("echo")?;
+/// for stream in listener.incoming() {
+///     let mut stream = stream?;
+///     std::thread::spawn(move || {
+///         let mut buf = [0u8; 4096];
+///         while let Ok(n @ 1..) = stream.read(&mut buf) {
+///             if stream.write_all(&buf[..n]).is_err() {
+///                 break;
+///             }
+///         }
+///     });
+/// }
+/// # Ok::<(), pipeway::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct PipeListener {
+    inner: sys::Listener,
+}
+
+impl PipeListener {
+    /// Binds `name` with the default options.
+    pub fn bind(name: impl IntoPipeName) -> Result<Self> {
+        Self::bind_with(name, &ListenOptions::new())
+    }
+
+    /// Binds `name` with `options`.
+    ///
+    /// Fails with [`Error::InUse`] when a live server holds the name, with
+    /// [`Error::NotASocket`] when something else sits at its path, and
+    /// reclaims a stale socket file left by a server that died.
+    pub fn bind_with(name: impl IntoPipeName, options: &ListenOptions) -> Result<Self> {
+        let name = name.into_pipe_name()?;
+        Ok(Self {
+            inner: sys::Listener::bind(name, options, PipeMode::Byte)?,
+        })
+    }
+
+    /// Waits for the next admitted client. Clients the access rules refuse
+    /// are closed (before anything is read from them) and logged, and the
+    /// wait goes on. With an instance limit, waits for a free instance first.
+    pub fn accept(&self) -> Result<PipeStream> {
+        let connection = self.inner.accept()?;
+        Ok(PipeStream::from_sys(sys::ByteStream::from_connection(
+            connection,
+        )?))
+    }
+
+    /// An endless iterator over accepted clients.
+    pub fn incoming(&self) -> impl Iterator<Item = Result<PipeStream>> + '_ {
+        std::iter::from_fn(move || match self.accept() {
+            Err(Error::ListenerClosed) => None,
+            other => Some(other),
+        })
+    }
+
+    /// Stops accepting, waking any thread blocked in [`accept`](Self::accept)
+    /// (it fails with [`Error::ListenerClosed`]); clients connecting from now
+    /// on are refused. Streams already accepted are not affected.
+    pub fn shutdown(&self) -> io::Result<()> {
+        self.inner.shutdown()
+    }
+
+    /// The name this listener serves.
+    pub fn name(&self) -> &PipeName {
+        self.inner.name()
+    }
+
+    pub(crate) fn sys(&self) -> &sys::Listener {
+        &self.inner
+    }
+}
+
+/// A message-mode pipe server: like [`PipeListener`], but its clients
+/// exchange whole messages ([`MessageStream`]).
+///
+/// ```no_run
+/// use pipeway::MessageListener;
+///
+/// let listener = MessageListener::bind("events")?;
+/// let client = listener.accept()?;
+/// while let Some(message) = client.recv_vec()? {
+///     client.send(&message)?; // echo each message back, boundaries kept
+/// }
+/// # Ok::<(), pipeway::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct MessageListener {
+    inner: sys::Listener,
+}
+
+impl MessageListener {
+    /// Binds `name` with the default options.
+    pub fn bind(name: impl IntoPipeName) -> Result<Self> {
+        Self::bind_with(name, &ListenOptions::new())
+    }
+
+    /// Binds `name` with `options`. See [`PipeListener::bind_with`].
+    pub fn bind_with(name: impl IntoPipeName, options: &ListenOptions) -> Result<Self> {
+        let name = name.into_pipe_name()?;
+        Ok(Self {
+            inner: sys::Listener::bind(name, options, PipeMode::Message)?,
+        })
+    }
+
+    /// Waits for the next admitted client. See [`PipeListener::accept`].
+    pub fn accept(&self) -> Result<MessageStream> {
+        let connection = self.inner.accept()?;
+        Ok(MessageStream::from_sys(
+            sys::MessageStream::from_connection(connection)?,
+        ))
+    }
+
+    /// An endless iterator over accepted clients.
+    pub fn incoming(&self) -> impl Iterator<Item = Result<MessageStream>> + '_ {
+        std::iter::from_fn(move || match self.accept() {
+            Err(Error::ListenerClosed) => None,
+            other => Some(other),
+        })
+    }
+
+    /// Stops accepting. See [`PipeListener::shutdown`].
+    pub fn shutdown(&self) -> io::Result<()> {
+        self.inner.shutdown()
+    }
+
+    /// The name this listener serves.
+    pub fn name(&self) -> &PipeName {
+        self.inner.name()
+    }
+
+    pub(crate) fn sys(&self) -> &sys::Listener {
+        &self.inner
+    }
+}

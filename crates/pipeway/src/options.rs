@@ -1,0 +1,329 @@
+//! The options of listeners and clients, shared by the blocking and tokio faces.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::access::{AccessRules, Account};
+
+/// The default largest message a message-mode pipe accepts: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+/// The default connect timeout: how long a client waits for a pipe that does
+/// not exist yet, refuses, or is busy.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which way data flows, named as Windows names it: from the server's side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Both ways (`PIPE_ACCESS_DUPLEX`).
+    #[default]
+    Duplex,
+    /// Clients write and the server reads (`PIPE_ACCESS_INBOUND`).
+    Inbound,
+    /// The server writes and clients read (`PIPE_ACCESS_OUTBOUND`).
+    Outbound,
+}
+
+impl Direction {
+    /// Whether the server end may read.
+    pub fn server_reads(self) -> bool {
+        self != Direction::Outbound
+    }
+    /// Whether the server end may write.
+    pub fn server_writes(self) -> bool {
+        self != Direction::Inbound
+    }
+    /// Whether an end may read, given which end it is.
+    pub(crate) fn reads(self, end: End) -> bool {
+        match end {
+            End::Server => self.server_reads(),
+            End::Client => self.server_writes(),
+        }
+    }
+    /// Whether an end may write, given which end it is.
+    pub(crate) fn writes(self, end: End) -> bool {
+        match end {
+            End::Server => self.server_writes(),
+            End::Client => self.server_reads(),
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Duplex => "duplex",
+            Direction::Inbound => "inbound (clients write, the server reads)",
+            Direction::Outbound => "outbound (the server writes, clients read)",
+        })
+    }
+}
+
+/// Which end of a pipe a stream is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    Server,
+    Client,
+}
+
+/// How a pipe carries data: a byte stream or whole messages.
+///
+/// The mode is fixed by the type you use ([`PipeStream`](crate::PipeStream) or
+/// [`MessageStream`](crate::MessageStream)); it shows up in errors when the
+/// two ends disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PipeMode {
+    /// A byte stream (`PIPE_TYPE_BYTE`).
+    Byte,
+    /// Whole messages with their boundaries (`PIPE_TYPE_MESSAGE`).
+    Message,
+}
+
+impl fmt::Display for PipeMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PipeMode::Byte => "byte-mode",
+            PipeMode::Message => "message-mode",
+        })
+    }
+}
+
+/// How a listener serves its pipe. Used by every listener type:
+/// [`PipeListener`](crate::PipeListener), [`MessageListener`](crate::MessageListener)
+/// and their tokio forms.
+///
+/// The defaults are secure and unsurprising: duplex, unlimited instances,
+/// only the owner's user (and root) admitted, 16 MiB messages.
+///
+/// ```no_run
+/// use pipeway::{Direction, ListenOptions, PipeListener};
+///
+/// let options = ListenOptions::new()
+///     .direction(Direction::Inbound)
+///     .max_instances(4)
+///     .allow_group("adm");
+/// let listener = PipeListener::bind_with("telemetry", &options)?;
+/// # Ok::<(), pipeway::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ListenOptions {
+    pub(crate) direction: Direction,
+    pub(crate) max_instances: Option<usize>,
+    pub(crate) first_instance: bool,
+    pub(crate) access: AccessRules,
+    pub(crate) in_buffer_size: Option<usize>,
+    pub(crate) out_buffer_size: Option<usize>,
+    pub(crate) max_message_size: usize,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ListenOptions {
+    /// The defaults: duplex, unlimited instances, owner-only access.
+    pub fn new() -> Self {
+        Self {
+            direction: Direction::Duplex,
+            max_instances: None,
+            first_instance: false,
+            access: AccessRules::default(),
+            in_buffer_size: None,
+            out_buffer_size: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
+
+    /// Which way data flows. Each end refuses the operation its direction
+    /// rules out with [`Error::WrongDirection`](crate::Error::WrongDirection).
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.direction = direction;
+        self
+    }
+
+    /// At most `n` clients connected at once (`nMaxInstances`). A client
+    /// beyond `n` waits for a free instance until its connect timeout, then
+    /// fails with [`Error::Busy`](crate::Error::Busy). `n` must be at least 1.
+    ///
+    /// On Unix a limited pipe uses pipeway's framed wire, so only pipeway
+    /// clients can reach it (see the crate docs, "Two wires").
+    pub fn max_instances(mut self, n: usize) -> Self {
+        self.max_instances = Some(n);
+        self
+    }
+
+    /// Fails the bind if the name exists at all, even as a stale socket file
+    /// that would otherwise be reclaimed (`FILE_FLAG_FIRST_PIPE_INSTANCE`).
+    pub fn first_instance(mut self, first: bool) -> Self {
+        self.first_instance = first;
+        self
+    }
+
+    /// Also admits `user` (a user name).
+    pub fn allow_user(mut self, user: impl Into<String>) -> Self {
+        self.access.allow_users.push(Account::Name(user.into()));
+        self
+    }
+
+    /// Also admits members of `group` (a group name).
+    pub fn allow_group(mut self, group: impl Into<String>) -> Self {
+        self.access.allow_groups.push(Account::Name(group.into()));
+        self
+    }
+
+    /// Admits every user (denies still apply).
+    pub fn allow_everyone(mut self) -> Self {
+        self.access.everyone = true;
+        self
+    }
+
+    /// Refuses `user`, whatever else admits them. Denies win over allows.
+    pub fn deny_user(mut self, user: impl Into<String>) -> Self {
+        self.access.deny_users.push(Account::Name(user.into()));
+        self
+    }
+
+    /// Refuses members of `group`, whatever else admits them.
+    pub fn deny_group(mut self, group: impl Into<String>) -> Self {
+        self.access.deny_groups.push(Account::Name(group.into()));
+        self
+    }
+
+    /// The size of the kernel buffer for data flowing in (`nInBufferSize`;
+    /// `SO_RCVBUF` on Unix, which the kernel may round).
+    pub fn in_buffer_size(mut self, bytes: usize) -> Self {
+        self.in_buffer_size = Some(bytes);
+        self
+    }
+
+    /// The size of the kernel buffer for data flowing out (`nOutBufferSize`;
+    /// `SO_SNDBUF` on Unix).
+    pub fn out_buffer_size(mut self, bytes: usize) -> Self {
+        self.out_buffer_size = Some(bytes);
+        self
+    }
+
+    /// The largest message a message-mode pipe accepts from its clients
+    /// (default [`DEFAULT_MAX_MESSAGE_SIZE`]). Clients learn it when they
+    /// connect and refuse larger sends before sending anything.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+}
+
+/// Who a client accepts as the server of a pipe.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ServerRequirement {
+    /// The client's own user, or root (the default).
+    #[default]
+    SameUserOrRoot,
+    /// That user, or root.
+    User(Account),
+    /// Anyone.
+    Anyone,
+}
+
+/// How a client connects. Used by every stream type's `connect_with`.
+///
+/// By default a connect waits up to [`DEFAULT_CONNECT_TIMEOUT`] for the pipe to
+/// appear, listen, or have a free instance, and trusts only a server running
+/// as the client's own user or root.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use pipeway::{ConnectOptions, PipeStream};
+///
+/// let options = ConnectOptions::new()
+///     .timeout(Duration::from_secs(1))
+///     .require_server_user("postgres");
+/// let stream = PipeStream::connect_with("pgctl", &options)?;
+/// # Ok::<(), pipeway::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) direction: Option<Direction>,
+    pub(crate) server: ServerRequirement,
+    pub(crate) in_buffer_size: Option<usize>,
+    pub(crate) out_buffer_size: Option<usize>,
+    pub(crate) max_message_size: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConnectOptions {
+    /// The defaults: a 5 s timeout, any direction, a server of the same user or root.
+    pub fn new() -> Self {
+        Self {
+            timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            direction: None,
+            server: ServerRequirement::default(),
+            in_buffer_size: None,
+            out_buffer_size: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
+
+    /// How long to wait for the pipe to exist, listen, and have a free
+    /// instance (`WaitNamedPipe`). Zero tries once.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Waits for the pipe with no time limit.
+    pub fn wait_forever(mut self) -> Self {
+        self.timeout = None;
+        self
+    }
+
+    /// The direction this client needs. A pipe that cannot serve it is refused
+    /// with [`Error::DirectionMismatch`](crate::Error::DirectionMismatch) where
+    /// the pipe announces its direction. An inbound client shuts down its read
+    /// half at once and an outbound client its write half, as .NET's
+    /// `PipeDirection.Out` and `In` clients do. Unset, the client takes the
+    /// pipe's direction (duplex when the pipe does not say).
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.direction = Some(direction);
+        self
+    }
+
+    /// Trusts only a server running as `user` (or root).
+    pub fn require_server_user(mut self, user: impl Into<String>) -> Self {
+        self.server = ServerRequirement::User(Account::Name(user.into()));
+        self
+    }
+
+    /// Trusts a server running as any user. Use it for pipes that other users
+    /// serve on purpose; the default refuses them, which stops squatters.
+    pub fn trust_any_server(mut self) -> Self {
+        self.server = ServerRequirement::Anyone;
+        self
+    }
+
+    /// The kernel receive buffer (`SO_RCVBUF` on Unix).
+    pub fn in_buffer_size(mut self, bytes: usize) -> Self {
+        self.in_buffer_size = Some(bytes);
+        self
+    }
+
+    /// The kernel send buffer (`SO_SNDBUF` on Unix).
+    pub fn out_buffer_size(mut self, bytes: usize) -> Self {
+        self.out_buffer_size = Some(bytes);
+        self
+    }
+
+    /// The largest message this client accepts from the server (default
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`]).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+}

@@ -1,0 +1,156 @@
+//! The blocking byte-mode stream.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::name::IntoPipeName;
+use crate::options::{ConnectOptions, Direction, PipeMode};
+use crate::peer::PeerIdentity;
+use crate::sys::blocking as sys;
+
+/// One end of a byte-mode pipe: a bidirectional byte stream.
+///
+/// `Read` and `Write` are implemented for `PipeStream` and for `&PipeStream`,
+/// so one thread can read while another writes (share it with an `Arc` or a
+/// scoped thread). Writes go straight to the kernel: `flush` has nothing to
+/// do, and [`wait_for_drain`](Self::wait_for_drain) waits until the peer has
+/// read what was written (`WaitForPipeDrain`).
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use pipeway::PipeStream;
+///
+/// let mut stream = PipeStream::connect("echo")?;
+/// stream.write_all(b"ping")?;
+/// stream.shutdown(std::net::Shutdown::Write)?; // the server sees end-of-file
+/// let mut reply = String::new();
+/// stream.read_to_string(&mut reply)?;
+/// println!("{reply} from {}", stream.peer());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct PipeStream {
+    inner: sys::ByteStream,
+}
+
+impl PipeStream {
+    pub(crate) fn from_sys(inner: sys::ByteStream) -> Self {
+        Self { inner }
+    }
+
+    /// Connects to `name` with the default options: waits up to 5 s for the
+    /// pipe, and trusts only a server of this user or root.
+    pub fn connect(name: impl IntoPipeName) -> Result<Self> {
+        Self::connect_with(name, &ConnectOptions::new())
+    }
+
+    /// Connects to `name` with `options`.
+    ///
+    /// Waits, until the timeout, for a pipe that does not exist yet, refuses,
+    /// or has no free instance, then fails with [`Error::NotFound`],
+    /// [`Error::NotListening`] or [`Error::Busy`]. A server run by a user the
+    /// options do not trust fails with [`Error::UntrustedServer`] before any
+    /// byte is sent or read.
+    ///
+    /// [`Error::NotFound`]: crate::Error::NotFound
+    /// [`Error::NotListening`]: crate::Error::NotListening
+    /// [`Error::Busy`]: crate::Error::Busy
+    /// [`Error::UntrustedServer`]: crate::Error::UntrustedServer
+    pub fn connect_with(name: impl IntoPipeName, options: &ConnectOptions) -> Result<Self> {
+        let name = name.into_pipe_name()?;
+        let connection = sys::connect(name, options, PipeMode::Byte)?;
+        Ok(Self::from_sys(sys::ByteStream::from_connection(
+            connection,
+        )?))
+    }
+
+    /// The process at the other end.
+    pub fn peer(&self) -> &PeerIdentity {
+        self.inner.endpoint().peer()
+    }
+
+    /// The pipe's direction, as this end sees it.
+    pub fn direction(&self) -> Direction {
+        self.inner.endpoint().direction()
+    }
+
+    /// Shuts down the read half, the write half, or both. Shutting down the
+    /// write half delivers everything written before it, then end-of-file.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.endpoint().shutdown(how)
+    }
+
+    /// Ends the connection both ways (`DisconnectNamedPipe` on a server
+    /// end). Unlike Windows, data already written is not discarded: the
+    /// peer reads it, then end-of-file.
+    pub fn disconnect(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Both)
+    }
+
+    /// Makes reads fail with [`io::ErrorKind::TimedOut`] after `timeout`
+    /// (`None`: wait forever). A timed-out read consumes nothing; the stream
+    /// stays usable.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.endpoint().set_read_timeout(timeout)
+    }
+
+    /// Makes writes fail with [`io::ErrorKind::TimedOut`] after `timeout`.
+    /// A timed-out write sent nothing (or, as `Write::write` allows, part
+    /// of the buffer, which its return value says); the stream stays usable.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.endpoint().set_write_timeout(timeout)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.inner.endpoint().read_timeout()
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.inner.endpoint().write_timeout()
+    }
+
+    /// The kernel's (in, out) buffer sizes for this end, as it rounded them.
+    pub fn buffer_sizes(&self) -> io::Result<(usize, usize)> {
+        self.inner.endpoint().buffer_sizes()
+    }
+
+    /// Waits until the peer has read everything written so far
+    /// (`FlushFileBuffers` / `WaitForPipeDrain`), or `timeout` passes.
+    pub fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.endpoint().wait_for_drain(timeout)
+    }
+}
+
+impl Read for PipeStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl Read for &PipeStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl Write for PipeStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &PipeStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

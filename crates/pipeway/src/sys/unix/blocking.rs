@@ -1,0 +1,423 @@
+//! The blocking face on Unix: listeners and streams on blocking sockets.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+use rustix::net::SocketFlags;
+
+use crate::error::Error;
+use crate::gate::{InstanceGate, Permit};
+use crate::name::PipeName;
+use crate::options::{ConnectOptions, Direction, End, ListenOptions, PipeMode};
+use crate::peer::PeerIdentity;
+
+use super::admit::{Admission, Admitted, Connection};
+use super::connect::{ConnectPlan, HelloResult, Step};
+use super::framing::{Begun, MessageReader, MessageWriter, RecordBuffer};
+use super::listen::{self, SocketFile};
+use super::socket::{Socket, Wire};
+
+// ---------------------------------------------------------------------------
+// Listening.
+
+#[derive(Debug)]
+pub(crate) struct Listener {
+    socket: Socket,
+    file: SocketFile,
+    admission: Admission,
+    gate: Option<Arc<InstanceGate>>,
+    closed: AtomicBool,
+}
+
+impl Listener {
+    pub(crate) fn bind(
+        name: PipeName,
+        options: &ListenOptions,
+        mode: PipeMode,
+    ) -> Result<Self, Error> {
+        let admission = Admission::new(name, mode, options)?;
+        let (socket, file) = listen::bind(
+            &admission.name,
+            admission.wire,
+            options.first_instance,
+            admission.access.file_permissions(),
+            false,
+        )?;
+        Ok(Self {
+            socket,
+            file,
+            gate: options.max_instances.map(InstanceGate::new),
+            admission,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Waits for a free instance (with a limit), then for a client the access
+    /// rules admit. Refused clients are closed and logged, not returned.
+    pub(crate) fn accept(&self) -> Result<Connection, Error> {
+        loop {
+            let permit = match &self.gate {
+                Some(gate) => Some(gate.acquire_blocking().map_err(|_| Error::ListenerClosed)?),
+                None => None,
+            };
+            let fd = match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
+                Ok(fd) => fd,
+                // A client that gave up while queued.
+                Err(Errno::INTR) | Err(Errno::CONNABORTED) => continue,
+                Err(_) if self.closed.load(Ordering::Acquire) => return Err(Error::ListenerClosed),
+                Err(err) => return Err(Error::Io(err.into())),
+            };
+            match self.admission.admit(Socket::from_fd(fd)) {
+                Admitted::Client(mut connection) => {
+                    connection.permit = permit;
+                    return Ok(*connection);
+                }
+                Admitted::Refused | Admitted::Gone => continue,
+            }
+        }
+    }
+
+    /// Stops accepting: pending and future `accept` calls fail with
+    /// [`Error::ListenerClosed`] and new clients are refused. The socket file
+    /// stays until the listener is dropped.
+    pub(crate) fn shutdown(&self) -> io::Result<()> {
+        self.closed.store(true, Ordering::Release);
+        if let Some(gate) = &self.gate {
+            gate.close();
+        }
+        self.socket.shutdown(Shutdown::Both)
+    }
+
+    pub(crate) fn name(&self) -> &PipeName {
+        &self.admission.name
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.file.path()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Connecting.
+
+pub(crate) fn connect(
+    name: PipeName,
+    options: &ConnectOptions,
+    mode: PipeMode,
+) -> Result<Connection, Error> {
+    let mut plan = ConnectPlan::new(name, options, mode)?;
+    loop {
+        let (socket, wire, peer) = loop {
+            match plan.step()? {
+                Step::Connected(socket, wire, peer) => break (socket, wire, peer),
+                Step::Sleep(pause) => std::thread::sleep(pause),
+            }
+        };
+        let hello = match wire {
+            Wire::Plain => None,
+            Wire::Framed => match wait_for_hello(&mut plan, &socket)? {
+                Some(HelloResult::Hello(hello)) => Some(hello),
+                Some(HelloResult::Retry) => continue,
+                None => return Err(plan.busy()),
+            },
+        };
+        socket.set_nonblocking(false)?;
+        return plan.finish(socket, wire, peer, hello);
+    }
+}
+
+/// Waits, without spinning, for the server to admit this client. `None`: the
+/// deadline passed first (every instance stayed busy).
+fn wait_for_hello(plan: &mut ConnectPlan, socket: &Socket) -> Result<Option<HelloResult>, Error> {
+    loop {
+        if let Some(result) = plan.try_read_hello(socket)? {
+            return Ok(Some(result));
+        }
+        let timeout = match plan.deadline() {
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(None);
+                }
+                Some(
+                    rustix::event::Timespec::try_from(deadline - now).map_err(|_| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "connect timeout out of range")
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let mut fds = [PollFd::new(socket, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(err) => return Err(Error::Io(err.into())),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What both stream types share.
+
+/// A blocking socket's timeout shows as `WouldBlock`; callers asked for a
+/// deadline, so they get `TimedOut`.
+fn timed_out(err: io::Error) -> io::Error {
+    if err.kind() == io::ErrorKind::WouldBlock {
+        io::Error::new(io::ErrorKind::TimedOut, "the pipe operation timed out")
+    } else {
+        err
+    }
+}
+
+fn timed_out_error(err: Error) -> Error {
+    match err {
+        Error::Io(err) => Error::Io(timed_out(err)),
+        other => other,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The parts of a connected pipe that do not depend on its mode.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    socket: Socket,
+    end: End,
+    direction: Direction,
+    peer: PeerIdentity,
+    _permit: Option<Permit>,
+}
+
+impl Endpoint {
+    fn new(connection: Connection) -> (Self, Wire, u64, usize) {
+        let Connection {
+            socket,
+            wire,
+            end,
+            direction,
+            peer,
+            peer_max_message,
+            max_message,
+            permit,
+        } = connection;
+        (
+            Self {
+                socket,
+                end,
+                direction,
+                peer,
+                _permit: permit,
+            },
+            wire,
+            peer_max_message,
+            max_message,
+        )
+    }
+
+    fn may(&self, op: &'static str) -> Result<(), Error> {
+        let allowed = match op {
+            "read" => self.direction.reads(self.end),
+            _ => self.direction.writes(self.end),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::WrongDirection {
+                op,
+                direction: self.direction,
+            })
+        }
+    }
+
+    pub(crate) fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    pub(crate) fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.socket.shutdown(how)
+    }
+
+    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.socket.set_read_timeout(timeout)
+    }
+
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.socket.set_write_timeout(timeout)
+    }
+
+    pub(crate) fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.socket.read_timeout()
+    }
+
+    pub(crate) fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.socket.write_timeout()
+    }
+
+    pub(crate) fn buffer_sizes(&self) -> io::Result<(usize, usize)> {
+        Ok((
+            self.socket.recv_buffer_size()?,
+            self.socket.send_buffer_size()?,
+        ))
+    }
+
+    pub(crate) fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut pause = Duration::from_micros(100);
+        while self.socket.unread_by_peer()? > 0 {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the peer did not read everything before the timeout",
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Byte mode.
+
+#[derive(Debug)]
+pub(crate) struct ByteStream {
+    endpoint: Endpoint,
+    wire: Wire,
+    /// The framed wire's partly read record; unused on the plain wire.
+    records: Mutex<RecordBuffer>,
+    budget: usize,
+}
+
+impl ByteStream {
+    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+        let (endpoint, wire, _, _) = Endpoint::new(connection);
+        let budget = match wire {
+            Wire::Plain => 0,
+            Wire::Framed => endpoint.socket.record_budget()?,
+        };
+        Ok(Self {
+            endpoint,
+            wire,
+            records: Mutex::new(RecordBuffer::default()),
+            budget,
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.endpoint.may("read")?;
+        let socket = &self.endpoint.socket;
+        let result = match self.wire {
+            Wire::Plain => socket.recv(buf),
+            Wire::Framed => lock(&self.records).read(buf, socket),
+        };
+        result.map_err(timed_out)
+    }
+
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.endpoint.may("write")?;
+        let socket = &self.endpoint.socket;
+        let result = match self.wire {
+            Wire::Plain => socket.send(buf),
+            Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
+        };
+        result.map_err(timed_out)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Message mode.
+
+#[derive(Debug)]
+pub(crate) struct MessageStream {
+    endpoint: Endpoint,
+    reader: Mutex<MessageReader>,
+    writer: Mutex<MessageWriter>,
+    max_message: usize,
+    peer_max_message: u64,
+}
+
+impl MessageStream {
+    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+        let (endpoint, _, peer_max_message, max_message) = Endpoint::new(connection);
+        let budget = endpoint.socket.record_budget()?;
+        Ok(Self {
+            reader: Mutex::new(MessageReader::new(max_message)),
+            writer: Mutex::new(MessageWriter::new(peer_max_message, budget)),
+            endpoint,
+            max_message,
+            peer_max_message,
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.max_message
+    }
+
+    pub(crate) fn peer_max_message_size(&self) -> u64 {
+        self.peer_max_message
+    }
+
+    pub(crate) fn send(&self, message: &[u8]) -> Result<(), Error> {
+        self.endpoint.may("write")?;
+        let socket = &self.endpoint.socket;
+        // One sender at a time, for the whole message: records never interleave.
+        let mut writer = lock(&self.writer);
+        writer.flush(socket).map_err(timed_out)?;
+        match writer.begin(message, socket).map_err(timed_out_error)? {
+            Begun::Sent => Ok(()),
+            Begun::Partly(err) => Err(Error::Io(timed_out(err))),
+        }
+    }
+
+    pub(crate) fn flush(&self) -> Result<(), Error> {
+        let socket = &self.endpoint.socket;
+        lock(&self.writer)
+            .flush(socket)
+            .map_err(|e| Error::Io(timed_out(e)))
+    }
+
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        self.endpoint.may("read")?;
+        let socket = &self.endpoint.socket;
+        lock(&self.reader)
+            .recv(buf, socket)
+            .map_err(timed_out_error)
+    }
+
+    pub(crate) fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.endpoint.may("read")?;
+        let socket = &self.endpoint.socket;
+        lock(&self.reader).recv_vec(socket).map_err(timed_out_error)
+    }
+
+    /// Ends this end's stream of messages, after anything an interrupted send
+    /// left (go-winio's `CloseWrite`).
+    pub(crate) fn close_write(&self) -> Result<(), Error> {
+        let socket = &self.endpoint.socket;
+        let mut writer = lock(&self.writer);
+        writer.flush(socket).map_err(timed_out)?;
+        socket.shutdown(Shutdown::Write)?;
+        Ok(())
+    }
+}

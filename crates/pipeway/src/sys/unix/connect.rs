@@ -1,0 +1,329 @@
+//! Connecting to a pipe, `WaitNamedPipe` style: a client waits, up to its
+//! timeout, for a pipe that does not exist yet, refuses, or is busy, and
+//! checks the server's identity before it sends or reads a byte.
+//!
+//! [`ConnectPlan`] holds every rule; the blocking and tokio faces only differ
+//! in how they sleep between attempts and wait for the hello.
+
+use std::io::{self, IoSliceMut};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+use rustix::net::SocketAddrUnix;
+
+use crate::error::Error;
+use crate::name::PipeName;
+use crate::options::{ConnectOptions, Direction, End, PipeMode, ServerRequirement};
+use crate::peer::PeerIdentity;
+use crate::wire::{HELLO_LEN, Hello, Refusal};
+
+use super::admit::{Connection, shut_unused_halves};
+use super::socket::{Socket, Wire};
+use super::users;
+
+/// The first pause between attempts; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(1);
+/// The longest pause between attempts: how late a waiting client may notice
+/// that the pipe appeared.
+const MAX_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Why the last attempt did not connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    /// No socket file.
+    Missing,
+    /// A socket file nobody accepts on (yet).
+    Refused,
+    /// Every instance in use: the kernel queue is full, or the server has not
+    /// admitted this client before the deadline.
+    Busy,
+}
+
+/// What the face should do next.
+pub(crate) enum Step {
+    /// Connected at the socket level; the server's identity has been checked.
+    /// On the framed wire, wait for the hello next.
+    Connected(Socket, Wire, PeerIdentity),
+    /// Sleep this long, then call [`ConnectPlan::step`] again.
+    Sleep(Duration),
+}
+
+/// Who the client accepts as the server.
+#[derive(Debug)]
+enum Trusted {
+    Uids(Vec<u32>),
+    Anyone,
+}
+
+pub(crate) struct ConnectPlan {
+    name: PipeName,
+    path: PathBuf,
+    mode: PipeMode,
+    requested_direction: Option<Direction>,
+    trusted: Trusted,
+    in_buffer_size: Option<usize>,
+    out_buffer_size: Option<usize>,
+    max_message: usize,
+    started: Instant,
+    deadline: Option<Instant>,
+    backoff: Duration,
+    waiting: Waiting,
+}
+
+impl ConnectPlan {
+    pub(crate) fn new(
+        name: PipeName,
+        options: &ConnectOptions,
+        mode: PipeMode,
+    ) -> Result<Self, Error> {
+        let path = match name.endpoint() {
+            Some(path) => path.to_owned(),
+            None => {
+                return Err(Error::RemoteNotSupported {
+                    name: name.to_string(),
+                });
+            }
+        };
+        const ROOT: u32 = 0;
+        let trusted = match &options.server {
+            ServerRequirement::SameUserOrRoot => Trusted::Uids(vec![users::effective_uid(), ROOT]),
+            ServerRequirement::User(account) => Trusted::Uids(vec![users::uid_of(account)?, ROOT]),
+            ServerRequirement::Anyone => Trusted::Anyone,
+        };
+        let started = Instant::now();
+        Ok(Self {
+            name,
+            path,
+            mode,
+            requested_direction: options.direction,
+            trusted,
+            in_buffer_size: options.in_buffer_size,
+            out_buffer_size: options.out_buffer_size,
+            max_message: options.max_message_size,
+            started,
+            deadline: options.timeout.map(|timeout| started + timeout),
+            backoff: FIRST_BACKOFF,
+            waiting: Waiting::Missing,
+        })
+    }
+
+    /// The wires to try, in order. A byte client reaches byte pipes on either
+    /// wire; a message client only the framed one.
+    fn wires(&self) -> &'static [Wire] {
+        match self.mode {
+            PipeMode::Byte => &[Wire::Plain, Wire::Framed],
+            PipeMode::Message => &[Wire::Framed],
+        }
+    }
+
+    /// Makes one attempt. Returns the socket, or how long to sleep before the
+    /// next attempt, or the error that ends the connect.
+    pub(crate) fn step(&mut self) -> Result<Step, Error> {
+        match self.attempt()? {
+            Some((socket, wire)) => {
+                let peer = self.check_server(&socket)?;
+                Ok(Step::Connected(socket, wire, peer))
+            }
+            None => self.pause(),
+        }
+    }
+
+    fn attempt(&mut self) -> Result<Option<(Socket, Wire)>, Error> {
+        let addr = SocketAddrUnix::new(&self.path).map_err(io::Error::from)?;
+        for &wire in self.wires() {
+            let socket = Socket::new(wire, true)?;
+            self.waiting = match rustix::net::connect(&socket, &addr) {
+                Ok(()) => {
+                    socket.set_buffer_sizes(self.in_buffer_size, self.out_buffer_size)?;
+                    return Ok(Some((socket, wire)));
+                }
+                // The other wire may be the pipe's.
+                Err(Errno::PROTOTYPE) => continue,
+                Err(Errno::NOENT) => Waiting::Missing,
+                Err(Errno::CONNREFUSED) => Waiting::Refused,
+                Err(Errno::AGAIN) => Waiting::Busy,
+                Err(Errno::ACCESS) | Err(Errno::PERM) => {
+                    return Err(Error::AccessDenied {
+                        name: self.name.to_string(),
+                        reason: format!(
+                            "the socket file {} does not admit this user",
+                            self.path.display()
+                        ),
+                    });
+                }
+                Err(err) => return Err(Error::Io(err.into())),
+            };
+            return Ok(None);
+        }
+        // Every wire this client speaks was the wrong socket type.
+        Err(match self.mode {
+            PipeMode::Message => Error::WrongMode {
+                name: self.name.to_string(),
+                expected: PipeMode::Message,
+                actual: PipeMode::Byte,
+            },
+            PipeMode::Byte => Error::Protocol(format!(
+                "{} is a socket of a kind pipes do not use (neither stream nor seqpacket)",
+                self.path.display()
+            )),
+        })
+    }
+
+    fn pause(&mut self) -> Result<Step, Error> {
+        let now = Instant::now();
+        let remaining = match self.deadline {
+            Some(deadline) if now >= deadline => return Err(self.timeout_error()),
+            Some(deadline) => deadline - now,
+            None => MAX_BACKOFF,
+        };
+        let sleep = self.backoff.min(remaining);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        Ok(Step::Sleep(sleep))
+    }
+
+    fn timeout_error(&self) -> Error {
+        let name = self.name.to_string();
+        let waited = self.started.elapsed();
+        match self.waiting {
+            Waiting::Missing => Error::NotFound {
+                name,
+                path: self.path.clone(),
+                waited,
+            },
+            Waiting::Refused => Error::NotListening {
+                name,
+                path: self.path.clone(),
+                waited,
+            },
+            Waiting::Busy => Error::Busy { name, waited },
+        }
+    }
+
+    /// Refuses a server run by a user the client does not trust, before a
+    /// byte goes either way.
+    fn check_server(&self, socket: &Socket) -> Result<PeerIdentity, Error> {
+        let creds = socket.peer_cred()?;
+        let peer = PeerIdentity::from_credentials(creds);
+        match &self.trusted {
+            Trusted::Anyone => Ok(peer),
+            Trusted::Uids(uids) if uids.contains(&creds.uid) => Ok(peer),
+            Trusted::Uids(uids) => Err(Error::UntrustedServer {
+                name: self.name.to_string(),
+                actual: describe_user(creds.uid),
+                pid: creds.pid,
+                expected: uids
+                    .iter()
+                    .map(|&uid| describe_user(uid))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            }),
+        }
+    }
+
+    /// When to give up waiting for the hello.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Reads the hello if it has arrived. `Ok(None)`: not yet. A server that
+    /// closed before admitting this client (a listener that went away, say)
+    /// counts as "not listening" and the connect starts over.
+    pub(crate) fn try_read_hello(&mut self, socket: &Socket) -> Result<Option<HelloResult>, Error> {
+        let mut buf = [0u8; HELLO_LEN + 8];
+        match socket.recv_vectored(&mut [IoSliceMut::new(&mut buf)], false) {
+            Ok(received) if received.bytes == 0 => {
+                self.waiting = Waiting::Refused;
+                Ok(Some(HelloResult::Retry))
+            }
+            Ok(received) => {
+                let hello = Hello::decode(&buf[..received.bytes.min(buf.len())])
+                    .map_err(Error::Protocol)?;
+                Ok(Some(HelloResult::Hello(hello)))
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {
+                self.waiting = Waiting::Refused;
+                Ok(Some(HelloResult::Retry))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The error for a client whose hello did not come before the deadline:
+    /// it is still queued behind the instances in use.
+    pub(crate) fn busy(&mut self) -> Error {
+        self.waiting = Waiting::Busy;
+        self.timeout_error()
+    }
+
+    /// Finishes a connection: checks the hello against what this client
+    /// wants, and shuts the half the client will not use.
+    pub(crate) fn finish(
+        &self,
+        socket: Socket,
+        wire: Wire,
+        peer: PeerIdentity,
+        hello: Option<Hello>,
+    ) -> Result<Connection, Error> {
+        let (offered, peer_max_message) = match hello {
+            None => (Direction::Duplex, self.max_message as u64),
+            Some(Hello::Refused(Refusal::AccessDenied)) => {
+                return Err(Error::AccessDenied {
+                    name: self.name.to_string(),
+                    reason: "the server's access rules refused this client".into(),
+                });
+            }
+            Some(Hello::Welcome {
+                mode,
+                direction,
+                max_message,
+            }) => {
+                if mode != self.mode {
+                    return Err(Error::WrongMode {
+                        name: self.name.to_string(),
+                        expected: self.mode,
+                        actual: mode,
+                    });
+                }
+                (direction, max_message)
+            }
+        };
+        let direction = match self.requested_direction {
+            None => offered,
+            Some(requested) if requested == offered || offered == Direction::Duplex => requested,
+            Some(requested) => {
+                return Err(Error::DirectionMismatch {
+                    name: self.name.to_string(),
+                    requested,
+                    actual: offered,
+                });
+            }
+        };
+        shut_unused_halves(&socket, direction, End::Client)?;
+        Ok(Connection {
+            socket,
+            wire,
+            end: End::Client,
+            direction,
+            peer,
+            peer_max_message,
+            max_message: self.max_message,
+            permit: None,
+        })
+    }
+}
+
+/// What reading the hello gave.
+pub(crate) enum HelloResult {
+    Hello(Hello),
+    /// The server closed without a hello: start the connect over.
+    Retry,
+}
+
+fn describe_user(uid: u32) -> String {
+    match users::user_name(uid) {
+        Some(name) => format!("uid {uid} ({name})"),
+        None => format!("uid {uid}"),
+    }
+}

@@ -1,0 +1,596 @@
+//! Reading and writing the framed wire ([`crate::wire`]): messages split
+//! into records and put back together, and byte streams carried in records.
+//!
+//! The state machines here are written once over [`RecordIo`] and serve both
+//! faces. Every one of them can stop at any system call (a blocking timeout,
+//! or `WouldBlock` under tokio) and pick up where it stopped on the next
+//! call: bytes already taken from the socket are kept in the state, never
+//! dropped, which is also what makes the tokio methods cancel safe.
+
+use std::io::{self, IoSlice, IoSliceMut};
+
+use crate::error::Error;
+use crate::wire::{
+    MAX_RECORD_PAYLOAD, MESSAGE_HEADER_LEN, first_record_payload, message_header, message_len,
+};
+
+use super::socket::{Received, Socket};
+
+/// One record in, one record out.
+pub(crate) trait RecordIo {
+    fn send_record(&mut self, parts: &[IoSlice<'_>]) -> io::Result<usize>;
+    fn recv_record(&mut self, parts: &mut [IoSliceMut<'_>]) -> io::Result<Received>;
+}
+
+impl RecordIo for &Socket {
+    fn send_record(&mut self, parts: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.send_vectored(parts, false)
+    }
+    fn recv_record(&mut self, parts: &mut [IoSliceMut<'_>]) -> io::Result<Received> {
+        self.recv_vectored(parts, false)
+    }
+}
+
+fn record_too_long() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "the peer sent a record longer than the framed wire allows ({MAX_RECORD_PAYLOAD} bytes)"
+        ),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Byte mode on the framed wire.
+
+/// The unread rest of the last record, for byte-mode reads smaller than a record.
+#[derive(Debug, Default)]
+pub(crate) struct RecordBuffer {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl RecordBuffer {
+    pub(crate) fn read(&mut self, out: &mut [u8], mut io: impl RecordIo) -> io::Result<usize> {
+        if self.start < self.end {
+            return Ok(self.take(out));
+        }
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if out.len() >= MAX_RECORD_PAYLOAD {
+            // No record can overflow `out`: read straight into it.
+            let received = io.recv_record(&mut [IoSliceMut::new(out)])?;
+            if received.truncated {
+                return Err(record_too_long());
+            }
+            return Ok(received.bytes);
+        }
+        if self.buf.is_empty() {
+            self.buf = vec![0; MAX_RECORD_PAYLOAD];
+        }
+        let received = io.recv_record(&mut [IoSliceMut::new(&mut self.buf)])?;
+        if received.truncated {
+            return Err(record_too_long());
+        }
+        self.start = 0;
+        self.end = received.bytes;
+        Ok(self.take(out))
+    }
+
+    fn take(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.end - self.start);
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        n
+    }
+
+    /// Writes one record of at most `budget` bytes. Never sends an empty
+    /// record: on this wire, that would read as end-of-file.
+    pub(crate) fn write(data: &[u8], budget: usize, mut io: impl RecordIo) -> io::Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = data.len().min(budget);
+        io.send_record(&[IoSlice::new(&data[..n])])
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Message mode: receiving.
+
+/// A message taken from the socket in part or in full, waiting for more
+/// records or for a buffer large enough.
+#[derive(Debug)]
+struct Partial {
+    /// Exactly the message's length; `got` bytes of it are filled.
+    data: Vec<u8>,
+    got: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct MessageReader {
+    max: usize,
+    /// Where the first record's overflow lands when the caller's buffer is
+    /// smaller than a record, so one `recvmsg` never truncates a record.
+    spill: Vec<u8>,
+    partial: Option<Partial>,
+    /// Set when the peer broke the protocol: the stream's message boundaries
+    /// can no longer be trusted, so every later receive fails with this.
+    broken: Option<String>,
+}
+
+impl MessageReader {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            max,
+            spill: Vec::new(),
+            partial: None,
+            broken: None,
+        }
+    }
+
+    fn check_broken(&self) -> Result<(), Error> {
+        match &self.broken {
+            Some(why) => Err(Error::Protocol(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn break_with(&mut self, error: Error) -> Error {
+        self.broken = Some(error.to_string());
+        error
+    }
+
+    /// Receives the next message into `out`: `Ok(Some(len))`, or `Ok(None)`
+    /// once the peer has closed its write side. A message longer than `out`
+    /// fails with [`Error::BufferTooSmall`] and stays for the next call.
+    pub(crate) fn recv(
+        &mut self,
+        out: &mut [u8],
+        mut io: impl RecordIo,
+    ) -> Result<Option<usize>, Error> {
+        self.check_broken()?;
+        if self.partial.is_some() {
+            self.fill(&mut io)?;
+            let partial = self.partial.as_ref().expect("filled above");
+            let len = partial.data.len();
+            if out.len() < len {
+                return Err(Error::BufferTooSmall {
+                    needed: len,
+                    capacity: out.len(),
+                });
+            }
+            out[..len].copy_from_slice(&partial.data);
+            self.partial = None;
+            return Ok(Some(len));
+        }
+
+        let mut header = [0u8; MESSAGE_HEADER_LEN];
+        if out.len() < MAX_RECORD_PAYLOAD && self.spill.is_empty() {
+            self.spill = vec![0; MAX_RECORD_PAYLOAD];
+        }
+        let spill_len = if out.len() < MAX_RECORD_PAYLOAD {
+            MAX_RECORD_PAYLOAD
+        } else {
+            0
+        };
+        let received = io.recv_record(&mut [
+            IoSliceMut::new(&mut header),
+            IoSliceMut::new(out),
+            IoSliceMut::new(&mut self.spill[..spill_len]),
+        ])?;
+        let Some((len, payload)) = self.first_record(received, &header)? else {
+            return Ok(None);
+        };
+        if len <= out.len() {
+            // The common case: the whole message lands in `out`, no copies.
+            let mut got = payload;
+            while got < len {
+                match Self::continuation(&mut io, &mut out[got..len], len, got) {
+                    Ok(n) => got += n,
+                    Err(err) => {
+                        // Keep what arrived; the next call carries on.
+                        if is_resumable(&err) {
+                            let mut data = vec![0; len];
+                            data[..got].copy_from_slice(&out[..got]);
+                            self.partial = Some(Partial { data, got });
+                            return Err(err);
+                        }
+                        return Err(self.break_with(err));
+                    }
+                }
+            }
+            return Ok(Some(len));
+        }
+        // Too big for `out`: keep it, whole, for a call with a larger buffer.
+        // `len` is within the limit, so this allocation is bounded.
+        let mut data = vec![0; len];
+        let in_out = payload.min(out.len());
+        data[..in_out].copy_from_slice(&out[..in_out]);
+        data[in_out..payload].copy_from_slice(&self.spill[..payload - in_out]);
+        self.partial = Some(Partial { data, got: payload });
+        Err(Error::BufferTooSmall {
+            needed: len,
+            capacity: out.len(),
+        })
+    }
+
+    /// Receives the next message into a vector of exactly its length.
+    pub(crate) fn recv_vec(&mut self, mut io: impl RecordIo) -> Result<Option<Vec<u8>>, Error> {
+        self.check_broken()?;
+        if self.partial.is_none() {
+            let mut header = [0u8; MESSAGE_HEADER_LEN];
+            if self.spill.is_empty() {
+                self.spill = vec![0; MAX_RECORD_PAYLOAD];
+            }
+            let received = io.recv_record(&mut [
+                IoSliceMut::new(&mut header),
+                IoSliceMut::new(&mut self.spill),
+            ])?;
+            let Some((len, payload)) = self.first_record(received, &header)? else {
+                return Ok(None);
+            };
+            let mut data = vec![0; len];
+            data[..payload].copy_from_slice(&self.spill[..payload]);
+            self.partial = Some(Partial { data, got: payload });
+        }
+        self.fill(&mut io)?;
+        Ok(self.partial.take().map(|partial| partial.data))
+    }
+
+    /// Checks a first record: `None` at end-of-file, else the message's
+    /// length and how much of its payload the record carried.
+    fn first_record(
+        &mut self,
+        received: Received,
+        header: &[u8; MESSAGE_HEADER_LEN],
+    ) -> Result<Option<(usize, usize)>, Error> {
+        if received.bytes == 0 {
+            return Ok(None);
+        }
+        if received.bytes < MESSAGE_HEADER_LEN {
+            let why = format!(
+                "a record of {} bytes where a message header ({MESSAGE_HEADER_LEN} bytes) was due",
+                received.bytes
+            );
+            return Err(self.break_with(Error::Protocol(why)));
+        }
+        if received.truncated {
+            return Err(self.break_with(record_too_long().into()));
+        }
+        let announced = message_len(header);
+        if announced > self.max as u64 {
+            return Err(self.break_with(Error::MessageTooLarge {
+                len: announced,
+                max: self.max as u64,
+            }));
+        }
+        let len = announced as usize;
+        let payload = received.bytes - MESSAGE_HEADER_LEN;
+        if payload > len {
+            let why = format!("a message announced as {len} bytes came with {payload}");
+            return Err(self.break_with(Error::Protocol(why)));
+        }
+        Ok(Some((len, payload)))
+    }
+
+    /// Receives continuation records into the partial message until it is whole.
+    fn fill(&mut self, io: &mut impl RecordIo) -> Result<(), Error> {
+        let Some(partial) = self.partial.as_mut() else {
+            return Ok(());
+        };
+        let len = partial.data.len();
+        while partial.got < len {
+            match Self::continuation(io, &mut partial.data[partial.got..], len, partial.got) {
+                Ok(n) => partial.got += n,
+                Err(err) if is_resumable(&err) => return Err(err),
+                Err(err) => {
+                    self.partial = None;
+                    return Err(self.break_with(err));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One continuation record into `dest` (the rest of the message).
+    fn continuation(
+        io: &mut impl RecordIo,
+        dest: &mut [u8],
+        len: usize,
+        got: usize,
+    ) -> Result<usize, Error> {
+        let received = io.recv_record(&mut [IoSliceMut::new(dest)])?;
+        if received.bytes == 0 {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the peer closed in the middle of a {len}-byte message ({got} bytes arrived)"
+                ),
+            )));
+        }
+        if received.truncated {
+            let why = format!("a continuation record overran its {len}-byte message");
+            return Err(Error::Protocol(why));
+        }
+        Ok(received.bytes)
+    }
+}
+
+/// Errors after which a later call can carry on: the socket had nothing yet
+/// (tokio), or a read/write timeout fired (blocking).
+pub(crate) fn is_resumable(err: &Error) -> bool {
+    matches!(err, Error::Io(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted))
+}
+
+// ---------------------------------------------------------------------------
+// Message mode: sending.
+
+#[derive(Debug)]
+pub(crate) struct MessageWriter {
+    peer_max: u64,
+    budget: usize,
+    /// The unsent rest of a message that a timeout (or a dropped tokio future)
+    /// interrupted: sent before anything else, so the peer never sees half a
+    /// message followed by another.
+    pending: Option<(Vec<u8>, usize)>,
+}
+
+/// How far [`MessageWriter::begin`] got.
+pub(crate) enum Begun {
+    /// The whole message is sent.
+    Sent,
+    /// The first part is sent and the rest is kept, to go out with
+    /// [`MessageWriter::flush`]; the error says why it stopped.
+    Partly(io::Error),
+}
+
+impl MessageWriter {
+    pub(crate) fn new(peer_max: u64, budget: usize) -> Self {
+        Self {
+            peer_max,
+            budget,
+            pending: None,
+        }
+    }
+
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Sends what an interrupted message left unsent.
+    pub(crate) fn flush(&mut self, mut io: impl RecordIo) -> io::Result<()> {
+        while let Some((rest, sent)) = self.pending.as_mut() {
+            let end = rest.len().min(*sent + self.budget);
+            *sent += io.send_record(&[IoSlice::new(&rest[*sent..end])])?;
+            if *sent >= rest.len() {
+                self.pending = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts sending `message`; call only with nothing pending. Fails without
+    /// sending anything when the message is too large or the first record
+    /// cannot go out.
+    pub(crate) fn begin(&mut self, message: &[u8], mut io: impl RecordIo) -> Result<Begun, Error> {
+        debug_assert!(self.pending.is_none(), "flush before beginning a message");
+        if message.len() as u64 > self.peer_max {
+            return Err(Error::MessageTooLarge {
+                len: message.len() as u64,
+                max: self.peer_max,
+            });
+        }
+        let header = message_header(message.len() as u64);
+        let first = first_record_payload(message.len(), self.budget);
+        io.send_record(&[IoSlice::new(&header), IoSlice::new(&message[..first])])?;
+        let mut sent = first;
+        while sent < message.len() {
+            let end = message.len().min(sent + self.budget);
+            match io.send_record(&[IoSlice::new(&message[sent..end])]) {
+                Ok(n) => sent += n,
+                Err(err) => {
+                    self.pending = Some((message[sent..].to_vec(), 0));
+                    return Ok(Begun::Partly(err));
+                }
+            }
+        }
+        Ok(Begun::Sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// An in-memory record pipe that can be told to fail with `WouldBlock`.
+    #[derive(Default)]
+    struct Records {
+        queue: VecDeque<Vec<u8>>,
+        block_after: Option<usize>,
+        max_record: usize,
+    }
+
+    impl RecordIo for &mut Records {
+        fn send_record(&mut self, parts: &[IoSlice<'_>]) -> io::Result<usize> {
+            if let Some(n) = self.block_after.as_mut() {
+                if *n == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                *n -= 1;
+            }
+            let record: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+            assert!(self.max_record == 0 || record.len() <= self.max_record);
+            let payload = record.len();
+            self.queue.push_back(record);
+            Ok(payload - if parts.len() == 2 { parts[0].len() } else { 0 })
+        }
+        fn recv_record(&mut self, parts: &mut [IoSliceMut<'_>]) -> io::Result<Received> {
+            if let Some(n) = self.block_after.as_mut() {
+                if *n == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                *n -= 1;
+            }
+            let Some(record) = self.queue.pop_front() else {
+                return Ok(Received {
+                    bytes: 0,
+                    truncated: false,
+                });
+            };
+            let mut offset = 0;
+            for part in parts.iter_mut() {
+                let n = part.len().min(record.len() - offset);
+                part[..n].copy_from_slice(&record[offset..offset + n]);
+                offset += n;
+            }
+            Ok(Received {
+                bytes: offset,
+                truncated: offset < record.len(),
+            })
+        }
+    }
+
+    fn send(records: &mut Records, message: &[u8], budget: usize) {
+        let mut writer = MessageWriter::new(u64::MAX, budget);
+        assert!(matches!(
+            writer.begin(message, &mut *records),
+            Ok(Begun::Sent)
+        ));
+    }
+
+    #[test]
+    fn messages_keep_their_boundaries_across_records() {
+        let mut records = Records::default();
+        let big: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+        send(&mut records, b"", 4096);
+        send(&mut records, &big, 4096);
+        send(&mut records, b"tail", 4096);
+        let mut reader = MessageReader::new(1 << 20);
+        assert_eq!(reader.recv_vec(&mut records).unwrap(), Some(vec![]));
+        assert_eq!(reader.recv_vec(&mut records).unwrap(), Some(big));
+        let mut out = [0u8; 16];
+        assert_eq!(reader.recv(&mut out, &mut records).unwrap(), Some(4));
+        assert_eq!(&out[..4], b"tail");
+        assert_eq!(reader.recv(&mut out, &mut records).unwrap(), None);
+    }
+
+    #[test]
+    fn a_small_buffer_reports_the_size_and_keeps_the_message() {
+        let mut records = Records::default();
+        send(&mut records, &[7u8; 100], 4096);
+        let mut reader = MessageReader::new(1 << 20);
+        let mut small = [0u8; 10];
+        match reader.recv(&mut small, &mut records) {
+            Err(Error::BufferTooSmall { needed, capacity }) => {
+                assert_eq!((needed, capacity), (100, 10));
+            }
+            other => panic!("expected BufferTooSmall, got {other:?}"),
+        }
+        let mut big = [0u8; 100];
+        assert_eq!(reader.recv(&mut big, &mut records).unwrap(), Some(100));
+        assert_eq!(big, [7u8; 100]);
+    }
+
+    #[test]
+    fn an_announced_length_over_the_limit_fails_before_allocating() {
+        let mut records = Records::default();
+        let mut hostile = message_header(u64::MAX).to_vec();
+        hostile.extend_from_slice(b"x");
+        records.queue.push_back(hostile);
+        let mut reader = MessageReader::new(1024);
+        let err = reader.recv_vec(&mut records).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::MessageTooLarge {
+                    len: u64::MAX,
+                    max: 1024
+                }
+            ),
+            "{err:?}"
+        );
+        // The boundaries are lost: the stream stays failed.
+        assert!(matches!(
+            reader.recv_vec(&mut records),
+            Err(Error::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn an_interrupted_receive_resumes_without_loss() {
+        let mut records = Records::default();
+        let big: Vec<u8> = (0..50_000u32).map(|i| (i * 7) as u8).collect();
+        send(&mut records, &big, 1000);
+        let mut reader = MessageReader::new(1 << 20);
+        let mut out = vec![0u8; big.len()];
+        records.block_after = Some(3);
+        let err = reader.recv(&mut out, &mut records).unwrap_err();
+        assert!(is_resumable(&err));
+        records.block_after = None;
+        assert_eq!(
+            reader.recv(&mut out, &mut records).unwrap(),
+            Some(big.len())
+        );
+        assert_eq!(out, big);
+    }
+
+    #[test]
+    fn an_interrupted_send_finishes_before_the_next_message() {
+        let mut records = Records {
+            max_record: 1000,
+            ..Records::default()
+        };
+        let big = vec![9u8; 10_000];
+        let mut writer = MessageWriter::new(u64::MAX, 1000);
+        records.block_after = Some(4);
+        assert!(matches!(
+            writer.begin(&big, &mut records),
+            Ok(Begun::Partly(_))
+        ));
+        assert!(writer.has_pending());
+        records.block_after = None;
+        writer.flush(&mut records).unwrap();
+        assert!(matches!(
+            writer.begin(b"next", &mut records),
+            Ok(Begun::Sent)
+        ));
+        let mut reader = MessageReader::new(1 << 20);
+        assert_eq!(reader.recv_vec(&mut records).unwrap(), Some(big));
+        assert_eq!(
+            reader.recv_vec(&mut records).unwrap(),
+            Some(b"next".to_vec())
+        );
+    }
+
+    #[test]
+    fn an_oversized_send_sends_nothing() {
+        let mut records = Records::default();
+        let mut writer = MessageWriter::new(10, 1000);
+        assert!(matches!(
+            writer.begin(&[0u8; 11], &mut records),
+            Err(Error::MessageTooLarge { len: 11, max: 10 })
+        ));
+        assert!(records.queue.is_empty());
+    }
+
+    #[test]
+    fn byte_records_are_read_across_small_buffers() {
+        let mut records = Records::default();
+        records.queue.push_back(b"hello world".to_vec());
+        let mut buffer = RecordBuffer::default();
+        let mut out = [0u8; 4];
+        let mut got = Vec::new();
+        loop {
+            let n = buffer.read(&mut out, &mut records).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&out[..n]);
+        }
+        assert_eq!(got, b"hello world");
+    }
+}

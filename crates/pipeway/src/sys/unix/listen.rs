@@ -1,0 +1,159 @@
+//! Binding a pipe's socket: the name is not stolen from a live server, a
+//! stale file is reclaimed, a non-socket is never touched, and the file is
+//! never more open than the pipe's rules.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Gid, Mode};
+use rustix::io::Errno;
+use rustix::net::SocketAddrUnix;
+
+use crate::error::Error;
+use crate::name::PipeName;
+
+use super::access::FilePermissions;
+use super::probe::{self, FileId, Liveness};
+use super::socket::{Socket, Wire};
+
+/// The socket file a listener created. Dropping it removes the file, but only
+/// if the path still names the very file this listener made.
+#[derive(Debug)]
+pub(crate) struct SocketFile {
+    path: PathBuf,
+    id: FileId,
+}
+
+impl SocketFile {
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Ok(Some((id, _))) = probe::file_id(&self.path) {
+            if id == self.id {
+                let _ = rustix::fs::unlink(&self.path);
+            }
+        }
+    }
+}
+
+/// How often a bind retries after losing a race for the name to another binder.
+const BIND_ATTEMPTS: usize = 3;
+
+/// Creates, binds and starts listening on the socket for `name`.
+pub(crate) fn bind(
+    name: &PipeName,
+    wire: Wire,
+    first_instance: bool,
+    perms: FilePermissions,
+    nonblocking: bool,
+) -> Result<(Socket, SocketFile), Error> {
+    let path = name.endpoint().ok_or_else(|| Error::RemoteNotSupported {
+        name: name.to_string(),
+    })?;
+    let addr = SocketAddrUnix::new(path).map_err(io::Error::from)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        clear_the_way(name, path, first_instance)?;
+        let socket = Socket::new(wire, nonblocking)?;
+        // Linux creates the file with the socket inode's mode (less the umask),
+        // so the file is born no more open than `perms`. The chmod below
+        // restores bits the umask took, and does the job elsewhere; either way
+        // it happens before listen(), and until then every connect is refused.
+        rustix::fs::fchmod(&socket, Mode::from_raw_mode(perms.mode as _))
+            .map_err(io::Error::from)?;
+        match rustix::net::bind(&socket, &addr) {
+            Ok(()) => {}
+            // Someone bound the name between our check and our bind: look again.
+            Err(Errno::ADDRINUSE) if attempt < BIND_ATTEMPTS => continue,
+            Err(err) => return Err(bind_error(path, err)),
+        }
+        let (id, _) = probe::file_id(path)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{path:?} vanished right after bind"),
+            )
+        })?;
+        let file = SocketFile {
+            path: path.to_owned(),
+            id,
+        };
+        // Only a member of the group (or root) may give the file to it;
+        // otherwise the mode widens and the check at accept enforces the group.
+        let mode = match perms.group {
+            Some(gid) if rustix::fs::chown(path, None, Some(Gid::from_raw(gid))).is_err() => {
+                tracing::debug!(path = %path.display(), gid, "cannot chgrp the socket file; the check at accept enforces the group");
+                0o666
+            }
+            _ => perms.mode,
+        };
+        rustix::fs::chmod(path, Mode::from_raw_mode(mode as _)).map_err(io::Error::from)?;
+        rustix::net::listen(&socket, BACKLOG).map_err(io::Error::from)?;
+        return Ok((socket, file));
+    }
+}
+
+/// The kernel caps this at `net.core.somaxconn` (4096 on current kernels).
+/// Clients beyond an instance limit wait here, in order.
+const BACKLOG: i32 = i32::MAX;
+
+fn bind_error(path: &Path, err: Errno) -> Error {
+    let err = io::Error::from(err);
+    Error::Io(io::Error::new(
+        err.kind(),
+        format!("cannot create the pipe socket {}: {err}", path.display()),
+    ))
+}
+
+/// Makes sure `path` is free: refuses a live pipe and anything that is not a
+/// socket, and removes a stale socket file.
+fn clear_the_way(name: &PipeName, path: &Path, first_instance: bool) -> Result<(), Error> {
+    match probe::probe(path)? {
+        Liveness::Missing => Ok(()),
+        Liveness::NotSocket => Err(Error::NotASocket {
+            path: path.to_owned(),
+        }),
+        _ if first_instance => Err(Error::AlreadyExists {
+            name: name.to_string(),
+            path: path.to_owned(),
+        }),
+        Liveness::Live { owner, creds } => Err(Error::InUse {
+            name: name.to_string(),
+            holder: match creds {
+                Some(c) => match c.pid {
+                    Some(pid) => format!("pid {pid}, uid {}", c.uid),
+                    None => format!("uid {}", c.uid),
+                },
+                None => format!("a server (socket file owned by uid {owner})"),
+            },
+        }),
+        Liveness::Unknown { owner } => Err(Error::InUse {
+            name: name.to_string(),
+            holder: format!(
+                "uid {owner} (its socket file admits no one else, so it cannot be checked or reclaimed)"
+            ),
+        }),
+        Liveness::Stale { owner, id } => {
+            // Remove the file only if it is still the one found stale: another
+            // binder may have reclaimed it already and be listening on a new one.
+            if probe::file_id(path)?.map(|(now, _)| now) != Some(id) {
+                return clear_the_way(name, path, first_instance);
+            }
+            match rustix::fs::unlink(path) {
+                Ok(()) | Err(Errno::NOENT) => {
+                    tracing::info!(path = %path.display(), "reclaimed a stale socket file");
+                    Ok(())
+                }
+                Err(err) => Err(Error::StaleNotRemovable {
+                    path: path.to_owned(),
+                    owner,
+                    source: err.into(),
+                }),
+            }
+        }
+    }
+}

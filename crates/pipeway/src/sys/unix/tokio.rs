@@ -1,0 +1,451 @@
+//! The tokio face on Unix: the same sockets, non-blocking, inside `AsyncFd`.
+//! Every rule (admission, connecting, framing) is the shared code the
+//! blocking face uses; only the waiting differs.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use ::tokio::io::unix::AsyncFd;
+use ::tokio::io::{Interest, ReadBuf};
+use rustix::io::Errno;
+use rustix::net::SocketFlags;
+
+use crate::error::Error;
+use crate::gate::{InstanceGate, Permit};
+use crate::name::PipeName;
+use crate::options::{ConnectOptions, Direction, End, ListenOptions, PipeMode};
+use crate::peer::PeerIdentity;
+
+use super::admit::{Admission, Admitted, Connection};
+use super::connect::{ConnectPlan, HelloResult, Step};
+use super::framing::{Begun, MessageReader, MessageWriter, RecordBuffer};
+use super::listen::{self, SocketFile};
+use super::socket::{Socket, Wire};
+
+/// Registers `socket` with the current tokio reactor.
+fn register(socket: Socket, interest: Interest) -> io::Result<AsyncFd<Socket>> {
+    // SAFETY: `Socket` owns its descriptor as an `OwnedFd`, never swaps it for
+    // another and closes it only on drop, so `as_raw_fd` names the same open
+    // file for the whole life of the `AsyncFd`, as registration requires.
+    unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(|err| err.into_parts().1)
+}
+
+// ---------------------------------------------------------------------------
+// Listening.
+
+#[derive(Debug)]
+pub(crate) struct AsyncListener {
+    fd: AsyncFd<Socket>,
+    file: SocketFile,
+    admission: Admission,
+    gate: Option<Arc<InstanceGate>>,
+}
+
+impl AsyncListener {
+    pub(crate) fn bind(
+        name: PipeName,
+        options: &ListenOptions,
+        mode: PipeMode,
+    ) -> Result<Self, Error> {
+        let admission = Admission::new(name, mode, options)?;
+        let (socket, file) = listen::bind(
+            &admission.name,
+            admission.wire,
+            options.first_instance,
+            admission.access.file_permissions(),
+            true,
+        )?;
+        Ok(Self {
+            fd: register(socket, Interest::READABLE | Interest::WRITABLE)?,
+            file,
+            gate: options.max_instances.map(InstanceGate::new),
+            admission,
+        })
+    }
+
+    /// Cancel safe: a client is either returned or still queued.
+    pub(crate) async fn accept(&self) -> Result<Connection, Error> {
+        loop {
+            let permit = match &self.gate {
+                Some(gate) => Some(
+                    gate.acquire_async()
+                        .await
+                        .map_err(|_| Error::ListenerClosed)?,
+                ),
+                None => None,
+            };
+            let fd = loop {
+                let mut ready = self.fd.readable().await?;
+                let accepted = ready.try_io(|socket| {
+                    rustix::net::accept_with(
+                        socket.get_ref(),
+                        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+                    )
+                    .map_err(io::Error::from)
+                });
+                match accepted {
+                    Ok(Ok(fd)) => break fd,
+                    Ok(Err(err))
+                        if matches!(
+                            Errno::from_io_error(&err),
+                            Some(Errno::INTR) | Some(Errno::CONNABORTED)
+                        ) => {}
+                    Ok(Err(err)) => return Err(Error::Io(err)),
+                    Err(_would_block) => {}
+                }
+            };
+            match self.admission.admit(Socket::from_fd(fd)) {
+                Admitted::Client(mut connection) => {
+                    connection.permit = permit;
+                    return Ok(*connection);
+                }
+                Admitted::Refused | Admitted::Gone => continue,
+            }
+        }
+    }
+
+    pub(crate) fn name(&self) -> &PipeName {
+        &self.admission.name
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.file.path()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Connecting.
+
+pub(crate) async fn connect(
+    name: PipeName,
+    options: &ConnectOptions,
+    mode: PipeMode,
+) -> Result<Connection, Error> {
+    let mut plan = ConnectPlan::new(name, options, mode)?;
+    loop {
+        let (socket, wire, peer) = loop {
+            match plan.step()? {
+                Step::Connected(socket, wire, peer) => break (socket, wire, peer),
+                Step::Sleep(pause) => ::tokio::time::sleep(pause).await,
+            }
+        };
+        if wire == Wire::Plain {
+            return plan.finish(socket, wire, peer, None);
+        }
+        let fd = register(socket, Interest::READABLE)?;
+        match wait_for_hello(&mut plan, &fd).await? {
+            Some(HelloResult::Hello(hello)) => {
+                return plan.finish(fd.into_inner(), wire, peer, Some(hello));
+            }
+            Some(HelloResult::Retry) => continue,
+            None => return Err(plan.busy()),
+        }
+    }
+}
+
+async fn wait_for_hello(
+    plan: &mut ConnectPlan,
+    fd: &AsyncFd<Socket>,
+) -> Result<Option<HelloResult>, Error> {
+    loop {
+        let readable = fd.readable();
+        let mut ready = match plan.deadline() {
+            Some(deadline) => match ::tokio::time::timeout_at(deadline.into(), readable).await {
+                Ok(ready) => ready?,
+                Err(_elapsed) => return Ok(None),
+            },
+            None => readable.await?,
+        };
+        match plan.try_read_hello(fd.get_ref())? {
+            Some(result) => return Ok(Some(result)),
+            None => ready.clear_ready(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What both stream types share.
+
+#[derive(Debug)]
+pub(crate) struct AsyncEndpoint {
+    fd: AsyncFd<Socket>,
+    end: End,
+    direction: Direction,
+    peer: PeerIdentity,
+    _permit: Option<Permit>,
+}
+
+impl AsyncEndpoint {
+    fn new(connection: Connection) -> io::Result<(Self, Wire, u64, usize)> {
+        let Connection {
+            socket,
+            wire,
+            end,
+            direction,
+            peer,
+            peer_max_message,
+            max_message,
+            permit,
+        } = connection;
+        Ok((
+            Self {
+                fd: register(socket, Interest::READABLE | Interest::WRITABLE)?,
+                end,
+                direction,
+                peer,
+                _permit: permit,
+            },
+            wire,
+            peer_max_message,
+            max_message,
+        ))
+    }
+
+    fn may(&self, op: &'static str) -> Result<(), Error> {
+        let allowed = match op {
+            "read" => self.direction.reads(self.end),
+            _ => self.direction.writes(self.end),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::WrongDirection {
+                op,
+                direction: self.direction,
+            })
+        }
+    }
+
+    pub(crate) fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    pub(crate) fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.fd.get_ref().shutdown(how)
+    }
+
+    /// Runs `op` when the socket is ready, until it stops saying `WouldBlock`.
+    async fn when_ready<R>(
+        &self,
+        interest: Interest,
+        mut op: impl FnMut(&Socket) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        loop {
+            let mut ready = self.fd.ready(interest).await?;
+            let attempt = ready.try_io(|socket| match op(socket.get_ref()) {
+                Err(Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => Err(err),
+                other => Ok(other),
+            });
+            match attempt {
+                Ok(Ok(result)) => return result,
+                Ok(Err(err)) => return Err(Error::Io(err)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    pub(crate) async fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let drained = async {
+            let mut pause = Duration::from_micros(100);
+            while self.fd.get_ref().unread_by_peer()? > 0 {
+                ::tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            Ok(())
+        };
+        match timeout {
+            Some(timeout) => ::tokio::time::timeout(timeout, drained)
+                .await
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the peer did not read everything before the timeout",
+                    )
+                })?,
+            None => drained.await,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Byte mode.
+
+#[derive(Debug)]
+pub(crate) struct AsyncByteStream {
+    endpoint: AsyncEndpoint,
+    wire: Wire,
+    records: Mutex<RecordBuffer>,
+    budget: usize,
+}
+
+impl AsyncByteStream {
+    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+        let (endpoint, wire, _, _) = AsyncEndpoint::new(connection)?;
+        let budget = match wire {
+            Wire::Plain => 0,
+            Wire::Framed => endpoint.fd.get_ref().record_budget()?,
+        };
+        Ok(Self {
+            endpoint,
+            wire,
+            records: Mutex::new(RecordBuffer::default()),
+            budget,
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> &AsyncEndpoint {
+        &self.endpoint
+    }
+
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.endpoint.may("read")?;
+        loop {
+            let mut ready = ready!(self.endpoint.fd.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            let attempt = ready.try_io(|socket| match self.wire {
+                Wire::Plain => socket.get_ref().recv(unfilled),
+                Wire::Framed => self
+                    .records
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .read(unfilled, socket.get_ref()),
+            });
+            match attempt {
+                Ok(Ok(n)) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(Err(err)) => return Poll::Ready(Err(err)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.endpoint.may("write")?;
+        loop {
+            let mut ready = ready!(self.endpoint.fd.poll_write_ready(cx))?;
+            let attempt = ready.try_io(|socket| match self.wire {
+                Wire::Plain => socket.get_ref().send(buf),
+                Wire::Framed => RecordBuffer::write(buf, self.budget, socket.get_ref()),
+            });
+            match attempt {
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
+        Poll::Ready(self.endpoint.shutdown(Shutdown::Write))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Message mode.
+
+#[derive(Debug)]
+pub(crate) struct AsyncMessageStream {
+    endpoint: AsyncEndpoint,
+    reader: ::tokio::sync::Mutex<MessageReader>,
+    writer: ::tokio::sync::Mutex<MessageWriter>,
+    max_message: usize,
+    peer_max_message: u64,
+}
+
+impl AsyncMessageStream {
+    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+        let (endpoint, _, peer_max_message, max_message) = AsyncEndpoint::new(connection)?;
+        let budget = endpoint.fd.get_ref().record_budget()?;
+        Ok(Self {
+            reader: ::tokio::sync::Mutex::new(MessageReader::new(max_message)),
+            writer: ::tokio::sync::Mutex::new(MessageWriter::new(peer_max_message, budget)),
+            endpoint,
+            max_message,
+            peer_max_message,
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> &AsyncEndpoint {
+        &self.endpoint
+    }
+
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.max_message
+    }
+
+    pub(crate) fn peer_max_message_size(&self) -> u64 {
+        self.peer_max_message
+    }
+
+    /// Cancel safe in the sense that matters: if the future is dropped after
+    /// the first record left, the rest of the message is kept and goes out
+    /// before the next message, so the peer never sees a torn message.
+    pub(crate) async fn send(&self, message: &[u8]) -> Result<(), Error> {
+        self.endpoint.may("write")?;
+        let mut writer = self.writer.lock().await;
+        self.flush_locked(&mut writer).await?;
+        let begun = self
+            .endpoint
+            .when_ready(Interest::WRITABLE, |socket| writer.begin(message, socket))
+            .await?;
+        match begun {
+            Begun::Sent => Ok(()),
+            Begun::Partly(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                self.flush_locked(&mut writer).await
+            }
+            Begun::Partly(err) => Err(Error::Io(err)),
+        }
+    }
+
+    async fn flush_locked(&self, writer: &mut MessageWriter) -> Result<(), Error> {
+        if !writer.has_pending() {
+            return Ok(());
+        }
+        self.endpoint
+            .when_ready(Interest::WRITABLE, |socket| {
+                writer.flush(socket).map_err(Error::Io)
+            })
+            .await
+    }
+
+    pub(crate) async fn flush(&self) -> Result<(), Error> {
+        let mut writer = self.writer.lock().await;
+        self.flush_locked(&mut writer).await
+    }
+
+    /// Cancel safe: records already taken from the socket stay in the reader.
+    pub(crate) async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        self.endpoint.may("read")?;
+        let mut reader = self.reader.lock().await;
+        self.endpoint
+            .when_ready(Interest::READABLE, |socket| reader.recv(buf, socket))
+            .await
+    }
+
+    pub(crate) async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.endpoint.may("read")?;
+        let mut reader = self.reader.lock().await;
+        self.endpoint
+            .when_ready(Interest::READABLE, |socket| reader.recv_vec(socket))
+            .await
+    }
+
+    pub(crate) async fn close_write(&self) -> Result<(), Error> {
+        let mut writer = self.writer.lock().await;
+        self.flush_locked(&mut writer).await?;
+        self.endpoint.shutdown(Shutdown::Write)?;
+        Ok(())
+    }
+}

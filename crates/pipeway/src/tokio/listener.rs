@@ -1,0 +1,105 @@
+use crate::error::Result;
+use crate::name::{IntoPipeName, PipeName};
+use crate::options::{ListenOptions, PipeMode};
+use crate::sys::tokio as sys;
+
+use super::{MessageStream, PipeStream};
+
+/// A byte-mode pipe server for tokio: the async form of
+/// [`crate::PipeListener`], with the same options and defaults.
+///
+/// ```no_run
+/// use pipeway::tokio::PipeListener;
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # async fn serve() -> pipeway::Result<()> {
+/// let listener = PipeListener::bind("echo")?;
+/// loop {
+///     let mut stream = listener.accept().await?;
+///     tokio::spawn(async move {
+///         let mut buf = vec![0u8; 4096];
+///         while let Ok(n @ 1..) = stream.read(&mut buf).await {
+///             if stream.write_all(&buf[..n]).await.is_err() {
+///                 break;
+///             }
+///         }
+///     });
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct PipeListener {
+    inner: sys::AsyncListener,
+}
+
+impl PipeListener {
+    /// Binds `name` with the default options.
+    pub fn bind(name: impl IntoPipeName) -> Result<Self> {
+        Self::bind_with(name, &ListenOptions::new())
+    }
+
+    /// Binds `name` with `options`; see [`crate::PipeListener::bind_with`].
+    pub fn bind_with(name: impl IntoPipeName, options: &ListenOptions) -> Result<Self> {
+        let name = name.into_pipe_name()?;
+        Ok(Self {
+            inner: sys::AsyncListener::bind(name, options, PipeMode::Byte)?,
+        })
+    }
+
+    /// Waits for the next admitted client. Cancel safe: dropping the future
+    /// leaves waiting clients queued for the next call.
+    pub async fn accept(&self) -> Result<PipeStream> {
+        let connection = self.inner.accept().await?;
+        Ok(PipeStream::from_sys(sys::AsyncByteStream::from_connection(
+            connection,
+        )?))
+    }
+
+    /// The name this listener serves.
+    pub fn name(&self) -> &PipeName {
+        self.inner.name()
+    }
+
+    pub(crate) fn sys(&self) -> &sys::AsyncListener {
+        &self.inner
+    }
+}
+
+/// A message-mode pipe server for tokio: the async form of
+/// [`crate::MessageListener`].
+#[derive(Debug)]
+pub struct MessageListener {
+    inner: sys::AsyncListener,
+}
+
+impl MessageListener {
+    /// Binds `name` with the default options.
+    pub fn bind(name: impl IntoPipeName) -> Result<Self> {
+        Self::bind_with(name, &ListenOptions::new())
+    }
+
+    /// Binds `name` with `options`; see [`crate::PipeListener::bind_with`].
+    pub fn bind_with(name: impl IntoPipeName, options: &ListenOptions) -> Result<Self> {
+        let name = name.into_pipe_name()?;
+        Ok(Self {
+            inner: sys::AsyncListener::bind(name, options, PipeMode::Message)?,
+        })
+    }
+
+    /// Waits for the next admitted client. Cancel safe.
+    pub async fn accept(&self) -> Result<MessageStream> {
+        let connection = self.inner.accept().await?;
+        Ok(MessageStream::from_sys(
+            sys::AsyncMessageStream::from_connection(connection)?,
+        ))
+    }
+
+    /// The name this listener serves.
+    pub fn name(&self) -> &PipeName {
+        self.inner.name()
+    }
+
+    pub(crate) fn sys(&self) -> &sys::AsyncListener {
+        &self.inner
+    }
+}

@@ -1,0 +1,243 @@
+//! Unix extras: numeric user and group ids, socket paths, and the list of
+//! local pipes. What Unix alone can do lives here, as extension traits, so
+//! that using it elsewhere is a compile error rather than a surprise.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::access::Account;
+use crate::name::{IntoPipeName, PipeName};
+use crate::options::{ConnectOptions, ListenOptions, ServerRequirement};
+use crate::peer::PeerIdentity;
+use crate::sys::unix::{DOTNET_PREFIX, pipe_directory, probe};
+
+/// Numeric ids of the peer.
+pub trait PeerIdentityExt {
+    /// The peer's user id.
+    fn uid(&self) -> u32;
+    /// The peer's primary group id.
+    fn gid(&self) -> u32;
+}
+
+impl PeerIdentityExt for PeerIdentity {
+    fn uid(&self) -> u32 {
+        self.uid
+    }
+    fn gid(&self) -> u32 {
+        self.gid
+    }
+}
+
+/// Where a name's socket lives.
+pub trait PipeNameExt {
+    /// The socket path of a local name (`${TMPDIR:-/tmp}/CoreFxPipe_<name>`)
+    /// or of a socket-path name; `None` for a remote name.
+    fn socket_path(&self) -> Option<&Path>;
+}
+
+impl PipeNameExt for PipeName {
+    fn socket_path(&self) -> Option<&Path> {
+        self.endpoint()
+    }
+}
+
+/// Access rules by numeric id.
+pub trait ListenOptionsExt {
+    /// Also admits the user with this uid.
+    fn allow_uid(self, uid: u32) -> Self;
+    /// Also admits members of the group with this gid.
+    fn allow_gid(self, gid: u32) -> Self;
+    /// Refuses the user with this uid.
+    fn deny_uid(self, uid: u32) -> Self;
+    /// Refuses members of the group with this gid.
+    fn deny_gid(self, gid: u32) -> Self;
+}
+
+impl ListenOptionsExt for ListenOptions {
+    fn allow_uid(mut self, uid: u32) -> Self {
+        self.access.allow_users.push(Account::Id(uid));
+        self
+    }
+    fn allow_gid(mut self, gid: u32) -> Self {
+        self.access.allow_groups.push(Account::Id(gid));
+        self
+    }
+    fn deny_uid(mut self, uid: u32) -> Self {
+        self.access.deny_users.push(Account::Id(uid));
+        self
+    }
+    fn deny_gid(mut self, gid: u32) -> Self {
+        self.access.deny_groups.push(Account::Id(gid));
+        self
+    }
+}
+
+/// Server requirements by numeric id.
+pub trait ConnectOptionsExt {
+    /// Trusts only a server running as `uid` (or root).
+    fn require_server_uid(self, uid: u32) -> Self;
+}
+
+impl ConnectOptionsExt for ConnectOptions {
+    fn require_server_uid(mut self, uid: u32) -> Self {
+        self.server = ServerRequirement::User(Account::Id(uid));
+        self
+    }
+}
+
+/// The socket path a listener bound.
+pub trait ListenerExt {
+    /// The path of the listener's socket file.
+    fn socket_path(&self) -> &Path;
+}
+
+impl ListenerExt for crate::PipeListener {
+    fn socket_path(&self) -> &Path {
+        self.sys().path()
+    }
+}
+
+impl ListenerExt for crate::MessageListener {
+    fn socket_path(&self) -> &Path {
+        self.sys().path()
+    }
+}
+
+/// Whether anyone serves a pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PipeState {
+    /// A server listens on it; `pid` where this user may see the process.
+    Live {
+        /// The server's process id.
+        pid: Option<u32>,
+    },
+    /// A socket file with no server: left behind by one that died. The
+    /// next server to bind the name reclaims it.
+    Stale,
+}
+
+/// A local pipe's socket file, as [`local_pipes`] and [`inspect`] see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LocalPipe {
+    /// The pipe's name (`echo` for `/tmp/CoreFxPipe_echo`), or the path for
+    /// a socket-path name.
+    pub name: String,
+    /// The socket file.
+    pub path: PathBuf,
+    /// The file owner's uid.
+    pub owner: u32,
+    /// The file's permission bits.
+    pub mode: u32,
+    /// Whether a server listens on it.
+    pub state: PipeState,
+}
+
+/// The local pipes in `${TMPDIR:-/tmp}`: every `CoreFxPipe_*` socket, live
+/// or stale, sorted by name. Looking does not connect to any of them.
+pub fn local_pipes() -> io::Result<Vec<LocalPipe>> {
+    let dir = pipe_directory();
+    let listening = probe::listening_sockets();
+    let mut pipes = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let Some(name) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(DOTNET_PREFIX))
+        else {
+            continue;
+        };
+        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
+        if !meta.file_type().is_socket() {
+            continue;
+        }
+        pipes.push(describe(
+            name.to_owned(),
+            entry.path(),
+            &meta,
+            listening.as_ref(),
+        )?);
+    }
+    pipes.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(pipes)
+}
+
+/// One pipe's socket file: owner, mode, and whether a server listens on it.
+pub fn inspect(name: impl IntoPipeName) -> crate::Result<LocalPipe> {
+    let name = name.into_pipe_name()?;
+    let path = name
+        .endpoint()
+        .ok_or_else(|| crate::Error::RemoteNotSupported {
+            name: name.to_string(),
+        })?
+        .to_owned();
+    let meta = std::fs::symlink_metadata(&path).map_err(|err| {
+        if err.kind() == io::ErrorKind::NotFound {
+            crate::Error::NotFound {
+                name: name.to_string(),
+                path: path.clone(),
+                waited: std::time::Duration::ZERO,
+            }
+        } else {
+            crate::Error::Io(err)
+        }
+    })?;
+    if !meta.file_type().is_socket() {
+        return Err(crate::Error::NotASocket { path });
+    }
+    Ok(describe(
+        name.to_string(),
+        path,
+        &meta,
+        probe::listening_sockets().as_ref(),
+    )?)
+}
+
+fn describe(
+    name: String,
+    path: PathBuf,
+    meta: &std::fs::Metadata,
+    listening: Option<&std::collections::HashMap<PathBuf, u64>>,
+) -> io::Result<LocalPipe> {
+    let state = match listening {
+        Some(listening) => match listening.get(&path) {
+            Some(&inode) => PipeState::Live {
+                pid: probe::pid_holding_socket(inode),
+            },
+            None => PipeState::Stale,
+        },
+        // No passive listing on this system: ask the socket itself.
+        None => match probe::probe(&path)? {
+            probe::Liveness::Live { creds, .. } => PipeState::Live {
+                pid: creds.and_then(|c| c.pid),
+            },
+            _ => PipeState::Stale,
+        },
+    };
+    Ok(LocalPipe {
+        name,
+        path,
+        owner: meta.uid(),
+        mode: meta.mode() & 0o7777,
+        state,
+    })
+}
+
+#[cfg(feature = "tokio")]
+impl ListenerExt for crate::tokio::PipeListener {
+    fn socket_path(&self) -> &Path {
+        self.sys().path()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl ListenerExt for crate::tokio::MessageListener {
+    fn socket_path(&self) -> &Path {
+        self.sys().path()
+    }
+}
