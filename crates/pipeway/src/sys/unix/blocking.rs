@@ -1,9 +1,10 @@
 //! The blocking face on Unix: listeners and streams on blocking sockets.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
@@ -25,13 +26,85 @@ use super::socket::{Socket, Wire};
 // ---------------------------------------------------------------------------
 // Listening.
 
+/// The state the caller's `accept` and the eager acceptor thread share.
 #[derive(Debug)]
-pub(crate) struct Listener {
+struct Shared {
     socket: Socket,
-    file: SocketFile,
     admission: Admission,
     gate: Option<Arc<InstanceGate>>,
     closed: AtomicBool,
+    /// Clients admitted ahead of `accept` (framed wire only).
+    queue: Mutex<VecDeque<Connection>>,
+    arrived: Condvar,
+    room: Condvar,
+}
+
+impl Shared {
+    /// Takes one client off the kernel's queue and admits it. `None`: it
+    /// was refused (and logged) or left.
+    fn accept_one(&self) -> Result<Option<Connection>, Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::ListenerClosed);
+        }
+        let permit = match &self.gate {
+            Some(gate) => Some(gate.acquire_blocking().map_err(|_| Error::ListenerClosed)?),
+            None => None,
+        };
+        let fd = match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
+            Ok(fd) => fd,
+            // A client that gave up while queued.
+            Err(Errno::INTR) | Err(Errno::CONNABORTED) => return Ok(None),
+            Err(_) if self.closed.load(Ordering::Acquire) => return Err(Error::ListenerClosed),
+            Err(err) => return Err(Error::Io(err.into())),
+        };
+        Ok(match self.admission.admit(Socket::from_fd(fd)) {
+            Admitted::Client(mut connection) => {
+                connection.permit = permit;
+                Some(*connection)
+            }
+            Admitted::Refused | Admitted::Gone => None,
+        })
+    }
+
+    /// The framed wire's acceptor: admits clients as soon as an instance is
+    /// free, as Windows connects a client to any instance waiting for one,
+    /// whether or not the server has called `ConnectNamedPipe` yet. Without
+    /// it a client would wait for its hello until the server's next accept.
+    fn run_acceptor(&self) {
+        loop {
+            {
+                let mut queue = lock(&self.queue);
+                while queue.len() >= ADMITTED_AHEAD && !self.closed.load(Ordering::Acquire) {
+                    queue = self.room.wait(queue).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            match self.accept_one() {
+                Ok(Some(connection)) => {
+                    lock(&self.queue).push_back(connection);
+                    self.arrived.notify_one();
+                }
+                Ok(None) => {}
+                Err(Error::ListenerClosed) => break,
+                Err(err) => {
+                    // Out of descriptors or memory, say: wait, do not spin.
+                    tracing::warn!(pipe = %self.admission.name, %err, "accept failed");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        self.arrived.notify_all();
+    }
+}
+
+/// How many clients the framed wire admits ahead of the caller's `accept`.
+const ADMITTED_AHEAD: usize = 64;
+
+#[derive(Debug)]
+pub(crate) struct Listener {
+    shared: Arc<Shared>,
+    file: SocketFile,
+    /// The eager acceptor (framed wire only).
+    acceptor: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Listener {
@@ -48,37 +121,59 @@ impl Listener {
             admission.access.file_permissions(),
             false,
         )?;
-        Ok(Self {
+        let wire = admission.wire;
+        let shared = Arc::new(Shared {
             socket,
-            file,
             gate: options.max_instances.map(InstanceGate::new),
             admission,
             closed: AtomicBool::new(false),
+            queue: Mutex::new(VecDeque::new()),
+            arrived: Condvar::new(),
+            room: Condvar::new(),
+        });
+        let acceptor = match wire {
+            Wire::Plain => None,
+            Wire::Framed => {
+                let shared = shared.clone();
+                Some(
+                    std::thread::Builder::new()
+                        .name(format!("pipeway-accept {}", shared.admission.name))
+                        .spawn(move || shared.run_acceptor())?,
+                )
+            }
+        };
+        Ok(Self {
+            shared,
+            file,
+            acceptor,
         })
     }
 
-    /// Waits for a free instance (with a limit), then for a client the access
-    /// rules admit. Refused clients are closed and logged, not returned.
+    /// Waits for the next admitted client. Refused clients are closed and
+    /// logged, not returned. With an instance limit, waits for a free
+    /// instance first.
     pub(crate) fn accept(&self) -> Result<Connection, Error> {
-        loop {
-            let permit = match &self.gate {
-                Some(gate) => Some(gate.acquire_blocking().map_err(|_| Error::ListenerClosed)?),
-                None => None,
-            };
-            let fd = match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
-                Ok(fd) => fd,
-                // A client that gave up while queued.
-                Err(Errno::INTR) | Err(Errno::CONNABORTED) => continue,
-                Err(_) if self.closed.load(Ordering::Acquire) => return Err(Error::ListenerClosed),
-                Err(err) => return Err(Error::Io(err.into())),
-            };
-            match self.admission.admit(Socket::from_fd(fd)) {
-                Admitted::Client(mut connection) => {
-                    connection.permit = permit;
-                    return Ok(*connection);
+        if self.acceptor.is_none() {
+            loop {
+                if let Some(connection) = self.shared.accept_one()? {
+                    return Ok(connection);
                 }
-                Admitted::Refused | Admitted::Gone => continue,
             }
+        }
+        let mut queue = lock(&self.shared.queue);
+        loop {
+            if let Some(connection) = queue.pop_front() {
+                self.shared.room.notify_one();
+                return Ok(connection);
+            }
+            if self.shared.closed.load(Ordering::Acquire) {
+                return Err(Error::ListenerClosed);
+            }
+            queue = self
+                .shared
+                .arrived
+                .wait(queue)
+                .unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -86,19 +181,34 @@ impl Listener {
     /// [`Error::ListenerClosed`] and new clients are refused. The socket file
     /// stays until the listener is dropped.
     pub(crate) fn shutdown(&self) -> io::Result<()> {
-        self.closed.store(true, Ordering::Release);
-        if let Some(gate) = &self.gate {
+        let shared = &self.shared;
+        shared.closed.store(true, Ordering::Release);
+        if let Some(gate) = &shared.gate {
             gate.close();
         }
-        self.socket.shutdown(Shutdown::Both)
+        let result = shared.socket.shutdown(Shutdown::Both);
+        // Wake waiters; taking the lock first means none can miss the flag.
+        drop(lock(&shared.queue));
+        shared.arrived.notify_all();
+        shared.room.notify_all();
+        result
     }
 
     pub(crate) fn name(&self) -> &PipeName {
-        &self.admission.name
+        &self.shared.admission.name
     }
 
     pub(crate) fn path(&self) -> &std::path::Path {
         self.file.path()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = self.shutdown();
+            let _ = acceptor.join();
+        }
     }
 }
 

@@ -27,7 +27,16 @@ impl RecordIo for &Socket {
         self.send_vectored(parts, false)
     }
     fn recv_record(&mut self, parts: &mut [IoSliceMut<'_>]) -> io::Result<Received> {
-        self.recv_vectored(parts, false)
+        match self.recv_vectored(parts, false) {
+            // A seqpacket peer that closed with data of ours unread makes the
+            // next receive fail with ECONNRESET once, ahead of the records it
+            // sent before closing; they are still queued. Read them: nothing
+            // the peer sent is lost, and end-of-file follows.
+            Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {
+                self.recv_vectored(parts, false)
+            }
+            other => other,
+        }
     }
 }
 
@@ -302,14 +311,17 @@ impl MessageReader {
         len: usize,
         got: usize,
     ) -> Result<usize, Error> {
-        let received = io.recv_record(&mut [IoSliceMut::new(dest)])?;
-        if received.bytes == 0 {
-            return Err(Error::Io(io::Error::new(
+        let vanished = || {
+            Error::Io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!(
                     "the peer closed in the middle of a {len}-byte message ({got} bytes arrived)"
                 ),
-            )));
+            ))
+        };
+        let received = io.recv_record(&mut [IoSliceMut::new(dest)])?;
+        if received.bytes == 0 {
+            return Err(vanished());
         }
         if received.truncated {
             let why = format!("a continuation record overran its {len}-byte message");

@@ -1,0 +1,327 @@
+//! Access control with real second users (forked children that setuid),
+//! and the client's check of the server's identity.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{
+    Identity, NOBODY, Outcome, STRANGER, Squatter, USERS_GID, connect_as, require_root,
+    socket_path, unique,
+};
+use pipeway::unix::{ConnectOptionsExt, ListenOptionsExt, PeerIdentityExt};
+use pipeway::{ConnectOptions, Error, ListenOptions, PeerIdentity, PipeListener, PipeStream};
+
+/// A blocking echo server (4 bytes per client) that records who it served
+/// and what it logged.
+struct EchoServer {
+    listener: Arc<PipeListener>,
+    peers: Arc<Mutex<Vec<PeerIdentity>>>,
+    logs: Arc<Mutex<Vec<u8>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl EchoServer {
+    fn start(name: &str, options: &ListenOptions) -> EchoServer {
+        let listener = Arc::new(PipeListener::bind_with(name, options).unwrap());
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (listener, peers, logs) = (listener.clone(), peers.clone(), logs.clone());
+            std::thread::spawn(move || {
+                let writer = LogBuffer(logs);
+                let subscriber = tracing_subscriber::fmt()
+                    .with_writer(move || writer.clone())
+                    .with_ansi(false)
+                    .finish();
+                tracing::subscriber::with_default(subscriber, || {
+                    while let Ok(mut stream) = listener.accept() {
+                        peers.lock().unwrap().push(stream.peer().clone());
+                        let mut buf = [0u8; 4];
+                        if stream.read_exact(&mut buf).is_ok() {
+                            let _ = stream.write_all(&buf);
+                        }
+                    }
+                })
+            })
+        };
+        EchoServer {
+            listener,
+            peers,
+            logs,
+            thread: Some(thread),
+        }
+    }
+
+    fn logs(&self) -> String {
+        String::from_utf8_lossy(&self.logs.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        let _ = self.listener.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// This process (root in CI) is served too: a refusal never stops the listener.
+fn assert_still_serving(name: &str) {
+    let mut client = PipeStream::connect(name).unwrap();
+    client.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    client.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+}
+
+#[test]
+fn another_user_is_refused_by_default() {
+    if !require_root() {
+        return;
+    }
+    let name = unique("default");
+    let server = EchoServer::start(&name, &ListenOptions::new());
+    let path = socket_path(&name);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (outcome, _) = connect_as(&Identity::nobody(), &path, false);
+    assert_eq!(outcome, Outcome::ConnectDenied);
+    let (outcome, _) = connect_as(&Identity::uid(STRANGER), &path, false);
+    assert_eq!(outcome, Outcome::ConnectDenied);
+    assert_still_serving(&name);
+    drop(server);
+}
+
+#[test]
+fn an_allowed_user_is_served_and_identified_and_others_are_refused_and_logged() {
+    if !require_root() {
+        return;
+    }
+    let name = unique("allowuser");
+    let server = EchoServer::start(&name, &ListenOptions::new().allow_user("nobody"));
+    let path = socket_path(&name);
+    let (outcome, child) = connect_as(&Identity::nobody(), &path, false);
+    assert_eq!(outcome, Outcome::Echoed);
+    {
+        let peers = server.peers.lock().unwrap();
+        let peer = peers
+            .iter()
+            .find(|p| p.uid() == NOBODY)
+            .expect("nobody was served");
+        assert_eq!(peer.pid(), Some(child));
+        assert_eq!(peer.gid(), NOBODY);
+        assert_eq!(peer.user_name(), Some("nobody"));
+    }
+    // The file cannot express "root and nobody", so it admits all and the
+    // check at accept refuses the rest, before reading anything.
+    let (outcome, _) = connect_as(&Identity::uid(STRANGER), &path, false);
+    assert!(outcome.refused_after_connect(), "{outcome:?}");
+    assert!(
+        server
+            .peers
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|p| p.uid() != STRANGER)
+    );
+    let logs = server.logs();
+    assert!(
+        logs.contains("refused a client") && logs.contains("uid=4242"),
+        "{logs}"
+    );
+    assert_still_serving(&name);
+}
+
+#[test]
+fn an_allowed_group_is_expressed_by_the_file_and_checked_at_accept() {
+    if !require_root() {
+        return;
+    }
+    let name = unique("allowgroup");
+    let _server = EchoServer::start(&name, &ListenOptions::new().allow_group("users"));
+    let path = socket_path(&name);
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), USERS_GID);
+    let member = Identity::uid(STRANGER).with_group(USERS_GID);
+    assert_eq!(connect_as(&member, &path, false).0, Outcome::Echoed);
+    assert_eq!(
+        connect_as(&Identity::uid(STRANGER), &path, false).0,
+        Outcome::ConnectDenied
+    );
+    assert_still_serving(&name);
+}
+
+#[test]
+fn everyone_admits_any_user() {
+    if !require_root() {
+        return;
+    }
+    let name = unique("everyone");
+    let _server = EchoServer::start(&name, &ListenOptions::new().allow_everyone());
+    let path = socket_path(&name);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o666
+    );
+    assert_eq!(
+        connect_as(&Identity::nobody(), &path, false).0,
+        Outcome::Echoed
+    );
+    assert_eq!(
+        connect_as(&Identity::uid(STRANGER), &path, false).0,
+        Outcome::Echoed
+    );
+}
+
+#[test]
+fn denies_win_over_allows() {
+    if !require_root() {
+        return;
+    }
+    let name = unique("denyuser");
+    let _server = EchoServer::start(
+        &name,
+        &ListenOptions::new().allow_everyone().deny_user("nobody"),
+    );
+    let path = socket_path(&name);
+    let outcome = connect_as(&Identity::nobody(), &path, false).0;
+    assert!(outcome.refused_after_connect(), "{outcome:?}");
+    assert_eq!(
+        connect_as(&Identity::uid(STRANGER), &path, false).0,
+        Outcome::Echoed
+    );
+
+    let name = unique("denygroup");
+    let _server = EchoServer::start(
+        &name,
+        &ListenOptions::new()
+            .allow_user("nobody")
+            .allow_uid(STRANGER)
+            .deny_group("users"),
+    );
+    let path = socket_path(&name);
+    let member = Identity::uid(STRANGER).with_group(USERS_GID);
+    let outcome = connect_as(&member, &path, false).0;
+    assert!(outcome.refused_after_connect(), "{outcome:?}");
+    assert_eq!(
+        connect_as(&Identity::uid(STRANGER), &path, false).0,
+        Outcome::Echoed
+    );
+    assert_eq!(
+        connect_as(&Identity::nobody(), &path, false).0,
+        Outcome::Echoed
+    );
+    assert_still_serving(&name);
+}
+
+#[test]
+fn a_refused_client_of_the_framed_wire_is_told_why() {
+    if !require_root() {
+        return;
+    }
+    let name = unique("framedrefuse");
+    let options = ListenOptions::new()
+        .max_instances(8)
+        .allow_everyone()
+        .deny_uid(STRANGER);
+    let _server = EchoServer::start(&name, &options);
+    let path = socket_path(&name);
+    assert_eq!(
+        connect_as(&Identity::uid(STRANGER), &path, true).0,
+        Outcome::HelloRefused
+    );
+    assert_eq!(
+        connect_as(&Identity::nobody(), &path, true).0,
+        Outcome::HelloEchoed
+    );
+    assert_still_serving(&name);
+
+    // A pipeway client gets a typed error rather than a silent close.
+    let name = unique("framedrefuseme");
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let _server = EchoServer::start(
+        &name,
+        &ListenOptions::new()
+            .max_instances(8)
+            .allow_everyone()
+            .deny_uid(me),
+    );
+    let err = PipeStream::connect(&name).unwrap_err();
+    assert!(matches!(err, Error::AccessDenied { .. }), "{err}");
+}
+
+#[test]
+fn unknown_users_and_groups_fail_the_bind() {
+    let err = PipeListener::bind_with(
+        unique("nouser"),
+        &ListenOptions::new().allow_user("no-such-user-here"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::UnknownUser(ref u) if u == "no-such-user-here"),
+        "{err}"
+    );
+    let err = PipeListener::bind_with(
+        unique("nogroup"),
+        &ListenOptions::new().deny_group("no-such-group-here"),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::UnknownGroup(_)), "{err}");
+}
+
+#[test]
+fn a_squatters_pipe_is_refused_before_anything_is_sent() {
+    if !require_root() {
+        return;
+    }
+    let name = unique("squat");
+    let path = socket_path(&name);
+    let squatter = Squatter::start(&Identity::nobody(), &path);
+    let options = ConnectOptions::new().timeout(Duration::from_secs(1));
+    match PipeStream::connect_with(&name, &options).unwrap_err() {
+        Error::UntrustedServer { actual, pid, .. } => {
+            assert_eq!(pid, Some(squatter.pid));
+            assert!(actual.contains("65534"), "{actual}");
+        }
+        other => panic!("expected UntrustedServer, got {other}"),
+    }
+    // Trusting that user on purpose works, by name or by uid.
+    PipeStream::connect_with(&name, &options.clone().require_server_user("nobody")).unwrap();
+    PipeStream::connect_with(&name, &options.clone().require_server_uid(NOBODY)).unwrap();
+    PipeStream::connect_with(&name, &options.trust_any_server()).unwrap();
+}
+
+#[tokio::test]
+async fn a_squatter_is_refused_by_the_async_client_too() {
+    if !require_root() {
+        return;
+    }
+    let name = unique("squatasync");
+    let _squatter = Squatter::start(&Identity::nobody(), &socket_path(&name));
+    let err = pipeway::tokio::PipeStream::connect(&name)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UntrustedServer { .. }), "{err}");
+}

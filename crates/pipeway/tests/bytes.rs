@@ -1,0 +1,300 @@
+//! Byte-mode pipes: round trips across both faces, large transfers,
+//! many clients, graceful close, and closing a listener.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::time::Duration;
+
+use common::{unique, within};
+use pipeway::unix::PeerIdentityExt;
+use pipeway::{PipeListener, PipeStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Echoes every byte until end-of-file, then shuts down its write side.
+fn echo_blocking(mut stream: PipeStream) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+async fn echo_async(stream: pipeway::tokio::PipeStream) {
+    let (mut reader, mut writer) = stream.into_split();
+    let _ = tokio::io::copy(&mut reader, &mut writer).await;
+    let _ = writer.shutdown().await;
+}
+
+#[test]
+fn blocking_client_and_blocking_server_round_trip() {
+    let name = unique("bb");
+    let listener = PipeListener::bind(&name).unwrap();
+    let server = std::thread::spawn(move || echo_blocking(listener.accept().unwrap()));
+    let mut client = PipeStream::connect(&name).unwrap();
+    client.write_all(b"hello, pipe").unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "hello, pipe");
+    server.join().unwrap();
+}
+
+#[tokio::test]
+async fn tokio_client_and_blocking_server_round_trip() {
+    let name = unique("tb");
+    let listener = PipeListener::bind(&name).unwrap();
+    let server = std::thread::spawn(move || echo_blocking(listener.accept().unwrap()));
+    let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    client.write_all(b"async to blocking").await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut reply = Vec::new();
+    client.read_to_end(&mut reply).await.unwrap();
+    assert_eq!(reply, b"async to blocking");
+    server.join().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_client_and_tokio_server_round_trip() {
+    let name = unique("bt");
+    let listener = pipeway::tokio::PipeListener::bind(&name).unwrap();
+    let server = tokio::spawn(async move { echo_async(listener.accept().await.unwrap()).await });
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut client = PipeStream::connect(&name).unwrap();
+        client.write_all(b"blocking to async").unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut reply = Vec::new();
+        client.read_to_end(&mut reply).unwrap();
+        reply
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply, b"blocking to async");
+    server.await.unwrap();
+}
+
+/// A simple checksum that notices lost, repeated and reordered bytes.
+fn fnv1a(data: &[u8], mut hash: u64) -> u64 {
+    for &byte in data {
+        hash ^= byte as u64;
+        hash = hash.wrapping_mul(0x100_0000_01b3);
+    }
+    hash
+}
+
+fn pattern(offset: usize, len: usize) -> Vec<u8> {
+    (offset..offset + len)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+#[test]
+fn a_64_mib_transfer_arrives_intact() {
+    const TOTAL: usize = 64 << 20;
+    const CHUNK: usize = 1 << 20;
+    let name = unique("big");
+    let listener = PipeListener::bind(&name).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let mut stream = listener.accept().unwrap();
+        let mut hash = 0xcbf2_9ce4_8422_2325;
+        let mut total = 0;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            hash = fnv1a(&buf[..n], hash);
+            total += n;
+        }
+        (total, hash)
+    });
+    let mut client = PipeStream::connect(&name).unwrap();
+    let mut expected = 0xcbf2_9ce4_8422_2325;
+    for offset in (0..TOTAL).step_by(CHUNK) {
+        let chunk = pattern(offset, CHUNK);
+        expected = fnv1a(&chunk, expected);
+        client.write_all(&chunk).unwrap();
+    }
+    client.shutdown(Shutdown::Write).unwrap();
+    let (total, hash) = receiver.join().unwrap();
+    assert_eq!(total, TOTAL);
+    assert_eq!(hash, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_mib_transfer_arrives_intact_async() {
+    const TOTAL: usize = 64 << 20;
+    let name = unique("bigasync");
+    let listener = pipeway::tokio::PipeListener::bind(&name).unwrap();
+    let receiver = tokio::spawn(async move {
+        let mut stream = listener.accept().await.unwrap();
+        let mut hash = 0xcbf2_9ce4_8422_2325;
+        let mut total = 0;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            hash = fnv1a(&buf[..n], hash);
+            total += n;
+        }
+        (total, hash)
+    });
+    let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    let data = pattern(0, TOTAL);
+    let expected = fnv1a(&data, 0xcbf2_9ce4_8422_2325);
+    client.write_all(&data).await.unwrap();
+    client.shutdown().await.unwrap();
+    let (total, hash) = receiver.await.unwrap();
+    assert_eq!(total, TOTAL);
+    assert_eq!(hash, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_clients_each_get_their_own_answers() {
+    const CLIENTS: usize = 200;
+    let name = unique("many");
+    let listener = pipeway::tokio::PipeListener::bind(&name).unwrap();
+    let server = tokio::spawn(async move {
+        loop {
+            let stream = listener.accept().await.unwrap();
+            tokio::spawn(echo_async(stream));
+        }
+    });
+    let mut clients = Vec::new();
+    for id in 0..CLIENTS {
+        let name = name.clone();
+        clients.push(tokio::spawn(async move {
+            let mut stream = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+            let mine = format!("client {id} says {}", "x".repeat(id));
+            for _ in 0..3 {
+                stream.write_all(mine.as_bytes()).await.unwrap();
+                let mut reply = vec![0u8; mine.len()];
+                stream.read_exact(&mut reply).await.unwrap();
+                assert_eq!(
+                    reply,
+                    mine.as_bytes(),
+                    "client {id} got someone else's bytes"
+                );
+            }
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    server.abort();
+}
+
+#[test]
+fn shutting_down_the_write_side_delivers_everything_written_before_it() {
+    let name = unique("graceful");
+    let listener = PipeListener::bind(&name).unwrap();
+    let payload = pattern(0, 3 << 20);
+    let sent = payload.clone();
+    let server = std::thread::spawn(move || {
+        let stream = listener.accept().unwrap();
+        (&stream).write_all(&sent).unwrap();
+        // Close right away: nothing written may be lost.
+        drop(stream);
+    });
+    let mut client = PipeStream::connect(&name).unwrap();
+    let mut received = Vec::new();
+    client.read_to_end(&mut received).unwrap();
+    server.join().unwrap();
+    assert_eq!(received.len(), payload.len());
+    assert!(received == payload);
+}
+
+#[test]
+fn the_peer_identity_matches_the_connecting_process() {
+    let name = unique("whoami");
+    let listener = PipeListener::bind(&name).unwrap();
+    let client = PipeStream::connect(&name).unwrap();
+    let server_end = listener.accept().unwrap();
+    let me = std::process::id();
+    // SAFETY: geteuid/getegid have no preconditions.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    for peer in [server_end.peer(), client.peer()] {
+        assert_eq!(peer.pid(), Some(me));
+        assert_eq!(peer.uid(), uid);
+        assert_eq!(peer.gid(), gid);
+    }
+    let expected_name = std::env::var("USER").ok();
+    let name = server_end.peer().user_name().map(str::to_owned);
+    if uid == 0 {
+        assert_eq!(name.as_deref(), Some("root"));
+    } else if let Some(user) = expected_name {
+        assert_eq!(name, Some(user));
+    }
+}
+
+#[test]
+fn shutting_down_a_listener_wakes_a_blocked_accept() {
+    let name = unique("wake");
+    let listener = std::sync::Arc::new(PipeListener::bind(&name).unwrap());
+    let waiting = {
+        let listener = listener.clone();
+        std::thread::spawn(move || listener.accept().map(|_| ()))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    listener.shutdown().unwrap();
+    let result = within(Duration::from_secs(5), move || waiting.join().unwrap());
+    assert!(
+        matches!(result, Err(pipeway::Error::ListenerClosed)),
+        "{result:?}"
+    );
+    // New clients are refused from now on.
+    let refused = PipeStream::connect_with(
+        &name,
+        &pipeway::ConnectOptions::new().timeout(Duration::ZERO),
+    );
+    assert!(refused.is_err());
+}
+
+#[test]
+fn closing_a_stream_wakes_a_blocked_read_on_it() {
+    let name = unique("wakeread");
+    let listener = PipeListener::bind(&name).unwrap();
+    let client = std::sync::Arc::new(PipeStream::connect(&name).unwrap());
+    let _server_end = listener.accept().unwrap();
+    let reader = {
+        let client = client.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 16];
+            (&*client).read(&mut buf)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    client.shutdown(Shutdown::Read).unwrap();
+    let read = within(Duration::from_secs(5), move || reader.join().unwrap());
+    assert_eq!(read.unwrap(), 0);
+}
+
+#[test]
+fn a_peer_that_vanishes_gives_end_of_file_then_broken_pipe() {
+    let name = unique("vanish");
+    let listener = PipeListener::bind(&name).unwrap();
+    let mut client = PipeStream::connect(&name).unwrap();
+    drop(listener.accept().unwrap());
+    let mut buf = [0u8; 8];
+    assert_eq!(client.read(&mut buf).unwrap(), 0);
+    // No SIGPIPE: an error the caller can handle.
+    let mut result = Ok(());
+    for _ in 0..4 {
+        result = client.write_all(&[0u8; 4096]);
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
+}

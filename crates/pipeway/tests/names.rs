@@ -1,0 +1,338 @@
+//! Names are not lost or stolen: binding over live, stale and foreign files,
+//! cleanup on drop, invalid names, and connect's waiting rules.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::time::{Duration, Instant};
+
+use common::{Identity, Squatter, require_root, socket_path, unique};
+use pipeway::unix::{ListenerExt, PipeNameExt};
+use pipeway::{
+    ConnectOptions, Error, ListenOptions, NameError, PipeListener, PipeName, PipeStream,
+};
+
+fn quick() -> ConnectOptions {
+    ConnectOptions::new().timeout(Duration::from_millis(300))
+}
+
+#[test]
+fn a_local_name_binds_at_the_dotnet_path_with_owner_only_mode() {
+    let name = unique("path");
+    let listener = PipeListener::bind(&name).unwrap();
+    let path = socket_path(&name);
+    assert_eq!(listener.socket_path(), path);
+    assert_eq!(
+        PipeName::parse(&name).unwrap().socket_path(),
+        Some(path.as_path())
+    );
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn every_spelling_of_a_local_name_reaches_the_same_pipe() {
+    let name = unique("spell");
+    let listener = PipeListener::bind(format!(r"\\.\pipe\{name}")).unwrap();
+    for spelling in [name.clone(), format!("//./pipe/{name}")] {
+        let mut client = PipeStream::connect(&spelling).unwrap();
+        let mut server_end = listener.accept().unwrap();
+        client.write_all(b"x").unwrap();
+        let mut byte = [0u8];
+        server_end.read_exact(&mut byte).unwrap();
+    }
+}
+
+#[test]
+fn an_absolute_path_is_used_verbatim() {
+    let dir = std::env::temp_dir().join(unique("dir"));
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("ctl.sock");
+    let listener = PipeListener::bind(path.to_str().unwrap()).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_socket()
+    );
+    let _client = PipeStream::connect(path.as_path()).unwrap();
+    let _server_end = listener.accept().unwrap();
+    drop(listener);
+    assert!(!path.exists(), "the listener removes its socket file");
+    std::fs::remove_dir(&dir).unwrap();
+}
+
+#[test]
+fn a_stale_socket_file_is_reclaimed() {
+    let name = unique("stale");
+    let path = socket_path(&name);
+    // A server that died without cleaning up: bound, then closed.
+    let stale = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    drop(stale);
+    assert!(path.exists());
+    let listener = PipeListener::bind(&name).unwrap();
+    let _client = PipeStream::connect(&name).unwrap();
+    let _server_end = listener.accept().unwrap();
+}
+
+#[test]
+fn first_instance_refuses_even_a_stale_file() {
+    let name = unique("first");
+    let path = socket_path(&name);
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let err =
+        PipeListener::bind_with(&name, &ListenOptions::new().first_instance(true)).unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    std::fs::remove_file(&path).unwrap();
+    PipeListener::bind_with(&name, &ListenOptions::new().first_instance(true)).unwrap();
+}
+
+#[test]
+fn binding_a_live_name_fails_and_names_the_holder() {
+    let name = unique("live");
+    let _holder = PipeListener::bind(&name).unwrap();
+    let err = PipeListener::bind(&name).unwrap_err();
+    match &err {
+        Error::InUse { holder, .. } => {
+            assert!(
+                holder.contains(&format!("pid {}", std::process::id())),
+                "{holder}"
+            );
+        }
+        other => panic!("expected InUse, got {other}"),
+    }
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    // The holder still works.
+    let _client = PipeStream::connect(&name).unwrap();
+}
+
+#[test]
+fn another_users_live_pipe_is_not_stolen() {
+    if !require_root() {
+        return;
+    }
+    let name = unique("theirs");
+    let path = socket_path(&name);
+    let squatter = Squatter::start(&Identity::nobody(), &path);
+    match PipeListener::bind(&name).unwrap_err() {
+        Error::InUse { holder, .. } => {
+            assert!(
+                holder.contains(&format!("pid {}", squatter.pid)),
+                "{holder}"
+            );
+            assert!(holder.contains("uid 65534"), "{holder}");
+        }
+        other => panic!("expected InUse, got {other}"),
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_socket_is_never_touched() {
+    let name = unique("regular");
+    let path = socket_path(&name);
+    std::fs::write(&path, b"precious").unwrap();
+    let err = PipeListener::bind(&name).unwrap_err();
+    assert!(
+        matches!(&err, Error::NotASocket { path: p } if *p == path),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    // A client does not take it for a pipe either, and leaves it alone.
+    let err = PipeStream::connect_with(&name, &quick()).unwrap_err();
+    assert!(matches!(err, Error::NotListening { .. }), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    std::fs::remove_file(&path).unwrap();
+
+    std::fs::create_dir(&path).unwrap();
+    assert!(matches!(
+        PipeListener::bind(&name),
+        Err(Error::NotASocket { .. })
+    ));
+    assert!(path.is_dir());
+    std::fs::remove_dir(&path).unwrap();
+}
+
+#[test]
+fn dropping_a_listener_removes_its_own_file_and_no_one_elses() {
+    let name = unique("drop");
+    let path = socket_path(&name);
+    let listener = PipeListener::bind(&name).unwrap();
+    drop(listener);
+    assert!(!path.exists());
+
+    // Someone replaced the file while the listener ran: it stays.
+    let listener = PipeListener::bind(&name).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, b"theirs").unwrap();
+    drop(listener);
+    assert_eq!(std::fs::read(&path).unwrap(), b"theirs");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_name_too_long_for_sun_path_is_refused_with_the_limit_and_path() {
+    let name = "n".repeat(120);
+    let err = PipeListener::bind(name.as_str()).unwrap_err();
+    match &err {
+        Error::Name(NameError::TooLong { path, len, max }) => {
+            assert_eq!(*max, 107);
+            assert_eq!(*len, path.as_os_str().len());
+            assert!(path.to_string_lossy().ends_with(&name));
+        }
+        other => panic!("expected TooLong, got {other}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains("107") && message.contains(&name),
+        "{message}"
+    );
+    assert!(matches!(
+        PipeStream::connect(name.as_str()),
+        Err(Error::Name(NameError::TooLong { .. }))
+    ));
+}
+
+#[test]
+fn invalid_names_are_refused_at_bind_and_connect() {
+    for bad in [
+        "",
+        "anonymous",
+        "Anonymous",
+        "a/b",
+        "a\0b",
+        r"\\srv\share\x",
+        "relative/path",
+    ] {
+        assert!(
+            matches!(PipeListener::bind(bad), Err(Error::Name(_))),
+            "bind {bad:?}"
+        );
+        assert!(
+            matches!(PipeStream::connect(bad), Err(Error::Name(_))),
+            "connect {bad:?}"
+        );
+    }
+    assert!(matches!(
+        PipeListener::bind("/tmp/ends-in-slash/"),
+        Err(Error::Name(NameError::TrailingSlash(_)))
+    ));
+}
+
+#[test]
+fn remote_names_are_recognised_and_refused_clearly() {
+    let err = PipeStream::connect(r"\\fileserver\pipe\spoolss").unwrap_err();
+    assert!(matches!(err, Error::RemoteNotSupported { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("remote pipes are not supported yet"),
+        "{err}"
+    );
+    assert!(matches!(
+        PipeListener::bind("//fileserver/pipe/x"),
+        Err(Error::RemoteNotSupported { .. })
+    ));
+}
+
+#[test]
+fn connecting_to_a_missing_pipe_fails_with_not_found_within_the_timeout() {
+    let name = unique("missing");
+    let timeout = Duration::from_millis(400);
+    let started = Instant::now();
+    let err = PipeStream::connect_with(&name, &ConnectOptions::new().timeout(timeout)).unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert!(err.to_string().contains("not found"), "{err}");
+    assert!(waited >= timeout, "gave up early: {waited:?}");
+    assert!(
+        waited < timeout + Duration::from_secs(1),
+        "overstayed: {waited:?}"
+    );
+}
+
+#[test]
+fn a_zero_timeout_tries_once() {
+    let name = unique("once");
+    let started = Instant::now();
+    let err = PipeStream::connect_with(&name, &ConnectOptions::new().timeout(Duration::ZERO))
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+    assert!(started.elapsed() < Duration::from_millis(100));
+}
+
+#[test]
+fn a_connect_that_starts_before_the_server_binds_succeeds_once_it_does() {
+    let name = unique("early");
+    let client = {
+        let name = name.clone();
+        std::thread::spawn(move || {
+            PipeStream::connect_with(
+                &name,
+                &ConnectOptions::new().timeout(Duration::from_secs(5)),
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let listener = PipeListener::bind(&name).unwrap();
+    let mut server_end = listener.accept().unwrap();
+    let mut client = client.join().unwrap().unwrap();
+    client.write_all(b"late but fine").unwrap();
+    let mut buf = [0u8; 13];
+    server_end.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"late but fine");
+}
+
+#[tokio::test]
+async fn an_async_connect_waits_for_the_server_too() {
+    let name = unique("earlyasync");
+    let client = tokio::spawn({
+        let name = name.clone();
+        async move { pipeway::tokio::PipeStream::connect(&name).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let listener = pipeway::tokio::PipeListener::bind(&name).unwrap();
+    let _server_end = listener.accept().await.unwrap();
+    client.await.unwrap().unwrap();
+}
+
+#[test]
+fn a_stale_file_makes_a_client_wait_then_fail_as_not_listening() {
+    let name = unique("stalewait");
+    let path = socket_path(&name);
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let err = PipeStream::connect_with(&name, &quick()).unwrap_err();
+    assert!(matches!(err, Error::NotListening { .. }), "{err}");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn the_listing_shows_live_and_stale_pipes_without_connecting() {
+    let live = unique("listlive");
+    let stale = unique("liststale");
+    let listener = PipeListener::bind(&live).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(socket_path(&stale)).unwrap());
+    let pipes = pipeway::unix::local_pipes().unwrap();
+    let find = |name: &str| pipes.iter().find(|p| p.name == name).cloned();
+    let live_entry = find(&live).expect("the live pipe is listed");
+    assert_eq!(
+        live_entry.state,
+        pipeway::unix::PipeState::Live {
+            pid: Some(std::process::id())
+        }
+    );
+    assert_eq!(live_entry.mode, 0o600);
+    assert_eq!(
+        find(&stale).expect("the stale pipe is listed").state,
+        pipeway::unix::PipeState::Stale
+    );
+    std::fs::remove_file(socket_path(&stale)).unwrap();
+    // Listing did not connect: the first client the listener accepts is the
+    // one connecting now, not a probe left queued by the listing.
+    let mut client = PipeStream::connect(&live).unwrap();
+    client.write_all(b"real").unwrap();
+    let mut first = listener.accept().unwrap();
+    let mut buf = [0u8; 4];
+    first.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"real");
+}
