@@ -28,7 +28,8 @@ BASE=${PIPEWAY_WINDOWS_BASE:-/opt/pipeway-windows}
 # The Rust version the Windows build uses (Debian bookworm-security).
 RUST_SERIES=1.96
 PREFERRED_VERSION=1.96.0+dfsg1-1~deb12u2
-RUST_PACKAGES=(rustc-web cargo-web libstd-rust-web-dev "libstd-rust-web-$RUST_SERIES" rust-web-src)
+RUST_PACKAGES=(rustc-web cargo-web libstd-rust-web-dev "libstd-rust-web-$RUST_SERIES" rust-web-src
+               rust-web-clippy)
 SYSTEM_PACKAGES=(gcc-mingw-w64-x86-64 wine64 libllvm22 libgit2-1.5 libssh2-1 libcurl4)
 WINE=/usr/lib/wine/wine64
 WINESERVER=/usr/lib/wine/wineserver
@@ -60,9 +61,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# 2. Debian's Rust 1.96 with its std sources, extracted privately.
+# 2. Debian's Rust 1.96 with its std sources (and clippy, to lint the Windows
+#    code), extracted privately.
 mkdir -p "$BASE"
-if [ ! -x "$BASE/root/usr/bin/rustc" ] || [ ! -d "$BASE/root/usr/lib/rustlib/src/rust/library" ]; then
+if [ ! -x "$BASE/root/usr/bin/rustc" ] || [ ! -x "$BASE/root/usr/bin/cargo-clippy" ] ||
+   [ ! -d "$BASE/root/usr/lib/rustlib/src/rust/library" ]; then
   apt_update_once
   version=$PREFERRED_VERSION
   if ! apt-cache show "rustc-web=$version" >/dev/null 2>&1; then

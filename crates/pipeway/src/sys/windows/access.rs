@@ -21,7 +21,7 @@
 use crate::access::{AccessRules, Account};
 use crate::error::Error;
 
-use super::accounts::{self, SYSTEM_SID};
+use super::accounts;
 
 /// What an admitted client may do: `FILE_GENERIC_READ | FILE_GENERIC_WRITE`
 /// without `FILE_CREATE_PIPE_INSTANCE` (0x4). Windows leaves 0x4 out of the
@@ -72,7 +72,7 @@ impl ResolvedAccess {
         for sid in &self.deny {
             sddl.push_str(&format!("(D;;FA;;;{sid})"));
         }
-        sddl.push_str(&format!("(A;;FA;;;{SYSTEM_SID})"));
+        sddl.push_str("(A;;FA;;;SY)");
         for sid in &self.allow {
             sddl.push_str(&format!("(A;;{CLIENT_RIGHTS:#x};;;{sid})"));
         }
@@ -126,7 +126,7 @@ mod tests {
     fn the_default_is_the_owner_and_system_only() {
         assert_eq!(
             rules().sddl(),
-            "O:S-1-5-21-1-2-3-1000D:P(A;;FA;;;S-1-5-21-1-2-3-1000)(A;;FA;;;S-1-5-18)"
+            "O:S-1-5-21-1-2-3-1000D:P(A;;FA;;;S-1-5-21-1-2-3-1000)(A;;FA;;;SY)"
         );
     }
 
@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(
             r.sddl(),
             "O:S-1-5-21-1-2-3-1000D:P(A;;FA;;;S-1-5-21-1-2-3-1000)\
-             (D;;FA;;;S-1-5-21-1-2-3-1001)(A;;FA;;;S-1-5-18)\
+             (D;;FA;;;S-1-5-21-1-2-3-1001)(A;;FA;;;SY)\
              (A;;0x12019b;;;S-1-5-32-545)(A;;0x12019b;;;WD)"
         );
     }

@@ -24,25 +24,13 @@ pub(crate) struct Waiter {
     state: Mutex<State>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct State {
     waker: Option<Waker>,
-    /// The registered wait, or null.
-    registration: HANDLE,
+    /// The registered wait's handle as an address, or 0: a wait handle is
+    /// usable from any thread, and an address keeps `State` `Send`.
+    registration: usize,
 }
-
-impl Default for State {
-    fn default() -> Self {
-        State {
-            waker: None,
-            registration: std::ptr::null_mut(),
-        }
-    }
-}
-
-// SAFETY: `registration` is a thread-pool wait handle, usable from any
-// thread; it is only touched under the mutex.
-unsafe impl Send for State {}
 
 impl Waiter {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -59,7 +47,7 @@ impl Waiter {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             _ => state.waker = Some(cx.waker().clone()),
         }
-        if state.registration.is_null() {
+        if state.registration == 0 {
             let mut registration: HANDLE = std::ptr::null_mut();
             // SAFETY: `self` stays at this address until `unregister` has
             // waited out any running callback (it runs from `Drop` at the
@@ -78,7 +66,7 @@ impl Waiter {
             if ok == 0 {
                 return Poll::Ready(Err(last_error()));
             }
-            state.registration = registration;
+            state.registration = registration as usize;
         }
         drop(state);
         // It may have completed while the wait was being set up.
@@ -92,12 +80,12 @@ impl Waiter {
     /// Removes the thread-pool wait, waiting for a callback in progress.
     pub(crate) fn unregister(&self) {
         // Not under the lock: the callback takes it.
-        let registration = std::mem::replace(&mut self.lock().registration, std::ptr::null_mut());
-        if !registration.is_null() {
+        let registration = std::mem::take(&mut self.lock().registration);
+        if registration != 0 {
             // SAFETY: `registration` came from RegisterWaitForSingleObject
             // and is unregistered once; INVALID_HANDLE_VALUE makes the call
             // wait for a running callback, after which none can run.
-            unsafe { UnregisterWaitEx(registration, INVALID_HANDLE_VALUE) };
+            unsafe { UnregisterWaitEx(registration as HANDLE, INVALID_HANDLE_VALUE) };
         }
     }
 }

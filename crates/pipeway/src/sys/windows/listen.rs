@@ -183,12 +183,20 @@ impl ListenerCore {
             None => None,
         };
         let first = Arc::new(PipeHandle::new(first, Some(shared.slot(permit))));
-        let first = listen_on(first)?;
+        let (mut listening, mut arrived) = (Vec::new(), Vec::new());
+        match listen_on(first)? {
+            Started::Listening(instance) => listening.push(instance),
+            Started::Connected(pipe) => arrived.push(pipe),
+            Started::Spent => {}
+        }
+        // The spares exist before bind returns: no client that comes right
+        // after finds the pipe busy.
+        top_up(&shared, &mut listening, &mut arrived, &mut None);
         let thread = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("pipeway-accept {}", shared.admission.config.name))
-                .spawn(move || run(&shared, first))?
+                .spawn(move || run(&shared, listening, arrived))?
         };
         Ok(Self {
             shared,
@@ -285,33 +293,25 @@ impl Drop for Stopped<'_> {
 }
 
 /// The acceptor thread.
-fn run(shared: &Shared, first: Started) {
+fn run(shared: &Shared, mut listening: Vec<Listening>, mut arrived: Vec<Arc<PipeHandle>>) {
     let _stopped = Stopped(shared);
-    let mut listening: Vec<Listening> = Vec::new();
     let mut retry_at: Option<Instant> = None;
-    take_started(shared, first, &mut listening);
     loop {
         if shared.stop.is_set() {
             break;
         }
-        top_up(shared, &mut listening, &mut retry_at);
+        // New instances first, so that clients find one waiting while the
+        // ones that just arrived are admitted.
+        top_up(shared, &mut listening, &mut arrived, &mut retry_at);
+        for pipe in arrived.drain(..) {
+            admit(shared, pipe);
+        }
         let mut handles = vec![shared.stop.raw(), shared.wake.raw()];
         handles.extend(listening.iter().map(|l| l.connect.event()));
         let timeout = retry_at.map(|at| at.saturating_duration_since(Instant::now()));
         match wait_any(&handles, timeout) {
             Ok(Some(0)) => break,
-            Ok(Some(1)) => {}
-            Ok(Some(i)) => {
-                let mut done = listening.swap_remove(i - 2);
-                match done.connect.try_finish() {
-                    Some(Outcome::Done(_)) => admit(shared, done.pipe),
-                    Some(Outcome::Failed(err)) if client_gone(&err) => {}
-                    Some(outcome) => {
-                        tracing::warn!(pipe = %shared.admission.config.name, ?outcome, "waiting for a client failed");
-                    }
-                    None => listening.push(done),
-                }
-            }
+            Ok(Some(_)) => collect_connected(shared, &mut listening, &mut arrived),
             Ok(None) => retry_at = None,
             Err(err) => {
                 tracing::warn!(pipe = %shared.admission.config.name, %err, "cannot wait for clients");
@@ -323,14 +323,41 @@ fn run(shared: &Shared, first: Started) {
     drop(listening);
 }
 
+/// Moves every instance whose client has connected to `arrived`.
+fn collect_connected(
+    shared: &Shared,
+    listening: &mut Vec<Listening>,
+    arrived: &mut Vec<Arc<PipeHandle>>,
+) {
+    let mut still = Vec::with_capacity(listening.len());
+    for mut instance in listening.drain(..) {
+        match instance.connect.try_finish() {
+            None => still.push(instance),
+            Some(Outcome::Done(_)) => arrived.push(instance.pipe),
+            Some(Outcome::Failed(err)) if client_gone(&err) => {}
+            Some(outcome) => {
+                tracing::warn!(pipe = %shared.admission.config.name, ?outcome, "waiting for a client failed");
+            }
+        }
+    }
+    *listening = still;
+}
+
 /// Creates instances until [`SPARES`] are listening, or a limit is reached.
-fn top_up(shared: &Shared, listening: &mut Vec<Listening>, retry_at: &mut Option<Instant>) {
+/// An instance a client reached at once goes to `arrived`.
+fn top_up(
+    shared: &Shared,
+    listening: &mut Vec<Listening>,
+    arrived: &mut Vec<Arc<PipeHandle>>,
+    retry_at: &mut Option<Instant>,
+) {
     if retry_at.is_some_and(|at| Instant::now() < at) {
         return;
     }
     *retry_at = None;
     while listening.len() < SPARES {
-        if shared.lock().queue.len() + listening.len() >= ADMITTED_AHEAD {
+        let ahead = shared.lock().queue.len() + listening.len() + arrived.len();
+        if ahead >= ADMITTED_AHEAD {
             return;
         }
         let permit = match &shared.gate {
@@ -348,21 +375,15 @@ fn top_up(shared: &Shared, listening: &mut Vec<Listening>, retry_at: &mut Option
             .map(|handle| Arc::new(PipeHandle::new(handle, Some(shared.slot(permit)))))
             .and_then(listen_on);
         match started {
-            Ok(started) => take_started(shared, started, listening),
+            Ok(Started::Listening(instance)) => listening.push(instance),
+            Ok(Started::Connected(pipe)) => arrived.push(pipe),
+            Ok(Started::Spent) => {}
             Err(err) => {
                 tracing::debug!(pipe = %shared.admission.config.name, %err, "cannot create an instance yet");
                 *retry_at = Some(Instant::now() + RETRY);
                 return;
             }
         }
-    }
-}
-
-fn take_started(shared: &Shared, started: Started, listening: &mut Vec<Listening>) {
-    match started {
-        Started::Listening(l) => listening.push(l),
-        Started::Connected(pipe) => admit(shared, pipe),
-        Started::Spent => {}
     }
 }
 

@@ -52,10 +52,13 @@ pub(crate) enum Outcome {
 /// The largest transfer one call makes (`DWORD` lengths).
 pub(crate) const MAX_TRANSFER: usize = u32::MAX as usize;
 
+// The event this thread's stack operations signal: one operation runs per
+// thread at a time, and each start resets the event. Closed when the thread
+// ends, after its last operation.
 thread_local! {
-    /// The event this thread's stack operations signal: one operation runs
-    /// per thread at a time, and each start resets the event. Closed when
-    /// the thread ends, after its last operation.
+    // It is const: clippy 1.96 misreads the macro when std is built with
+    // -Zbuild-std.
+    #[allow(clippy::missing_const_for_thread_local)]
     static EVENT: RefCell<Option<Event>> = const { RefCell::new(None) };
 }
 
@@ -208,9 +211,13 @@ pub(crate) struct Op {
 }
 
 // SAFETY: the raw pointers inside (`OVERLAPPED`, the event) are owned by the
-// `Op` and only used through `&mut self` or from the owning thread; Windows
-// handles are usable from any thread.
+// `Op`; Windows handles are usable from any thread.
 unsafe impl Send for Op {}
+// SAFETY: through `&self` an `Op` only reads the address of its `OVERLAPPED`
+// (never its contents), signals or waits on its event, and registers wakers
+// under a mutex; everything that writes the `OVERLAPPED` or the buffer
+// takes `&mut self`.
+unsafe impl Sync for Op {}
 
 impl std::fmt::Debug for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -126,12 +126,11 @@ pub(crate) fn wait_any(handles: &[HANDLE], timeout: Option<Duration>) -> io::Res
     let rc = unsafe {
         WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, millis(timeout))
     };
+    let index = rc.wrapping_sub(WAIT_OBJECT_0) as usize;
     match rc {
         WAIT_TIMEOUT => Ok(None),
         WAIT_FAILED => Err(last_error()),
-        rc if rc >= WAIT_OBJECT_0 && rc < WAIT_OBJECT_0 + handles.len() as u32 => {
-            Ok(Some((rc - WAIT_OBJECT_0) as usize))
-        }
+        _ if index < handles.len() => Ok(Some(index)),
         // WAIT_ABANDONED_*: only mutexes are abandoned, and none is waited on.
         rc => Err(io::Error::other(format!("unexpected wait result {rc:#x}"))),
     }
