@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{RawSeqpacket, RawSeqpacketListener, socket_path, unique, welcome_hello};
+use common::{RawSeqpacket, RawSeqpacketListener, socket_path, unique};
 use pipeway::{
     ConnectOptions, Error, ListenOptions, MessageListener, MessageStream, PipeListener, PipeStream,
 };
