@@ -91,7 +91,8 @@ enum Kind {
 }
 
 impl PipeName {
-    /// Parses a pipe name. See the [module docs](self) for the forms.
+    /// Parses a pipe name: `echo`, `\\.\pipe\echo`, `//./pipe/echo`, an absolute
+    /// socket path, or `\\host\pipe\echo` (see the crate docs, "Names").
     ///
     /// Local names are checked against the platform's length limit here, so a
     /// name that cannot work fails early, naming the path and the limit.
