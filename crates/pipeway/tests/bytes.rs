@@ -298,3 +298,37 @@ fn a_peer_that_vanishes_gives_end_of_file_then_broken_pipe() {
     }
     assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_framed_byte_pipe_carries_a_large_transfer_intact_async() {
+    // An instance limit puts a byte pipe on the framed wire (records); the
+    // sender fills the socket buffer, so it waits for writability there.
+    const TOTAL: usize = 16 << 20;
+    let name = unique("framedbig");
+    let listener = pipeway::tokio::PipeListener::bind_with(
+        &name,
+        &pipeway::ListenOptions::new().max_instances(2),
+    )
+    .unwrap();
+    let receiver = tokio::spawn(async move {
+        let mut stream = listener.accept().await.unwrap();
+        let mut received = Vec::with_capacity(TOTAL);
+        // Odd-sized reads split records across calls.
+        let mut buf = vec![0u8; 1000];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+        }
+        received
+    });
+    let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    let data = pattern(0, TOTAL);
+    client.write_all(&data).await.unwrap();
+    client.shutdown().await.unwrap();
+    let received = receiver.await.unwrap();
+    assert_eq!(received.len(), TOTAL);
+    assert!(received == data);
+}

@@ -59,6 +59,14 @@ impl Socket {
         Socket { fd }
     }
 
+    /// A second descriptor for the same socket.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn try_clone(&self) -> io::Result<Socket> {
+        Ok(Socket {
+            fd: self.fd.try_clone()?,
+        })
+    }
+
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         rustix::io::ioctl_fionbio(&self.fd, nonblocking)?;
         Ok(())
