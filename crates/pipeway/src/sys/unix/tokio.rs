@@ -16,7 +16,7 @@ use rustix::net::SocketFlags;
 use crate::error::Error;
 use crate::gate::{InstanceGate, Permit};
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, Direction, End, ListenOptions, PipeMode};
+use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
 use crate::peer::PeerIdentity;
 
 use super::admit::{Admission, Admitted, Connection};
@@ -314,19 +314,8 @@ impl AsyncEndpoint {
         Ok(self.write_readiness.get().expect("set just above"))
     }
 
-    fn may(&self, op: &'static str) -> Result<(), Error> {
-        let allowed = match op {
-            "read" => self.direction.reads(self.end),
-            _ => self.direction.writes(self.end),
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(Error::WrongDirection {
-                op,
-                direction: self.direction,
-            })
-        }
+    fn may(&self, op: Operation) -> Result<(), Error> {
+        self.direction.check(self.end, op)
     }
 
     pub(crate) fn peer(&self) -> &PeerIdentity {
@@ -463,7 +452,7 @@ impl AsyncByteStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
         loop {
             let mut ready = ready!(self.endpoint.fd.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
@@ -487,7 +476,7 @@ impl AsyncByteStream {
     }
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.endpoint.may("write")?;
+        self.endpoint.may(Operation::Write)?;
         self.endpoint.poll_writable(cx, |socket| match self.wire {
             Wire::Plain => socket.send(buf),
             Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
@@ -540,7 +529,7 @@ impl AsyncMessageStream {
     /// the first record left, the rest of the message is kept and goes out
     /// before the next message, so the peer never sees a torn message.
     pub(crate) async fn send(&self, message: &[u8]) -> Result<(), Error> {
-        self.endpoint.may("write")?;
+        self.endpoint.may(Operation::Write)?;
         let mut writer = self.writer.lock().await;
         self.flush_locked(&mut writer).await?;
         let begun = loop {
@@ -576,7 +565,7 @@ impl AsyncMessageStream {
 
     /// Cancel safe: records already taken from the socket stay in the reader.
     pub(crate) async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
         let mut reader = self.reader.lock().await;
         self.endpoint
             .when_readable(|socket| reader.recv(buf, socket))
@@ -584,7 +573,7 @@ impl AsyncMessageStream {
     }
 
     pub(crate) async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
         let mut reader = self.reader.lock().await;
         self.endpoint
             .when_readable(|socket| reader.recv_vec(socket))
