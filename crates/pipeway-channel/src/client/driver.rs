@@ -60,6 +60,9 @@ impl<Down: Send + 'static> Driver<Down> {
                 shared
                     .state
                     .send_replace(ConnectionState::Reconnecting { attempt: 1 });
+            } else {
+                // Closed before the event, so a send made after seeing it fails.
+                self.finish();
             }
             self.emit(ClientEvent::Disconnected {
                 reason,
@@ -67,13 +70,19 @@ impl<Down: Send + 'static> Driver<Down> {
             })
             .await;
             if !reconnecting {
-                break;
+                return;
             }
             match self.reconnect().await {
                 Some(next) => stream = next,
                 None => break,
             }
         }
+        self.finish();
+    }
+
+    /// Closes for good: counts and drops what was not sent, fails waiting
+    /// requests, and says so.
+    fn finish(&mut self) {
         let unsent = self.outbox.discard();
         self.shared.unsent.store(unsent, Ordering::Release);
         self.shared.fail_all();
