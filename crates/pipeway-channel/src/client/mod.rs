@@ -639,14 +639,16 @@ where
         let (reply, answer) = oneshot::channel();
         shared.pending().insert(id, Pending { reply, sent: false });
         let _forget = Forget { shared, id };
-        match tokio::time::timeout_at(deadline, self.enqueue(frame)).await {
-            Ok(queued) => queued?,
-            Err(_elapsed) => return Err(Error::Timeout(timeout)),
-        }
-        match tokio::time::timeout_at(deadline, answer).await {
-            Ok(Ok(Ok(body))) => Ok(self.inner.decoder.decode(&body)?),
-            Ok(Ok(Err(err))) => Err(err),
-            Ok(Err(_dropped)) => Err(Error::Closed),
+        let exchange = async {
+            self.enqueue(frame).await?;
+            match answer.await {
+                Ok(answer) => answer,
+                Err(_dropped) => Err(Error::Closed),
+            }
+        };
+        // One timer for queueing and waiting together.
+        match tokio::time::timeout_at(deadline, exchange).await {
+            Ok(body) => Ok(self.inner.decoder.decode(&body?)?),
             Err(_elapsed) => Err(Error::Timeout(timeout)),
         }
     }

@@ -290,12 +290,16 @@ async fn read_task<In, Out>(
     .await;
 
     let mut frames = FramedRead::new(read, FrameDecoder::new(shared.limits.max_message_size));
+    // Made once, not per frame: each registers a waiter with its token.
+    let killed = slot.kill.cancelled();
+    let written = writer_done.cancelled();
+    tokio::pin!(killed, written);
     let mut watch_writer = true;
     let ended = loop {
         let next = tokio::select! {
             biased;
-            _ = slot.kill.cancelled() => break None,
-            _ = writer_done.cancelled(), if watch_writer => {
+            _ = &mut killed => break None,
+            _ = &mut written, if watch_writer => {
                 if slot.close.is_cancelled() {
                     // A close we asked for is complete.
                     break None;
