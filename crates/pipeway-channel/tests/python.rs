@@ -108,3 +108,22 @@ async fn a_python_client_from_the_readme_exchanges_json_messages() {
     assert_eq!(gone, id);
     assert!(reason.is_clean(), "{reason}");
 }
+
+#[test]
+fn the_python_client_is_the_readmes_example_verbatim() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme.find("```python\n").expect("a python block") + "```python\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let example = &readme[start..end];
+    let script = std::fs::read_to_string(root.join("tests/python/json_client.py")).unwrap();
+    // The script is its docstring header, then the README's code.
+    let code = &script[script.find("import json").unwrap()..];
+    assert_eq!(code, example);
+    // And it is short: a peer needs little more than a socket and struct.
+    let logic = code
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+        .count();
+    assert!(logic <= 32, "{logic} lines");
+}

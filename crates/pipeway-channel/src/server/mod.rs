@@ -489,6 +489,9 @@ where
     /// time, and closes every connection. Each client's `Disconnected` event
     /// says [`DisconnectReason::Shutdown`]; after the last one the event
     /// stream ends. Safe to call more than once, from any handle.
+    ///
+    /// What clients send once the shutdown has begun may not be read: the
+    /// server stops reading a client when its queue has been delivered.
     pub async fn shutdown(&self) {
         self.shared().begin_shutdown();
         let mut live = self.shared().live.subscribe();

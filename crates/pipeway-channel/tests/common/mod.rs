@@ -173,8 +173,24 @@ impl Raw {
 /// Raises this process's open-file limit to its hard limit (tests with
 /// hundreds of clients hold two descriptors per client).
 pub fn raise_fd_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    limit.current = limit.maximum;
-    let _ = setrlimit(Resource::Nofile, limit);
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    const WANTED: u64 = 4096;
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_none_or(|n| n >= WANTED) {
+        return;
+    }
+    // Root may raise the hard limit too; others go as far as it allows.
+    let raised = Rlimit {
+        current: Some(WANTED),
+        maximum: limit.maximum.map(|max| max.max(WANTED)),
+    };
+    if setrlimit(Resource::Nofile, raised).is_err() {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            },
+        );
+    }
 }
