@@ -6,6 +6,12 @@
 //! Client and server are threads of one process, each with a current-thread
 //! tokio runtime, both pinned to CPU 0; each figure is the median of many
 //! batches, reported as a ratio to the first row, measured in the same run.
+//! The round-trip cases are all connected at once and measured in rounds,
+//! one batch of each per round, so that load from elsewhere on the machine
+//! weighs on every case alike.
+//!
+//! Words after `--` choose cases by name: `cargo bench -p pipeway-channel --
+//! raw postcard`.
 //!
 //! ```sh
 //! cargo bench -p pipeway-channel
@@ -24,6 +30,7 @@ use pipeway_channel::codec::{Codec, Json, MessagePack, Postcard};
 use pipeway_channel::wire::{HEADER_LEN, PREFIX_LEN};
 use pipeway_channel::{Client, Event, Server};
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
 
@@ -89,155 +96,218 @@ where
     handle
 }
 
-/// Times `OPS`-sized batches of an async round trip.
-async fn time_async<F: AsyncFnMut()>(mut round_trip: F) -> Duration {
-    let mut timer = Batches::new(BATCHES, OPS);
-    while let Some(ops) = timer.next_batch() {
-        for _ in 0..ops {
-            round_trip().await;
+/// One case of the round-trip table, set up and connected: `run` does `n`
+/// round trips; `finish` disconnects and waits for its server to end. Each
+/// case has a client runtime of its own, so that no case pays for another's
+/// tasks or timers.
+trait RoundTrip {
+    fn run(&mut self, n: usize);
+    fn finish(self: Box<Self>);
+}
+
+/// Measures every case in rounds, one batch of each per round, so that
+/// whatever else the machine does in the meantime weighs on all of them
+/// alike; returns each case's median time per round trip.
+fn interleaved(mut cases: Vec<(String, Box<dyn RoundTrip>)>, table: &mut Table) {
+    let mut samples = vec![Vec::with_capacity(BATCHES); cases.len()];
+    // Round 0 warms up and is not counted.
+    for round in 0..=BATCHES {
+        for ((_, case), samples) in cases.iter_mut().zip(&mut samples) {
+            let started = Instant::now();
+            case.run(OPS);
+            if round > 0 {
+                samples.push(started.elapsed() / OPS as u32);
+            }
         }
     }
-    timer.median()
+    for ((name, case), mut samples) in cases.into_iter().zip(samples) {
+        samples.sort();
+        table.add(name, samples[samples.len() / 2]);
+        case.finish();
+    }
 }
 
 /// Raw std sockets, blocking: the floor.
-fn raw_std(len: usize) -> Duration {
-    let path = std::env::temp_dir().join(format!("pwc-bench-std-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).unwrap();
-    let server = std::thread::spawn(move || {
-        pin_to_cpu(0);
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; len];
-        while stream.read_exact(&mut buf).is_ok() {
-            stream.write_all(&buf).unwrap();
-        }
-    });
-    let mut client = UnixStream::connect(&path).unwrap();
-    let out = vec![7u8; len];
-    let mut back = vec![0u8; len];
-    let mut timer = Batches::new(BATCHES, OPS);
-    while let Some(ops) = timer.next_batch() {
-        for _ in 0..ops {
-            client.write_all(&out).unwrap();
-            client.read_exact(&mut back).unwrap();
+struct RawStd {
+    client: UnixStream,
+    out: Vec<u8>,
+    back: Vec<u8>,
+    server: JoinHandle<()>,
+    path: std::path::PathBuf,
+}
+
+impl RawStd {
+    fn start(len: usize) -> Box<dyn RoundTrip> {
+        let path = std::env::temp_dir().join(format!("pwc-bench-std-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            pin_to_cpu(0);
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; len];
+            while stream.read_exact(&mut buf).is_ok() {
+                stream.write_all(&buf).unwrap();
+            }
+        });
+        Box::new(Self {
+            client: UnixStream::connect(&path).unwrap(),
+            out: vec![7u8; len],
+            back: vec![0u8; len],
+            server,
+            path,
+        })
+    }
+}
+
+impl RoundTrip for RawStd {
+    fn run(&mut self, n: usize) {
+        for _ in 0..n {
+            self.client.write_all(&self.out).unwrap();
+            self.client.read_exact(&mut self.back).unwrap();
         }
     }
-    drop(client);
-    server.join().unwrap();
-    let _ = std::fs::remove_file(&path);
-    timer.median()
+    fn finish(self: Box<Self>) {
+        drop(self.client);
+        self.server.join().unwrap();
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
-/// A pipeway tokio byte pipe echoing `len` bytes: what channels are built on.
-fn raw_pipe(rt: &tokio::runtime::Runtime, len: usize) -> Duration {
-    let pipe = name("raw");
-    let server_pipe = pipe.clone();
-    let server = server_thread(move |ready| async move {
-        let listener = PipeListener::bind(server_pipe.as_str()).unwrap();
-        ready.send(()).unwrap();
-        let mut stream = listener.accept().await.unwrap();
-        let mut buf = vec![0u8; len];
-        while stream.read_exact(&mut buf).await.is_ok() {
-            stream.write_all(&buf).await.unwrap();
-        }
-    });
-    let per_op = rt.block_on(async {
-        let mut client = PipeStream::connect(pipe.as_str()).await.unwrap();
-        let out = vec![7u8; len];
-        let mut back = vec![0u8; len];
-        let per_op = time_async(async || {
-            client.write_all(&out).await.unwrap();
-            client.read_exact(&mut back).await.unwrap();
-        })
-        .await;
-        drop(client);
-        per_op
-    });
-    server.join().unwrap();
-    per_op
+/// A pipeway tokio byte pipe echoing the same bytes: what channels are
+/// built on.
+struct RawPipe {
+    rt: tokio::runtime::Runtime,
+    client: PipeStream,
+    out: Vec<u8>,
+    back: Vec<u8>,
+    server: JoinHandle<()>,
 }
 
-/// A typed request and its reply (the server echoes the struct).
-fn channel_request<C: Codec>(rt: &tokio::runtime::Runtime, codec: C) -> Duration {
-    let pipe = name(codec.name());
-    let server_pipe = pipe.clone();
-    let server_codec = codec.clone();
-    let server = server_thread(move |ready| async move {
-        let (server, mut events) = Server::<Reading>::builder()
-            .codec(server_codec)
-            .bind(server_pipe.as_str())
-            .unwrap();
-        ready.send(()).unwrap();
-        while let Some(event) = events.recv().await {
-            match event {
-                Event::Request {
-                    message, responder, ..
-                } => responder.reply(&message).unwrap(),
-                Event::Disconnected { .. } => break,
-                _ => {}
+impl RawPipe {
+    fn start(len: usize) -> Box<dyn RoundTrip> {
+        let rt = runtime();
+        let pipe = name("raw");
+        let server_pipe = pipe.clone();
+        let server = server_thread(move |ready| async move {
+            let listener = PipeListener::bind(server_pipe.as_str()).unwrap();
+            ready.send(()).unwrap();
+            let mut stream = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; len];
+            while stream.read_exact(&mut buf).await.is_ok() {
+                stream.write_all(&buf).await.unwrap();
             }
-        }
-        server.shutdown().await;
-    });
-    let per_op = rt.block_on(async {
-        let (client, _incoming) = Client::<Reading>::builder()
-            .codec(codec)
-            .no_reconnect()
-            .connect(pipe.as_str())
-            .await
-            .unwrap();
-        let request = reading();
-        let per_op = time_async(async || {
-            let reply = client.request(&request).await.unwrap();
-            debug_assert_eq!(reply, request);
+        });
+        Box::new(Self {
+            client: rt.block_on(PipeStream::connect(pipe.as_str())).unwrap(),
+            rt,
+            out: vec![7u8; len],
+            back: vec![0u8; len],
+            server,
         })
-        .await;
-        client.close().await.unwrap();
-        per_op
-    });
-    server.join().unwrap();
-    per_op
+    }
 }
 
-/// A typed request answered by a handler (`ServerBuilder::serve`), which
-/// runs in the client's reader task instead of behind the event stream.
-fn channel_request_handler<C: Codec>(rt: &tokio::runtime::Runtime, codec: C) -> Duration {
-    let pipe = name(&format!("handler-{}", codec.name()));
-    let server_pipe = pipe.clone();
-    let server_codec = codec.clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = server_thread(move |ready| async move {
-        let server = Server::<Reading>::builder()
-            .codec(server_codec)
-            .serve(
-                server_pipe.as_str(),
-                |_client, reading: Reading| async move { Some(reading) },
+impl RoundTrip for RawPipe {
+    fn run(&mut self, n: usize) {
+        self.rt.block_on(async {
+            for _ in 0..n {
+                self.client.write_all(&self.out).await.unwrap();
+                self.client.read_exact(&mut self.back).await.unwrap();
+            }
+        });
+    }
+    fn finish(self: Box<Self>) {
+        drop(self.client);
+        self.server.join().unwrap();
+    }
+}
+
+/// A typed request and its reply: the server echoes the struct, from its
+/// event stream or (`handler`) from a handler running in the client's
+/// reader task.
+struct Requests {
+    rt: tokio::runtime::Runtime,
+    client: Client<Reading>,
+    request: Reading,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: JoinHandle<()>,
+}
+
+impl Requests {
+    fn start<C: Codec>(codec: C, handler: bool) -> Box<dyn RoundTrip> {
+        let rt = runtime();
+        let pipe = name(&format!("{}-{handler}", codec.name()));
+        let server_pipe = pipe.clone();
+        let server_codec = codec.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = server_thread(move |ready| async move {
+            let builder = Server::<Reading>::builder().codec(server_codec);
+            let server = if handler {
+                let server = builder
+                    .serve(
+                        server_pipe.as_str(),
+                        |_client, reading: Reading| async move { Some(reading) },
+                    )
+                    .unwrap();
+                ready.send(()).unwrap();
+                server
+            } else {
+                let (server, mut events) = builder.bind(server_pipe.as_str()).unwrap();
+                ready.send(()).unwrap();
+                tokio::spawn(async move {
+                    while let Some(event) = events.recv().await {
+                        if let Event::Request {
+                            message, responder, ..
+                        } = event
+                        {
+                            responder.reply(&message).unwrap();
+                        }
+                    }
+                });
+                server
+            };
+            let _ = stopped.await;
+            server.shutdown().await;
+        });
+        let (client, _incoming) = rt
+            .block_on(
+                Client::<Reading>::builder()
+                    .codec(codec)
+                    .no_reconnect()
+                    .connect(pipe.as_str()),
             )
             .unwrap();
-        ready.send(()).unwrap();
-        let _ = stop_rx.await;
-        server.shutdown().await;
-    });
-    let per_op = rt.block_on(async {
-        let (client, _incoming) = Client::<Reading>::builder()
-            .codec(codec)
-            .no_reconnect()
-            .connect(pipe.as_str())
-            .await
-            .unwrap();
-        let request = reading();
-        let per_op = time_async(async || {
-            let reply = client.request(&request).await.unwrap();
-            debug_assert_eq!(reply, request);
+        Box::new(Self {
+            rt,
+            client,
+            request: reading(),
+            stop,
+            server,
         })
-        .await;
-        client.close().await.unwrap();
-        per_op
-    });
-    let _ = stop_tx.send(());
-    server.join().unwrap();
-    per_op
+    }
+}
+
+impl RoundTrip for Requests {
+    fn run(&mut self, n: usize) {
+        let rt = &self.rt;
+        // In a task of its own, as an application would make requests:
+        // `block_on`'s own future, woken by another task, makes the
+        // current-thread scheduler poll the driver once more per request.
+        let client = self.client.clone();
+        let request = self.request.clone();
+        rt.block_on(rt.spawn(async move {
+            for _ in 0..n {
+                let reply = client.request(&request).await.unwrap();
+                debug_assert_eq!(reply, request);
+            }
+        }))
+        .unwrap();
+    }
+    fn finish(self: Box<Self>) {
+        self.rt.block_on(self.client.close()).unwrap();
+        let _ = self.stop.send(());
+        self.server.join().unwrap();
+    }
 }
 
 /// Counts what the clients received and wakes the timer at each target.
@@ -389,8 +459,34 @@ fn raw_broadcast(rt: &tokio::runtime::Runtime, len: usize, batched: bool) -> Dur
     per_message
 }
 
+/// Cases whose names contain one of the command line's words (all cases
+/// when there are none): `cargo bench -p pipeway-channel -- postcard`.
+struct Filter(Vec<String>);
+
+impl Filter {
+    fn from_args() -> Self {
+        Self(
+            std::env::args()
+                .skip(1)
+                .filter(|arg| !arg.starts_with("--"))
+                .collect(),
+        )
+    }
+
+    fn wants(&self, case: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|word| case.contains(word.as_str()))
+    }
+
+    fn run(&self, table: &mut Table, case: String, measure: impl FnOnce() -> Duration) {
+        if self.wants(&case) {
+            table.add(case, measure());
+        }
+    }
+}
+
 fn main() {
     pin_to_cpu(0);
+    let filter = Filter::from_args();
     let rt = runtime();
     let len = frame_len(&Postcard);
 
@@ -398,38 +494,55 @@ fn main() {
         "Typed request/response round trip, small struct (postcard frame {len} B, JSON {} B)",
         frame_len(&Json)
     ));
-    round_trip.add(
+    let mut cases: Vec<(String, Box<dyn RoundTrip>)> = Vec::new();
+    let mut add = |case: String, start: &dyn Fn() -> Box<dyn RoundTrip>| {
+        if filter.wants(&case) {
+            cases.push((case, start()));
+        }
+    };
+    add(
         format!("raw pipeway tokio byte pipe, {len} B echo"),
-        raw_pipe(&rt, len),
+        &|| RawPipe::start(len),
     );
-    round_trip.add(format!("raw std UnixStream, {len} B echo"), raw_std(len));
-    round_trip.add("channel request, postcard", channel_request(&rt, Postcard));
-    round_trip.add(
-        "channel request, MessagePack",
-        channel_request(&rt, MessagePack),
-    );
-    round_trip.add("channel request, JSON", channel_request(&rt, Json));
-    round_trip.add(
-        "channel request, postcard, handler API",
-        channel_request_handler(&rt, Postcard),
-    );
+    add(format!("raw std UnixStream, {len} B echo"), &|| {
+        RawStd::start(len)
+    });
+    add("channel request, postcard".into(), &|| {
+        Requests::start(Postcard, false)
+    });
+    add("channel request, MessagePack".into(), &|| {
+        Requests::start(MessagePack, false)
+    });
+    add("channel request, JSON".into(), &|| {
+        Requests::start(Json, false)
+    });
+    add("channel request, postcard, handler API".into(), &|| {
+        Requests::start(Postcard, true)
+    });
+    interleaved(cases, &mut round_trip);
     round_trip.print();
 
     let mut broadcast = Table::rate(format!(
         "Broadcast of a small message to {CLIENTS} clients (messages/s; each reaches all {CLIENTS})"
     ));
-    broadcast.add(
-        format!("raw: {len} B written to {CLIENTS} byte pipes, one write each"),
-        raw_broadcast(&rt, len, false),
+    let t = &mut broadcast;
+    filter.run(
+        t,
+        format!("raw broadcast: {len} B written to {CLIENTS} byte pipes, one write each"),
+        || raw_broadcast(&rt, len, false),
     );
-    broadcast.add(
-        format!("raw: bursts of {BURST} written to {CLIENTS} byte pipes, one write per burst"),
-        raw_broadcast(&rt, len, true),
+    filter.run(
+        t,
+        format!(
+            "raw broadcast: bursts of {BURST} written to {CLIENTS} byte pipes, one write per burst"
+        ),
+        || raw_broadcast(&rt, len, true),
     );
-    broadcast.add(
-        "channel broadcast, postcard",
-        channel_broadcast(&rt, Postcard),
-    );
-    broadcast.add("channel broadcast, JSON", channel_broadcast(&rt, Json));
+    filter.run(t, "channel broadcast, postcard".into(), || {
+        channel_broadcast(&rt, Postcard)
+    });
+    filter.run(t, "channel broadcast, JSON".into(), || {
+        channel_broadcast(&rt, Json)
+    });
     broadcast.print();
 }

@@ -8,6 +8,7 @@ pub mod demo;
 mod error;
 mod framer;
 mod outbox;
+mod read;
 mod server;
 pub mod wire;
 

@@ -17,6 +17,7 @@ use super::{Backoff, ClientEvent, ConnectionState, Jitter, Shared};
 use crate::error::{DisconnectReason, Error};
 use crate::framer::Decode;
 use crate::outbox::Outbox;
+use crate::read::ScratchReader;
 use crate::wire::{ErrorCode, Frame, FrameDecoder, Kind, error_frame};
 
 /// How a connection ended.
@@ -50,11 +51,13 @@ impl<Down: Send + 'static> Driver<Down> {
                 Ended::Lost(reason) => reason,
             };
             let shared = &self.shared;
-            let lost = self.outbox.rewind(|frame| shared.mark_unsent(frame));
+            let lost = self
+                .outbox
+                .rewind(|frame| shared.waiting.mark_unsent(frame));
             if lost > 0 {
                 tracing::debug!(lost, %reason, "frames in flight when the connection was lost");
             }
-            shared.fail_sent();
+            shared.waiting.fail_sent();
             let reconnecting = self.reconnect.is_some() && !shared.close.is_cancelled();
             if reconnecting {
                 shared
@@ -85,7 +88,7 @@ impl<Down: Send + 'static> Driver<Down> {
     fn finish(&mut self) {
         let unsent = self.outbox.discard();
         self.shared.unsent.store(unsent, Ordering::Release);
-        self.shared.fail_all();
+        self.shared.waiting.fail_all();
         self.shared.state.send_replace(ConnectionState::Closed);
     }
 
@@ -100,7 +103,7 @@ impl<Down: Send + 'static> Driver<Down> {
     /// Runs one connection until it is lost or the client closes.
     async fn connection(&mut self, stream: PipeStream) -> Ended {
         let (read, mut write) = stream.into_split();
-        let mut frames = FramedRead::new(read, FrameDecoder::new(self.max));
+        let mut frames = FramedRead::new(ScratchReader::new(read), FrameDecoder::new(self.max));
         let shared = &*self.shared;
         let decoder = &*self.decoder;
         let events = &self.events;
@@ -199,7 +202,7 @@ async fn write_until_closed(
             _ = &mut closing => break,
             more = outbox.fill() => if !more { break },
         }
-        shared.mark_sent(outbox.batch());
+        shared.waiting.mark_sent(outbox.batch());
         tokio::select! {
             biased;
             _ = &mut closing => break,
@@ -209,7 +212,7 @@ async fn write_until_closed(
     outbox.close();
     let drain = async {
         while outbox.fill().await {
-            shared.mark_sent(outbox.batch());
+            shared.waiting.mark_sent(outbox.batch());
             outbox.write(write).await?;
         }
         io::Result::Ok(())
@@ -236,10 +239,12 @@ async fn dispatch<Down>(
         }
     };
     let event = match frame.kind {
-        Kind::Reply => return shared.resolve(frame.id, Ok(frame.body)),
+        Kind::Reply => return shared.waiting.resolve(frame.id, Ok(frame.body)),
         Kind::Error if frame.id != 0 => {
             let (code, message) = frame.error_parts();
-            return shared.resolve(frame.id, Err(Error::Remote { code, message }));
+            return shared
+                .waiting
+                .resolve(frame.id, Err(Error::Remote { code, message }));
         }
         Kind::Error => {
             let (code, message) = frame.error_parts();

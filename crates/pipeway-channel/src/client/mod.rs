@@ -8,14 +8,14 @@
 //! and go out, in order, on the next connection.
 
 mod driver;
+mod waiting;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,17 +25,17 @@ use pipeway::{ConnectOptions, IntoPipeName};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::{Codec, Json};
 use crate::error::{DisconnectReason, Error, Result};
 use crate::framer::{Decode, Encode, Framer};
 use crate::outbox::Outbox;
-use crate::wire::{DEFAULT_MAX_MESSAGE_SIZE, Kind, peek_header};
+use crate::wire::{DEFAULT_MAX_MESSAGE_SIZE, Kind};
 
 use driver::Driver;
+use waiting::Waiting;
 
 /// The default time a request waits for its reply.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -379,7 +379,7 @@ where
         let (events, incoming) = mpsc::channel(self.incoming_capacity);
         let (state, state_rx) = watch::channel(ConnectionState::Connected);
         let shared = Arc::new(Shared {
-            pending: Mutex::new(HashMap::new()),
+            waiting: Waiting::new(),
             next_id: AtomicU64::new(1),
             state,
             close: CancellationToken::new(),
@@ -413,95 +413,26 @@ where
     }
 }
 
-/// A request waiting for its reply.
-struct Pending {
-    reply: oneshot::Sender<Result<Bytes>>,
-    /// Whether its frame has been handed to the current connection.
-    sent: bool,
-}
-
 /// What the client handles and the driver share.
 pub(crate) struct Shared {
-    pending: Mutex<HashMap<u64, Pending>>,
+    waiting: Arc<Waiting>,
     next_id: AtomicU64,
     state: watch::Sender<ConnectionState>,
+    /// Close requested (by `close` or by dropping the last handle).
     close: CancellationToken,
     /// Frames left unsent when the client closed.
     unsent: AtomicUsize,
 }
 
-impl Shared {
-    fn pending(&self) -> MutexGuard<'_, HashMap<u64, Pending>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Completes the request `id`, if anyone still waits for it.
-    fn resolve(&self, id: u64, result: Result<Bytes>) {
-        match self.pending().remove(&id) {
-            Some(pending) => drop(pending.reply.send(result)),
-            None => tracing::debug!(id, "a reply came for a request no longer waiting"),
-        }
-    }
-
-    /// Marks the requests among `frames` as handed to the connection.
-    fn mark_sent(&self, frames: &[Bytes]) {
-        let mut requests = frames
-            .iter()
-            .filter_map(|f| peek_header(f))
-            .filter(|(kind, _)| *kind == Kind::Request)
-            .peekable();
-        if requests.peek().is_none() {
-            return;
-        }
-        let mut pending = self.pending();
-        for (_, id) in requests {
-            if let Some(p) = pending.get_mut(&id) {
-                p.sent = true;
-            }
-        }
-    }
-
-    /// Marks a request frame put back in the queue as not sent.
-    fn mark_unsent(&self, frame: &Bytes) {
-        if let Some((Kind::Request, id)) = peek_header(frame) {
-            if let Some(p) = self.pending().get_mut(&id) {
-                p.sent = false;
-            }
-        }
-    }
-
-    /// Fails the requests whose frames went out on a connection now lost.
-    fn fail_sent(&self) {
-        let mut pending = self.pending();
-        let lost: Vec<u64> = pending
-            .iter()
-            .filter(|(_, p)| p.sent)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in lost {
-            if let Some(p) = pending.remove(&id) {
-                let _ = p.reply.send(Err(Error::ConnectionLost));
-            }
-        }
-    }
-
-    /// Fails every waiting request: the client has closed.
-    fn fail_all(&self) {
-        for (_, p) in self.pending().drain() {
-            let _ = p.reply.send(Err(Error::Closed));
-        }
-    }
-}
-
 /// Forgets a request however its future ends (reply, error, timeout, drop).
 struct Forget<'a> {
-    shared: &'a Shared,
+    waiting: &'a Waiting,
     id: u64,
 }
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
-        self.shared.pending().remove(&self.id);
+        self.waiting.forget(self.id);
     }
 }
 
@@ -632,24 +563,37 @@ where
     /// went out, and [`Error::Codec`] when the reply is not a `Down`.
     /// Dropping the future forgets the request.
     pub async fn request_with_timeout(&self, message: &Up, timeout: Duration) -> Result<Down> {
-        let deadline = Instant::now() + timeout;
         let shared = &*self.inner.shared;
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = self.inner.encoder.frame(Kind::Request, id, message)?;
-        let (reply, answer) = oneshot::channel();
-        shared.pending().insert(id, Pending { reply, sent: false });
-        let _forget = Forget { shared, id };
+        // The deadline clock fails it when due, queueing included.
+        let mut outcome = shared.waiting.add(id, timeout);
+        let _forget = Forget {
+            waiting: &shared.waiting,
+            id,
+        };
         let exchange = async {
-            self.enqueue(frame).await?;
-            match answer.await {
-                Ok(answer) => answer,
-                Err(_dropped) => Err(Error::Closed),
+            Ok::<_, Error>(tokio::select! {
+                biased;
+                // Failed (timed out, say) while waiting for room in the queue.
+                early = &mut outcome => early,
+                queued = self.enqueue(frame) => {
+                    queued?;
+                    outcome.await
+                }
+            })
+        };
+        let body = if Waiting::clocked() {
+            exchange.await?
+        } else {
+            match tokio::time::timeout(timeout, exchange).await {
+                Ok(body) => body?,
+                Err(_elapsed) => return Err(Error::Timeout(timeout)),
             }
         };
-        // One timer for queueing and waiting together.
-        match tokio::time::timeout_at(deadline, exchange).await {
+        match body {
             Ok(body) => Ok(self.inner.decoder.decode(&body?)?),
-            Err(_elapsed) => Err(Error::Timeout(timeout)),
+            Err(_dropped) => Err(Error::Closed),
         }
     }
 
