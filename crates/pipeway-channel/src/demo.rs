@@ -3,7 +3,9 @@
 //!
 //! [`chat`] starts a server and two clients, Alice and Bob, on one pipe, and
 //! reports each step as a line of text: the server's events as they arrive,
-//! a broadcast, a request and its reply, the disconnections and the shutdown.
+//! a broadcast, a request and its reply, a raw client announcing an
+//! oversized frame (an `Error` event, and it alone is dropped), the
+//! disconnections and the shutdown.
 //!
 //! ```no_run
 //! # async fn demo() -> pipeway_channel::Result<()> {
@@ -90,6 +92,30 @@ pub async fn chat(name: impl IntoPipeName, mut log: impl FnMut(&str)) -> Result<
         }
     });
     say("alice", format!("got the reply {:?}", reply?.text));
+
+    #[cfg(unix)]
+    {
+        use pipeway::unix::PipeNameExt;
+        use tokio::io::AsyncWriteExt;
+        if let Some(path) = name.socket_path() {
+            say(
+                "mallory",
+                "connects with a raw socket and announces a 4 GiB frame".into(),
+            );
+            let mut raw = tokio::net::UnixStream::connect(path).await?;
+            raw.write_all(&[0xff; 4]).await?;
+            next_event(&mut events, &mut say).await?;
+            next_event(&mut events, &mut say).await?;
+            next_event(&mut events, &mut say).await?;
+            say(
+                "server",
+                format!(
+                    "clients: {} (alice and bob carry on)",
+                    server.clients().len()
+                ),
+            );
+        }
+    }
 
     say("bob", "closes".into());
     bob.close().await?;

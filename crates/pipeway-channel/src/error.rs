@@ -29,7 +29,7 @@ pub enum Error {
     /// A frame larger than the maximum message size: refused before it was
     /// sent, or announced by the peer and refused before anything was
     /// allocated for it.
-    #[error("message of {len} bytes is larger than the maximum of {max} bytes")]
+    #[error("frame of {len} bytes is larger than the maximum of {max} bytes")]
     TooLarge {
         /// The frame's length (header and body).
         len: u64,
