@@ -8,7 +8,6 @@ pub mod demo;
 mod error;
 mod framer;
 mod outbox;
-mod read;
 mod server;
 pub mod wire;
 

@@ -17,7 +17,6 @@ use super::{Backoff, ClientEvent, ConnectionState, Jitter, Shared};
 use crate::error::{DisconnectReason, Error};
 use crate::framer::Decode;
 use crate::outbox::Outbox;
-use crate::read::ScratchReader;
 use crate::wire::{ErrorCode, Frame, FrameDecoder, Kind, error_frame};
 
 /// How a connection ended.
@@ -103,7 +102,7 @@ impl<Down: Send + 'static> Driver<Down> {
     /// Runs one connection until it is lost or the client closes.
     async fn connection(&mut self, stream: PipeStream) -> Ended {
         let (read, mut write) = stream.into_split();
-        let mut frames = FramedRead::new(ScratchReader::new(read), FrameDecoder::new(self.max));
+        let mut frames = FramedRead::new(read, FrameDecoder::new(self.max));
         let shared = &*self.shared;
         let decoder = &*self.decoder;
         let events = &self.events;

@@ -18,7 +18,6 @@ use super::{ClientId, ClientInfo, FullQueuePolicy, Limits, Shared};
 use crate::error::{DisconnectReason, Error, Result};
 use crate::framer::Decode;
 use crate::outbox::Outbox;
-use crate::read::ScratchReader;
 use crate::wire::{ErrorCode, Frame, FrameDecoder, FrameError, Kind, error_frame};
 
 /// How long the accept loop pauses after an accept error (out of file
@@ -290,10 +289,7 @@ async fn read_task<In, Out>(
     )
     .await;
 
-    let mut frames = FramedRead::new(
-        ScratchReader::new(read),
-        FrameDecoder::new(shared.limits.max_message_size),
-    );
+    let mut frames = FramedRead::new(read, FrameDecoder::new(shared.limits.max_message_size));
     // Made once, not per frame: each registers a waiter with its token.
     let killed = slot.kill.cancelled();
     let written = writer_done.cancelled();

@@ -62,13 +62,10 @@ pub(crate) struct RecordBuffer {
 
 impl RecordBuffer {
     pub(crate) fn read(&mut self, out: &mut [u8], mut io: impl RecordIo) -> io::Result<usize> {
-        if self.start < self.end {
-            return Ok(self.take(out));
-        }
         if out.is_empty() {
             return Ok(0);
         }
-        if out.len() >= MAX_RECORD_PAYLOAD {
+        if self.start == self.end && out.len() >= MAX_RECORD_PAYLOAD {
             // No record can overflow `out`: read straight into it.
             let received = io.recv_record(&mut [IoSliceMut::new(out)])?;
             if received.truncated {
@@ -76,16 +73,30 @@ impl RecordBuffer {
             }
             return Ok(received.bytes);
         }
-        if self.buf.is_empty() {
-            self.buf = vec![0; MAX_RECORD_PAYLOAD];
-        }
-        let received = io.recv_record(&mut [IoSliceMut::new(&mut self.buf)])?;
-        if received.truncated {
-            return Err(record_too_long());
-        }
-        self.start = 0;
-        self.end = received.bytes;
+        self.fill(io)?;
         Ok(self.take(out))
+    }
+
+    /// The unread rest of the current record, receiving the next record when
+    /// it is used up; empty at end-of-file. Take bytes with [`consume`](Self::consume).
+    pub(crate) fn fill(&mut self, mut io: impl RecordIo) -> io::Result<&[u8]> {
+        if self.start == self.end {
+            if self.buf.is_empty() {
+                self.buf = vec![0; MAX_RECORD_PAYLOAD];
+            }
+            let received = io.recv_record(&mut [IoSliceMut::new(&mut self.buf)])?;
+            if received.truncated {
+                return Err(record_too_long());
+            }
+            self.start = 0;
+            self.end = received.bytes;
+        }
+        Ok(&self.buf[self.start..self.end])
+    }
+
+    /// Marks `n` bytes of what [`fill`](Self::fill) returned as read.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
     }
 
     fn take(&mut self, out: &mut [u8]) -> usize {

@@ -82,6 +82,19 @@ impl Socket {
         }
     }
 
+    /// `recv` into memory that need not be initialised: the kernel only
+    /// writes to it. Returns how many bytes it wrote, at the start of `buf`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn recv_uninit(&self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        loop {
+            match net::recv(&self.fd, &mut *buf, RecvFlags::empty()) {
+                Ok(((filled, _), _)) => return Ok(filled.len()),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
         loop {
             match net::send(&self.fd, buf, SendFlags::NOSIGNAL) {

@@ -453,23 +453,24 @@ impl AsyncByteStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         self.endpoint.may(Operation::Read)?;
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         loop {
             let mut ready = ready!(self.endpoint.fd.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
             let attempt = ready.try_io(|socket| match self.wire {
-                Wire::Plain => socket.get_ref().recv(unfilled),
-                Wire::Framed => self
-                    .records
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .read(unfilled, socket.get_ref()),
+                Wire::Plain => recv_into(socket.get_ref(), buf),
+                Wire::Framed => {
+                    let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+                    let record = records.fill(socket.get_ref())?;
+                    let n = record.len().min(buf.remaining());
+                    buf.put_slice(&record[..n]);
+                    records.consume(n);
+                    Ok(())
+                }
             });
             match attempt {
-                Ok(Ok(n)) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Ok(Err(err)) => return Poll::Ready(Err(err)),
+                Ok(result) => return Poll::Ready(result),
                 Err(_would_block) => continue,
             }
         }
@@ -486,6 +487,19 @@ impl AsyncByteStream {
     pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
         Poll::Ready(self.endpoint.shutdown(Shutdown::Write))
     }
+}
+
+/// Receives into the unfilled part of `buf` without zeroing it first: a
+/// reader handing in kilobytes of spare capacity (a `FramedRead`, say) would
+/// otherwise pay for a memset on every read.
+fn recv_into(socket: &Socket, buf: &mut ReadBuf<'_>) -> io::Result<()> {
+    // SAFETY: `recv_uninit` only writes into the slice; nothing de-initialises
+    // memory that `buf` counts as initialised.
+    let n = socket.recv_uninit(unsafe { buf.unfilled_mut() })?;
+    // SAFETY: the kernel wrote the first `n` bytes of the unfilled part.
+    unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
