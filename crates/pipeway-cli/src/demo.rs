@@ -1,6 +1,7 @@
 //! `pipeway demo`: what pipeway does, in one run. Starts a server, connects
 //! a blocking and a tokio client, shows the exchange both ways and who is
-//! at each end, then message mode, then a small latency table.
+//! at each end, then message mode, a typed channel with its events, and a
+//! small latency table.
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -30,6 +31,7 @@ pub(crate) fn run() -> Result<ExitCode> {
     let name = format!("pipeway-demo-{}", std::process::id());
     bytes(&name)?;
     messages(&format!("{name}-messages"))?;
+    channel(&format!("{name}-channel"))?;
     latency();
     Ok(ExitCode::SUCCESS)
 }
@@ -105,6 +107,17 @@ fn messages(name: &str) -> Result<()> {
         );
     }
     println!("server: the client closed its side (no more messages)");
+    Ok(())
+}
+
+/// Typed messages with events: connects, a broadcast, a request and its
+/// reply, and a hostile client dropped alone.
+fn channel(name: &str) -> Result<()> {
+    heading("Channels: typed messages, events, broadcast, request/response");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(pipeway_channel::demo::chat(name, |line| println!("{line}")))?;
     Ok(())
 }
 
