@@ -120,6 +120,10 @@ fn the_python_client_is_the_readmes_example_verbatim() {
     // The script is its docstring header, then the README's code.
     let code = &script[script.find("import json").unwrap()..];
     assert_eq!(code, example);
+    // The repository's README carries the same wire format, client included.
+    let top = std::fs::read_to_string(root.join("../../README.md")).unwrap();
+    let wire = &top[top.find("## Wire format").expect("a Wire format section")..];
+    assert!(wire.contains(example), "the top-level README's Python client differs");
     // And it is short: a peer needs little more than a socket and struct.
     let logic = code
         .lines()
