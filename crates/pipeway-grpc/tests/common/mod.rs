@@ -1,7 +1,7 @@
 //! What the integration tests share: unique pipe names, the test service,
 //! and servers that run on their own thread and runtime, as a separate
 //! server process would.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod service;
 
