@@ -83,6 +83,10 @@ impl PipeIncoming {
 
     /// Binds the pipe `name` with `options` (access rules, buffer sizes, ...).
     ///
+    /// With [`ListenOptions::max_instances`] the pipe uses pipeway's framed
+    /// wire: pipeway clients (a [`PipeEndpoint`](crate::PipeEndpoint)) still
+    /// reach it, other gRPC implementations dialing the socket do not.
+    ///
     /// ```no_run
     /// use pipeway::ListenOptions;
     /// use pipeway_grpc::PipeIncoming;
@@ -169,7 +173,7 @@ impl Stream for PipeIncoming {
                     }
                     tracing::debug!(
                         pipe = %this.listener.name(),
-                        peer = %connection.peer(),
+                        peer = ?connection.info.peer,
                         "gRPC client connected"
                     );
                     return Poll::Ready(Some(Ok(connection)));
@@ -281,7 +285,7 @@ impl AsyncRead for PipeConnection {
                     let timeout = handshake.timeout;
                     this.handshake = None;
                     tracing::debug!(
-                        peer = %this.info.peer,
+                        peer = ?this.info.peer,
                         "client sent no HTTP/2 preface within {timeout:?}; hanging up"
                     );
                     return Poll::Ready(Err(io::Error::new(

@@ -283,6 +283,23 @@ async fn a_silent_client_is_hung_up_on_and_does_not_hold_up_shutdown() {
 }
 
 #[tokio::test]
+async fn a_pipe_with_limited_instances_carries_grpc_too() {
+    // max_instances puts the pipe on pipeway's framed wire; a pipeway client
+    // reaches it all the same.
+    let name = unique("instances");
+    let options = ListenOptions::new().max_instances(2);
+    let server = Server::start_with(&name, &options, |builder| {
+        builder.add_service(TestService::default().server())
+    });
+    let mut client = client(&name).await;
+    let numbers = tokio_stream::iter((1..=10).map(|value| Number { value }));
+    assert_eq!(client.sum(numbers).await.unwrap().into_inner().value, 55);
+    let reply = client.echo(text("framed")).await.unwrap();
+    assert_eq!(reply.into_inner().text, "framed");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn stopping_the_server_removes_its_socket_file() {
     let name = unique("cleanup");
     let server = Server::start(&name, TestService::default());
