@@ -10,8 +10,10 @@
 //!
 //! The server's and the client's runtimes are current-thread runtimes on two
 //! threads pinned to CPU 0, so that where the scheduler puts them does not
-//! decide the result; each figure is the median of many batches, and each
-//! table gives ratios to TCP loopback measured in the same run.
+//! decide the result. Cases are measured round-robin, several rounds, so
+//! that load from other processes falls on all of them alike; each figure
+//! is a case's median round (itself a median of batches), and each table
+//! gives ratios to TCP loopback measured in the same run.
 
 #[allow(dead_code)]
 #[path = "../tests/common/service.rs"]
@@ -102,9 +104,14 @@ fn start_servers(
     (thread, ready_rx.recv().unwrap())
 }
 
+/// Batches per measurement, calls per batch, and rounds: each round
+/// measures every case once, in turn, so that a burst of load from other
+/// processes lands on all cases alike; a case's figure is its median round.
+const ROUNDS: usize = 7;
+
 fn unary(rt: &Runtime, client: &mut PipetestClient<impl Transport>) -> Duration {
     let text = "x".repeat(MESSAGE);
-    median_per_op(31, 500, || {
+    median_per_op(9, 300, || {
         let reply = rt
             .block_on(client.echo(Text { text: text.clone() }))
             .unwrap();
@@ -113,7 +120,7 @@ fn unary(rt: &Runtime, client: &mut PipetestClient<impl Transport>) -> Duration 
 }
 
 fn streaming(rt: &Runtime, client: &mut PipetestClient<impl Transport>) -> Duration {
-    median_per_op(21, 8, || {
+    median_per_op(7, 4, || {
         let received = rt.block_on(async {
             let mut chunks = client
                 .chunks(StreamRequest {
@@ -131,6 +138,21 @@ fn streaming(rt: &Runtime, client: &mut PipetestClient<impl Transport>) -> Durat
         });
         assert_eq!(received, (CHUNKS * CHUNK_SIZE) as usize);
     })
+}
+
+/// Measures every case `ROUNDS` times, round-robin, and adds each case's
+/// median round to `table` (the first case is the baseline).
+fn interleaved(table: &mut Table, cases: &mut [(&str, &mut dyn FnMut() -> Duration)]) {
+    let mut rounds: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    for _ in 0..ROUNDS {
+        for ((_, measure), figures) in cases.iter_mut().zip(&mut rounds) {
+            figures.push(measure());
+        }
+    }
+    for ((case, _), mut figures) in cases.iter().zip(rounds) {
+        figures.sort();
+        table.add(*case, figures[figures.len() / 2]);
+    }
 }
 
 /// What the generated client needs of its channel.
@@ -152,7 +174,7 @@ fn main() {
 
     pin_to_cpu(CPU);
     let rt = runtime();
-    let (mut tcp, mut uds, mut pipe, mut pipe_bare) = rt.block_on(async {
+    let (mut tcp, mut uds, mut pipe, mut pipe_no_retry, mut pipe_bare) = rt.block_on(async {
         let tcp = Endpoint::from_shared(addresses.tcp.clone())
             .unwrap()
             .tcp_nodelay(true)
@@ -167,6 +189,10 @@ fn main() {
         let pipe = pipeway_grpc::connect(addresses.pipe.as_str())
             .await
             .unwrap();
+        let pipe_no_retry = pipeway_grpc::connect(addresses.pipe.as_str())
+            .await
+            .unwrap()
+            .transparent_retry(false);
         let pipe_bare = pipeway_grpc::connect(addresses.pipe.as_str())
             .await
             .unwrap()
@@ -175,17 +201,27 @@ fn main() {
             PipetestClient::new(tcp),
             PipetestClient::new(uds),
             PipetestClient::new(pipe),
+            PipetestClient::new(pipe_no_retry),
             PipetestClient::new(pipe_bare),
         )
     });
 
+    const TCP: &str = "tonic, TCP loopback";
+    const UDS: &str = "tonic, tokio UnixStream";
+    const PIPE: &str = "pipeway-grpc pipe (PipeChannel)";
+    const PIPE_NO_RETRY: &str = "pipeway-grpc pipe (PipeChannel, no transparent retry)";
+    const PIPE_BARE: &str = "pipeway-grpc pipe (bare tonic Channel)";
+
     let mut round_trip = Table::latency(format!("gRPC unary round trip, {MESSAGE} B message"));
-    round_trip.add("tonic, TCP loopback", unary(&rt, &mut tcp));
-    round_trip.add("tonic, tokio UnixStream", unary(&rt, &mut uds));
-    round_trip.add("pipeway-grpc pipe (PipeChannel)", unary(&rt, &mut pipe));
-    round_trip.add(
-        "pipeway-grpc pipe (bare tonic Channel)",
-        unary(&rt, &mut pipe_bare),
+    interleaved(
+        &mut round_trip,
+        &mut [
+            (TCP, &mut || unary(&rt, &mut tcp)),
+            (UDS, &mut || unary(&rt, &mut uds)),
+            (PIPE, &mut || unary(&rt, &mut pipe)),
+            (PIPE_NO_RETRY, &mut || unary(&rt, &mut pipe_no_retry)),
+            (PIPE_BARE, &mut || unary(&rt, &mut pipe_bare)),
+        ],
     );
     round_trip.print();
 
@@ -197,16 +233,19 @@ fn main() {
         ),
         bytes,
     );
-    stream.add("tonic, TCP loopback", streaming(&rt, &mut tcp));
-    stream.add("tonic, tokio UnixStream", streaming(&rt, &mut uds));
-    stream.add("pipeway-grpc pipe (PipeChannel)", streaming(&rt, &mut pipe));
-    stream.add(
-        "pipeway-grpc pipe (bare tonic Channel)",
-        streaming(&rt, &mut pipe_bare),
+    interleaved(
+        &mut stream,
+        &mut [
+            (TCP, &mut || streaming(&rt, &mut tcp)),
+            (UDS, &mut || streaming(&rt, &mut uds)),
+            (PIPE, &mut || streaming(&rt, &mut pipe)),
+            (PIPE_NO_RETRY, &mut || streaming(&rt, &mut pipe_no_retry)),
+            (PIPE_BARE, &mut || streaming(&rt, &mut pipe_bare)),
+        ],
     );
     stream.print();
 
-    drop((tcp, uds, pipe, pipe_bare));
+    drop((tcp, uds, pipe, pipe_no_retry, pipe_bare));
     drop(rt);
     stop.send(()).unwrap();
     server.join().unwrap();

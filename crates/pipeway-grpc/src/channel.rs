@@ -62,12 +62,22 @@ const GRPC_MESSAGE: &str = "grpc-message";
 #[derive(Clone, Debug)]
 pub struct PipeChannel {
     inner: Channel,
+    retry: bool,
 }
 
 impl PipeChannel {
     /// Wraps a tonic channel (one that reaches a pipe, or any other).
     pub fn new(inner: Channel) -> Self {
-        Self { inner }
+        Self { inner, retry: true }
+    }
+
+    /// Whether calls a dead connection turned away unsent are sent again
+    /// (default: yes). Keeping each call's body ready for a second attempt
+    /// costs about 2 µs per call (the crate's benchmark); without it, such a
+    /// call fails with `Cancelled` and the next call reconnects.
+    pub fn transparent_retry(mut self, retry: bool) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// The tonic channel underneath.
@@ -105,6 +115,12 @@ impl Service<http::Request<Body>> for PipeChannel {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let deadline = grpc_timeout(request.headers()).and_then(|t| Instant::now().checked_add(t));
+        if !self.retry {
+            let call = Service::call(&mut self.inner, request);
+            return ResponseFuture {
+                inner: Box::pin(async move { finish(call.await.map_err(Into::into), deadline) }),
+            };
+        }
         let (parts, body) = request.into_parts();
         let (replay, body) = if http_body::Body::is_end_stream(&body) {
             (None, body)

@@ -115,6 +115,25 @@ async fn a_handler_slower_than_the_deadline_is_deadline_exceeded() {
 }
 
 #[tokio::test]
+async fn without_transparent_retry_calls_and_deadlines_work_the_same() {
+    let name = unique("no-retry");
+    let server = Server::start(&name, TestService::default());
+    let channel = pipeway_grpc::connect(&name)
+        .await
+        .unwrap()
+        .transparent_retry(false);
+    let mut client = PipetestClient::new(channel);
+
+    let reply = client.echo(text("plain")).await.unwrap();
+    assert_eq!(reply.into_inner().text, "plain");
+    let mut request = tonic::Request::new(Empty {});
+    request.set_timeout(Duration::from_millis(100));
+    let status = client.hang(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_channel_wide_timeout_is_deadline_exceeded_too() {
     let name = unique("channel-timeout");
     let server = Server::start(&name, TestService::default());
