@@ -484,6 +484,25 @@ impl AsyncByteStream {
         })
     }
 
+    /// One `sendmsg` of several buffers on the plain wire; the framed wire
+    /// writes the first non-empty buffer, as `AsyncWrite`'s default does.
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.wire == Wire::Framed {
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &**b);
+            return self.poll_write(cx, first);
+        }
+        self.endpoint.may(Operation::Write)?;
+        self.endpoint
+            .poll_writable(cx, |socket| socket.send_vectored(bufs, false))
+    }
+
     pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
         Poll::Ready(self.endpoint.shutdown(Shutdown::Write))
     }
