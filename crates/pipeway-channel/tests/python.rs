@@ -123,7 +123,10 @@ fn the_python_client_is_the_readmes_example_verbatim() {
     // The repository's README carries the same wire format, client included.
     let top = std::fs::read_to_string(root.join("../../README.md")).unwrap();
     let wire = &top[top.find("## Wire format").expect("a Wire format section")..];
-    assert!(wire.contains(example), "the top-level README's Python client differs");
+    assert!(
+        wire.contains(example),
+        "the top-level README's Python client differs"
+    );
     // And it is short: a peer needs little more than a socket and struct.
     let logic = code
         .lines()

@@ -1,7 +1,7 @@
 //! `pipeway demo`: what pipeway does, in one run. Starts a server, connects
 //! a blocking and a tokio client, shows the exchange both ways and who is
-//! at each end, then message mode, a typed channel with its events, and a
-//! small latency table.
+//! at each end, then message mode, a typed channel with its events, a gRPC
+//! call, and a small latency table.
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -32,6 +32,7 @@ pub(crate) fn run() -> Result<ExitCode> {
     bytes(&name)?;
     messages(&format!("{name}-messages"))?;
     channel(&format!("{name}-channel"))?;
+    grpc(&format!("{name}-grpc"))?;
     latency();
     Ok(ExitCode::SUCCESS)
 }
@@ -118,6 +119,27 @@ fn channel(name: &str) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(pipeway_channel::demo::chat(name, |line| println!("{line}")))?;
+    Ok(())
+}
+
+/// gRPC over a pipe: seed 000's `MyService.Buy`, served by tonic, with the
+/// caller's identity in the handler.
+fn grpc(name: &str) -> Result<()> {
+    heading("gRPC: MyService.Buy over a pipe (tonic), the caller's identity in the handler");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let order = pipeway_grpc::buy::BuyRequest {
+        id: "apple".into(),
+        quantity: 3,
+        price: 120,
+    };
+    let outcome = runtime.block_on(pipeway_grpc::buy::demo(name, order))?;
+    println!(
+        "client: Buy(apple, 3, 120) -> {:?}",
+        outcome.response.result
+    );
+    println!("server: the handler saw {}", who(outcome.caller.peer()));
     Ok(())
 }
 

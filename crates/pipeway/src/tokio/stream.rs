@@ -122,7 +122,7 @@ impl AsyncWrite for PipeStream {
         self.inner.poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
-        true
+        self.inner.is_write_vectored()
     }
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
@@ -186,7 +186,7 @@ impl AsyncWrite for OwnedWriteHalf {
         self.inner.poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
-        true
+        self.inner.is_write_vectored()
     }
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))

@@ -503,6 +503,12 @@ impl AsyncByteStream {
             .poll_writable(cx, |socket| socket.send_vectored(bufs, false))
     }
 
+    /// Whether a vectored write is one system call (the plain wire) rather
+    /// than a write of the first buffer (the framed wire's records).
+    pub(crate) fn is_write_vectored(&self) -> bool {
+        self.wire == Wire::Plain
+    }
+
     pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
         Poll::Ready(self.endpoint.shutdown(Shutdown::Write))
     }
