@@ -358,10 +358,12 @@ async fn vectored_writes_deliver_every_buffer_in_order_on_both_wires() {
     let big = vec![7u8; 300 * 1024];
     let parts: [&[u8]; 5] = [b"head ", b"", b"middle ", &big, b" tail"];
     let expected: Vec<u8> = parts.concat();
-    // The plain wire, and the framed one (a limited pipe).
-    for options in [
-        pipeway::ListenOptions::new(),
-        pipeway::ListenOptions::new().max_instances(2),
+    // The plain wire writes all buffers in one sendmsg and says so; the
+    // framed one (a limited pipe) writes records, one buffer at a time, and
+    // says it is not vectored. Both deliver every byte in order.
+    for (options, vectored) in [
+        (pipeway::ListenOptions::new(), true),
+        (pipeway::ListenOptions::new().max_instances(2), false),
     ] {
         let name = unique("vectored");
         let listener = pipeway::tokio::PipeListener::bind_with(&name, &options).unwrap();
@@ -372,7 +374,7 @@ async fn vectored_writes_deliver_every_buffer_in_order_on_both_wires() {
             received
         });
         let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
-        assert!(tokio::io::AsyncWrite::is_write_vectored(&client));
+        assert_eq!(tokio::io::AsyncWrite::is_write_vectored(&client), vectored);
         write_all_vectored(&mut client, &parts).await;
         client.shutdown().await.unwrap();
         assert_eq!(reader.await.unwrap(), expected);
