@@ -19,7 +19,7 @@ use crate::peer::PeerIdentity;
 
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
-use super::framing::{Begun, MessageReader, MessageWriter, RecordBuffer};
+use super::framing::{MessageReader, MessageWriter, RecordBuffer};
 use super::listen::{self, SocketFile};
 use super::socket::{Socket, Wire};
 
@@ -483,10 +483,13 @@ impl MessageStream {
         // One sender at a time, for the whole message: records never interleave.
         let mut writer = lock(&self.writer);
         writer.flush(socket).map_err(timed_out)?;
-        match writer.begin(message, socket).map_err(timed_out_error)? {
-            Begun::Sent => Ok(()),
-            Begun::Partly(err) => Err(Error::Io(timed_out(err))),
-        }
+        writer.check(message)?;
+        let mut progress = None;
+        writer.send(message, &mut progress, socket).map_err(|err| {
+            // A timeout part way: the rest goes out before the next message.
+            writer.keep_rest(message, progress);
+            Error::Io(timed_out(err))
+        })
     }
 
     pub(crate) fn flush(&self) -> Result<(), Error> {
@@ -499,9 +502,12 @@ impl MessageStream {
     pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
-        lock(&self.reader)
-            .recv(buf, socket)
-            .map_err(timed_out_error)
+        let mut reader = lock(&self.reader);
+        reader.recv(buf, socket).map_err(|err| {
+            // The caller may come back with another buffer: keep what arrived.
+            reader.detach(buf);
+            timed_out_error(err)
+        })
     }
 
     pub(crate) fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {

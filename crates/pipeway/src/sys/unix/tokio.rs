@@ -21,7 +21,7 @@ use crate::peer::PeerIdentity;
 
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
-use super::framing::{Begun, MessageReader, MessageWriter, RecordBuffer};
+use super::framing::{MessageReader, MessageWriter, Progress, RecordBuffer};
 use super::listen::{self, SocketFile};
 use super::socket::{Socket, Wire};
 
@@ -514,6 +514,34 @@ impl AsyncByteStream {
     }
 }
 
+/// A message send in progress. While the send runs, the unsent rest stays
+/// in the caller's message; only if the future is dropped part way does it
+/// get copied into the writer, to go out before the next message.
+struct Sending<'a> {
+    writer: &'a mut MessageWriter,
+    message: &'a [u8],
+    progress: Progress,
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.writer.keep_rest(self.message, self.progress);
+    }
+}
+
+/// A message receive in progress into the caller's buffer. If the future is
+/// dropped part way, what arrived is moved into the reader for the next call.
+struct Receiving<'a> {
+    reader: &'a mut MessageReader,
+    buf: &'a mut [u8],
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        self.reader.detach(self.buf);
+    }
+}
+
 /// Receives into the unfilled part of `buf` without zeroing it first: a
 /// reader handing in kilobytes of spare capacity (a `FramedRead`, say) would
 /// otherwise pay for a memset on every read.
@@ -571,21 +599,20 @@ impl AsyncMessageStream {
         self.endpoint.may(Operation::Write)?;
         let mut writer = self.writer.lock().await;
         self.flush_locked(&mut writer).await?;
-        let begun = loop {
-            match writer.begin(message, self.endpoint.fd.get_ref()) {
-                Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ::tokio::task::yield_now().await
-                }
-                other => break other?,
-            }
+        writer.check(message)?;
+        let mut sending = Sending {
+            writer: &mut writer,
+            message,
+            progress: None,
         };
-        match begun {
-            Begun::Sent => Ok(()),
-            Begun::Partly(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                self.flush_locked(&mut writer).await
-            }
-            Begun::Partly(err) => Err(Error::Io(err)),
-        }
+        self.endpoint
+            .when_writable(|socket| {
+                sending
+                    .writer
+                    .send(sending.message, &mut sending.progress, socket)
+                    .map_err(Error::Io)
+            })
+            .await
     }
 
     async fn flush_locked(&self, writer: &mut MessageWriter) -> Result<(), Error> {
@@ -606,8 +633,12 @@ impl AsyncMessageStream {
     pub(crate) async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         self.endpoint.may(Operation::Read)?;
         let mut reader = self.reader.lock().await;
+        let receiving = Receiving {
+            reader: &mut reader,
+            buf,
+        };
         self.endpoint
-            .when_readable(|socket| reader.recv(buf, socket))
+            .when_readable(|socket| receiving.reader.recv(receiving.buf, socket))
             .await
     }
 
