@@ -79,49 +79,81 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .unwrap_or_default()
     );
 
-    if args.mode.message {
-        let listener = pipeway::tokio::MessageListener::bind_with(&args.name, &options)?;
-        eprintln!(
-            "serving {} at {} ({shape})",
-            listener.name(),
-            listener.socket_path().display()
-        );
-        loop {
-            let stream = tokio::select! {
-                accepted = listener.accept() => accepted?,
-                () = stop.requested() => break,
+    let listener = Listener::bind(&args.name, args.mode.message, &options)?;
+    eprintln!(
+        "serving {} at {} ({shape})",
+        listener.name(),
+        listener.socket_path().display()
+    );
+    loop {
+        let client = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            () = stop.requested() => break,
+        };
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        eprintln!("client {id} connected: {}", describe(client.peer()));
+        let lines = lines.as_ref().map(broadcast::Sender::subscribe);
+        tokio::spawn(async move {
+            let reason = match client {
+                Client::Bytes(stream) => serve_bytes(stream, args.echo, lines).await,
+                Client::Messages(stream) => serve_messages(&stream, args.echo, lines).await,
             };
-            let id = ids.fetch_add(1, Ordering::Relaxed);
-            eprintln!("client {id} connected: {}", describe(stream.peer()));
-            let lines = lines.as_ref().map(broadcast::Sender::subscribe);
-            tokio::spawn(async move {
-                let reason = serve_messages(&stream, args.echo, lines).await;
-                eprintln!("client {id} disconnected: {reason}");
-            });
-        }
-    } else {
-        let listener = pipeway::tokio::PipeListener::bind_with(&args.name, &options)?;
-        eprintln!(
-            "serving {} at {} ({shape})",
-            listener.name(),
-            listener.socket_path().display()
-        );
-        loop {
-            let stream = tokio::select! {
-                accepted = listener.accept() => accepted?,
-                () = stop.requested() => break,
-            };
-            let id = ids.fetch_add(1, Ordering::Relaxed);
-            eprintln!("client {id} connected: {}", describe(stream.peer()));
-            let lines = lines.as_ref().map(broadcast::Sender::subscribe);
-            tokio::spawn(async move {
-                let reason = serve_bytes(stream, args.echo, lines).await;
-                eprintln!("client {id} disconnected: {reason}");
-            });
-        }
+            eprintln!("client {id} disconnected: {reason}");
+        });
     }
     eprintln!("stopped");
     Ok(())
+}
+
+/// A byte or a message listener: the one accept loop serves either.
+enum Listener {
+    Bytes(pipeway::tokio::PipeListener),
+    Messages(pipeway::tokio::MessageListener),
+}
+
+enum Client {
+    Bytes(pipeway::tokio::PipeStream),
+    Messages(pipeway::tokio::MessageStream),
+}
+
+impl Listener {
+    fn bind(name: &str, messages: bool, options: &pipeway::ListenOptions) -> pipeway::Result<Self> {
+        Ok(if messages {
+            Listener::Messages(pipeway::tokio::MessageListener::bind_with(name, options)?)
+        } else {
+            Listener::Bytes(pipeway::tokio::PipeListener::bind_with(name, options)?)
+        })
+    }
+
+    async fn accept(&self) -> pipeway::Result<Client> {
+        Ok(match self {
+            Listener::Bytes(listener) => Client::Bytes(listener.accept().await?),
+            Listener::Messages(listener) => Client::Messages(listener.accept().await?),
+        })
+    }
+
+    fn name(&self) -> &pipeway::PipeName {
+        match self {
+            Listener::Bytes(listener) => listener.name(),
+            Listener::Messages(listener) => listener.name(),
+        }
+    }
+
+    fn socket_path(&self) -> &std::path::Path {
+        match self {
+            Listener::Bytes(listener) => listener.socket_path(),
+            Listener::Messages(listener) => listener.socket_path(),
+        }
+    }
+}
+
+impl Client {
+    fn peer(&self) -> &PeerIdentity {
+        match self {
+            Client::Bytes(stream) => stream.peer(),
+            Client::Messages(stream) => stream.peer(),
+        }
+    }
 }
 
 async fn serve_bytes(
