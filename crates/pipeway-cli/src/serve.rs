@@ -113,7 +113,8 @@ enum Listener {
 
 enum Client {
     Bytes(pipeway::tokio::PipeStream),
-    Messages(pipeway::tokio::MessageStream),
+    // Boxed: a message stream carries its framing state and is much larger.
+    Messages(Box<pipeway::tokio::MessageStream>),
 }
 
 impl Listener {
@@ -128,7 +129,7 @@ impl Listener {
     async fn accept(&self) -> pipeway::Result<Client> {
         Ok(match self {
             Listener::Bytes(listener) => Client::Bytes(listener.accept().await?),
-            Listener::Messages(listener) => Client::Messages(listener.accept().await?),
+            Listener::Messages(listener) => Client::Messages(Box::new(listener.accept().await?)),
         })
     }
 
