@@ -21,8 +21,24 @@ apt_install() {
   fi
 }
 
+# Python packages, for the Python that the tests run as `python3`. Debian's
+# own python3 refuses global installs (PEP 668) unless told otherwise.
+pip_install() {
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  log "installing $* with pip"
+  python3 -m pip install --quiet --disable-pip-version-check "$@" 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$@"
+}
+
 log "system packages the tests use"
 apt_install socat python3
+
+# pipeway-grpc's interop tests: grpcio as client and server, grpcio-tools to
+# generate its stubs from buy.proto. (The Rust side needs no protoc: the
+# crate builds with a vendored one.) Pinned: these have CPython 3.11 wheels.
+GRPCIO_VERSION=1.80.0
+python3 -c "import grpc, grpc_tools; assert grpc.__version__ == '$GRPCIO_VERSION'" 2>/dev/null ||
+  pip_install "grpcio==$GRPCIO_VERSION" "grpcio-tools==$GRPCIO_VERSION"
 
 log "format, lints, docs"
 cargo fmt --all -- --check

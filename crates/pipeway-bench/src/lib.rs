@@ -17,6 +17,8 @@
 //! table.print();
 //! ```
 
+pub mod pipes;
+
 use std::time::{Duration, Instant};
 
 /// Pins the calling thread to `cpu`. Both ends of a round trip should call
@@ -33,21 +35,73 @@ pub fn pin_to_cpu(cpu: usize) {
 /// Runs `op` in `batches` batches of `ops_per_batch` calls, after one batch
 /// of warm-up, and returns the median time per call.
 pub fn median_per_op(batches: usize, ops_per_batch: usize, mut op: impl FnMut()) -> Duration {
-    assert!(batches > 0 && ops_per_batch > 0);
-    for _ in 0..ops_per_batch {
-        op();
+    let mut timer = Batches::new(batches, ops_per_batch);
+    while let Some(ops) = timer.next_batch() {
+        for _ in 0..ops {
+            op();
+        }
     }
-    let mut per_op: Vec<Duration> = (0..batches)
-        .map(|_| {
-            let started = Instant::now();
-            for _ in 0..ops_per_batch {
-                op();
+    timer.median()
+}
+
+/// Times batches of operations by hand, for loops that [`median_per_op`]
+/// cannot wrap (async code, say). The first batch is a warm-up.
+///
+/// ```
+/// let mut timer = pipeway_bench::Batches::new(5, 100);
+/// while let Some(ops) = timer.next_batch() {
+///     for _ in 0..ops {
+///         std::hint::black_box(1 + 1);
+///     }
+/// }
+/// let per_op = timer.median();
+/// # let _ = per_op;
+/// ```
+#[derive(Debug)]
+pub struct Batches {
+    batches: usize,
+    ops_per_batch: usize,
+    started: Option<Instant>,
+    warmed_up: bool,
+    per_op: Vec<Duration>,
+}
+
+impl Batches {
+    /// `batches` measured batches (plus a warm-up) of `ops_per_batch` each.
+    pub fn new(batches: usize, ops_per_batch: usize) -> Self {
+        assert!(batches > 0 && ops_per_batch > 0);
+        Self {
+            batches,
+            ops_per_batch,
+            started: None,
+            warmed_up: false,
+            per_op: Vec::with_capacity(batches),
+        }
+    }
+
+    /// Ends the batch in progress and starts the next: returns how many
+    /// operations to run, or `None` when every batch is done.
+    pub fn next_batch(&mut self) -> Option<usize> {
+        if let Some(started) = self.started.take() {
+            if self.warmed_up {
+                self.per_op
+                    .push(started.elapsed() / self.ops_per_batch as u32);
             }
-            started.elapsed() / ops_per_batch as u32
-        })
-        .collect();
-    per_op.sort();
-    per_op[per_op.len() / 2]
+            self.warmed_up = true;
+        }
+        if self.per_op.len() == self.batches {
+            return None;
+        }
+        self.started = Some(Instant::now());
+        Some(self.ops_per_batch)
+    }
+
+    /// The median time per operation over the measured batches.
+    pub fn median(&self) -> Duration {
+        let mut sorted = self.per_op.clone();
+        sorted.sort();
+        sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+    }
 }
 
 /// How a table's figures compare: time per operation (lower is better) or

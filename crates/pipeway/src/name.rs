@@ -105,9 +105,8 @@ enum Kind {
 }
 
 impl PipeName {
-    /// Parses a pipe name: a local pipe (`echo`, `\\.\pipe\echo`,
-    /// `//./pipe/echo`), an absolute socket path (Unix only), or a pipe on
-    /// another host (`\\host\pipe\echo`, `//host/pipe/echo`).
+    /// Parses a pipe name: `echo`, `\\.\pipe\echo`, `//./pipe/echo`, an absolute
+    /// socket path (Unix only), or `\\host\pipe\echo` (see the crate docs, "Names").
     ///
     /// Local names are checked against the platform's length limit here, so a
     /// name that cannot work fails early, naming the path and the limit.

@@ -59,6 +59,32 @@ impl fmt::Display for Direction {
     }
 }
 
+/// What an end of a pipe is about to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operation {
+    Read,
+    Write,
+}
+
+impl Direction {
+    /// Refuses `op` on `end` if the pipe's direction rules it out: the one
+    /// rule both faces and both modes apply before touching the socket.
+    pub(crate) fn check(self, end: End, op: Operation) -> Result<(), crate::Error> {
+        let (allowed, name) = match op {
+            Operation::Read => (self.reads(end), "read"),
+            Operation::Write => (self.writes(end), "write"),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(crate::Error::WrongDirection {
+                op: name,
+                direction: self,
+            })
+        }
+    }
+}
+
 /// Which end of a pipe a stream is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum End {

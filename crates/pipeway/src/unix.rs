@@ -129,6 +129,8 @@ pub struct LocalPipe {
     pub path: PathBuf,
     /// The file owner's uid.
     pub owner: u32,
+    /// The file owner's user name, when the user database knows the uid.
+    pub owner_name: Option<String>,
     /// The file's permission bits.
     pub mode: u32,
     /// Whether a server listens on it.
@@ -223,6 +225,7 @@ fn describe(
         name,
         path,
         owner: meta.uid(),
+        owner_name: crate::sys::unix::users::user_name(meta.uid()),
         mode: meta.mode() & 0o7777,
         state,
     })

@@ -324,3 +324,90 @@ fn a_peer_that_vanishes_gives_end_of_file_then_broken_pipe() {
     }
     assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_framed_byte_pipe_carries_a_large_transfer_intact_async() {
+    // An instance limit puts a byte pipe on the framed wire (records); the
+    // sender fills the socket buffer, so it waits for writability there.
+    const TOTAL: usize = 16 << 20;
+    let name = unique("framedbig");
+    let listener = pipeway::tokio::PipeListener::bind_with(
+        &name,
+        &pipeway::ListenOptions::new().max_instances(2),
+    )
+    .unwrap();
+    let receiver = tokio::spawn(async move {
+        let mut stream = listener.accept().await.unwrap();
+        let mut received = Vec::with_capacity(TOTAL);
+        // Odd-sized reads split records across calls.
+        let mut buf = vec![0u8; 1000];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+        }
+        received
+    });
+    let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    let data = pattern(0, TOTAL);
+    client.write_all(&data).await.unwrap();
+    #[cfg(unix)]
+    client.shutdown().await.unwrap();
+    drop(client);
+    let received = receiver.await.unwrap();
+    assert_eq!(received.len(), TOTAL);
+    assert!(received == data);
+}
+
+/// Writes every part with `write_vectored`, resuming after partial writes.
+#[cfg(unix)]
+async fn write_all_vectored(stream: &mut pipeway::tokio::PipeStream, parts: &[&[u8]]) {
+    let mut parts: Vec<&[u8]> = parts.to_vec();
+    while !parts.is_empty() {
+        let slices: Vec<std::io::IoSlice<'_>> =
+            parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
+        let mut written = stream.write_vectored(&slices).await.unwrap();
+        assert!(written > 0);
+        while written > 0 {
+            if written >= parts[0].len() {
+                written -= parts[0].len();
+                parts.remove(0);
+            } else {
+                parts[0] = &parts[0][written..];
+                written = 0;
+            }
+        }
+    }
+}
+
+// Unix's two wires; windows.rs has the Windows counterpart.
+#[cfg(unix)]
+#[tokio::test]
+async fn vectored_writes_deliver_every_buffer_in_order_on_both_wires() {
+    let big = vec![7u8; 300 * 1024];
+    let parts: [&[u8]; 5] = [b"head ", b"", b"middle ", &big, b" tail"];
+    let expected: Vec<u8> = parts.concat();
+    // The plain wire writes all buffers in one sendmsg and says so; the
+    // framed one (a limited pipe) writes records, one buffer at a time, and
+    // says it is not vectored. Both deliver every byte in order.
+    for (options, vectored) in [
+        (pipeway::ListenOptions::new(), true),
+        (pipeway::ListenOptions::new().max_instances(2), false),
+    ] {
+        let name = unique("vectored");
+        let listener = pipeway::tokio::PipeListener::bind_with(&name, &options).unwrap();
+        let reader = tokio::spawn(async move {
+            let mut stream = listener.accept().await.unwrap();
+            let mut received = Vec::new();
+            stream.read_to_end(&mut received).await.unwrap();
+            received
+        });
+        let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+        assert_eq!(tokio::io::AsyncWrite::is_write_vectored(&client), vectored);
+        write_all_vectored(&mut client, &parts).await;
+        client.shutdown().await.unwrap();
+        assert_eq!(reader.await.unwrap(), expected);
+    }
+}

@@ -462,3 +462,64 @@ async fn async_and_blocking_message_ends_talk() {
     .unwrap();
     server.await.unwrap();
 }
+
+// Unix only: a hand-written framed-wire server sends half a message.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_tokio_receive_cancelled_mid_message_loses_nothing() {
+    let name = unique("cancelrecv");
+    let path = socket_path(&name);
+    let raw: RawSeqpacketListener = RawSeqpacket::listen(&path).unwrap();
+    let (more, go) = std::sync::mpsc::channel::<()>();
+    // A hand-written server: half a message, then the rest when told.
+    let server = std::thread::spawn(move || {
+        let peer = raw.accept().unwrap();
+        peer.send(&common::welcome_hello(true, 0, 1 << 20)).unwrap();
+        peer.send_message_start(300, &[1u8; 100]).unwrap();
+        go.recv().unwrap();
+        peer.send(&[2u8; 200]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    });
+    let client = pipeway::tokio::MessageStream::connect(&name).await.unwrap();
+    // The future is dropped with 100 bytes in `first`...
+    let mut first = vec![0u8; 300];
+    let waited = pipeway::tokio::timeout(Duration::from_millis(100), client.recv(&mut first)).await;
+    assert_eq!(waited.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    drop(first);
+    more.send(()).unwrap();
+    // ...and a receive into another buffer gets the whole message.
+    let mut second = vec![0u8; 1000];
+    assert_eq!(client.recv(&mut second).await.unwrap(), Some(300));
+    assert!(second[..100].iter().all(|&b| b == 1) && second[100..300].iter().all(|&b| b == 2));
+    server.join().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tokio_send_cancelled_mid_message_is_finished_before_the_next() {
+    let name = unique("cancelsend");
+    let listener = pipeway::tokio::MessageListener::bind_with(
+        &name,
+        &ListenOptions::new().in_buffer_size(8192),
+    )
+    .unwrap();
+    let client = pipeway::tokio::MessageStream::connect_with(
+        &name,
+        &ConnectOptions::new().out_buffer_size(8192),
+    )
+    .await
+    .unwrap();
+    let server = listener.accept().await.unwrap();
+    let big = body(5, 1 << 20);
+    // Nobody reads yet: the send stops part way and its future is dropped.
+    let waited = pipeway::tokio::timeout(Duration::from_millis(100), client.send(&big)).await;
+    assert_eq!(waited.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    let reader = tokio::spawn(async move {
+        let first = server.recv_vec().await.unwrap().unwrap();
+        let second = server.recv_vec().await.unwrap().unwrap();
+        (first, second)
+    });
+    client.send(b"next").await.unwrap();
+    let (first, second) = reader.await.unwrap();
+    assert!(first == big, "the interrupted message arrived whole");
+    assert_eq!(second, b"next");
+}

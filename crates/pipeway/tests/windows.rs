@@ -12,7 +12,7 @@ use std::net::Shutdown;
 use std::os::windows::fs::OpenOptionsExt;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::unique;
 use pipeway::windows::{
@@ -646,44 +646,6 @@ async fn the_async_client_checks_the_owner_too() {
 // Instances.
 
 #[test]
-fn past_the_instance_limit_a_client_waits_then_is_busy() {
-    let name = unique("busy");
-    let listener = PipeListener::bind_with(&name, &ListenOptions::new().max_instances(1)).unwrap();
-    let first = PipeStream::connect(&name).unwrap();
-    let first_server = listener.accept().unwrap();
-    let started = Instant::now();
-    let err = PipeStream::connect_with(&name, &quick()).unwrap_err();
-    let waited = started.elapsed();
-    assert!(matches!(err, Error::Busy { .. }), "{err}");
-    assert_eq!(err.kind(), std::io::ErrorKind::ResourceBusy);
-    assert!(
-        waited >= Duration::from_millis(300),
-        "gave up early: {waited:?}"
-    );
-    assert!(waited < Duration::from_secs(2), "overstayed: {waited:?}");
-
-    // A client already waiting gets in as soon as the instance frees.
-    let waiting = {
-        let name = name.clone();
-        std::thread::spawn(move || {
-            let started = Instant::now();
-            let stream = PipeStream::connect_with(
-                &name,
-                &ConnectOptions::new().timeout(Duration::from_secs(5)),
-            );
-            (stream, started.elapsed())
-        })
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    drop(first);
-    drop(first_server);
-    let (stream, waited) = waiting.join().unwrap();
-    stream.unwrap();
-    assert!(waited < Duration::from_secs(3), "{waited:?}");
-    listener.accept().unwrap();
-}
-
-#[test]
 fn no_client_finds_the_pipe_busy_between_accepts() {
     // go-winio's listener makes its next instance only when Accept is
     // called again, so a client arriving while the server is busy with the
@@ -823,28 +785,6 @@ fn byte_pipes_have_no_half_close_and_say_so() {
 }
 
 #[test]
-fn disconnecting_delivers_what_was_written_then_end_of_file() {
-    let name = unique("disconnect");
-    let listener = PipeListener::bind(&name).unwrap();
-    let mut client = PipeStream::connect(&name).unwrap();
-    let mut server = listener.accept().unwrap();
-    server.write_all(b"last words").unwrap();
-    server.disconnect().unwrap();
-    let mut got = Vec::new();
-    client.read_to_end(&mut got).unwrap();
-    assert_eq!(got, b"last words");
-    assert!(server.write_all(b"more").is_err());
-    let mut failed = Ok(());
-    for _ in 0..4 {
-        failed = client.write_all(&[0u8; 1024]);
-        if failed.is_err() {
-            break;
-        }
-    }
-    assert_eq!(failed.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
-}
-
-#[test]
 fn close_write_needs_go_winios_convention_and_then_ends_the_peers_messages() {
     let name = unique("plainclose");
     let listener = MessageListener::bind(&name).unwrap();
@@ -927,7 +867,7 @@ fn message_limits_hold_on_both_ends_without_a_handshake() {
 }
 
 #[test]
-fn a_timed_out_receive_loses_nothing() {
+fn a_timed_out_message_receive_loses_nothing() {
     let name = unique("readtimeout");
     let listener = MessageListener::bind(&name).unwrap();
     let client = MessageStream::connect(&name).unwrap();
@@ -942,75 +882,6 @@ fn a_timed_out_receive_loses_nothing() {
         server.recv_vec().unwrap(),
         Some(b"after the timeout".to_vec())
     );
-
-    let name = unique("bytetimeout");
-    let listener = PipeListener::bind(&name).unwrap();
-    let mut client = PipeStream::connect(&name).unwrap();
-    let mut server = listener.accept().unwrap();
-    server
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    assert_eq!(
-        server.read_timeout().unwrap(),
-        Some(Duration::from_millis(100))
-    );
-    let mut buf = [0u8; 8];
-    assert_eq!(
-        server.read(&mut buf).unwrap_err().kind(),
-        std::io::ErrorKind::TimedOut
-    );
-    client.write_all(b"late").unwrap();
-    server.read_exact(&mut buf[..4]).unwrap();
-    assert_eq!(&buf[..4], b"late");
-}
-
-#[test]
-fn a_timed_out_send_keeps_the_message_whole_and_sends_it_first() {
-    let name = unique("writetimeout");
-    let options = ListenOptions::new()
-        .in_buffer_size(4096)
-        .out_buffer_size(4096);
-    let listener = MessageListener::bind_with(&name, &options).unwrap();
-    let client = MessageStream::connect(&name).unwrap();
-    let server = listener.accept().unwrap();
-    client
-        .set_write_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let big = vec![9u8; 1 << 20];
-    // The server does not read: the send times out, the message goes on.
-    let err = client.send(&big).unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
-    let reader = std::thread::spawn(move || {
-        let first = server.recv_vec().unwrap().unwrap();
-        let second = server.recv_vec().unwrap().unwrap();
-        (first, second)
-    });
-    client.set_write_timeout(None).unwrap();
-    client.send(b"next").unwrap();
-    let (first, second) = reader.join().unwrap();
-    assert!(first == big, "the timed-out message arrived torn");
-    assert_eq!(second, b"next");
-}
-
-#[test]
-fn wait_for_drain_waits_for_the_peer_to_read() {
-    let name = unique("drain");
-    let listener = PipeListener::bind(&name).unwrap();
-    let mut client = PipeStream::connect(&name).unwrap();
-    let mut server = listener.accept().unwrap();
-    client.write_all(&[5u8; 1000]).unwrap();
-    let err = client
-        .wait_for_drain(Some(Duration::from_millis(200)))
-        .unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
-    let reader = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        let mut buf = vec![0u8; 1000];
-        server.read_exact(&mut buf).unwrap();
-        server
-    });
-    client.wait_for_drain(Some(Duration::from_secs(5))).unwrap();
-    reader.join().unwrap();
 }
 
 #[tokio::test]
@@ -1054,25 +925,38 @@ async fn async_message_receives_keep_big_messages_for_a_bigger_buffer() {
 }
 
 #[tokio::test]
-async fn a_dropped_async_send_still_delivers_its_message_whole() {
-    let name = unique("asyncdrop");
-    let options = ListenOptions::new()
-        .in_buffer_size(4096)
-        .out_buffer_size(4096);
-    let listener = pipeway::tokio::MessageListener::bind_with(&name, &options).unwrap();
-    let client = pipeway::tokio::MessageStream::connect(&name).await.unwrap();
-    let server = listener.accept().await.unwrap();
-    let big = vec![6u8; 1 << 20];
-    // Nobody reads yet: the send cannot finish, and its future is dropped.
-    let sent = pipeway::tokio::timeout(Duration::from_millis(100), client.send(&big)).await;
-    assert_eq!(sent.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
-    let reading = tokio::spawn(async move {
-        let first = server.recv_vec().await.unwrap().unwrap();
-        let second = server.recv_vec().await.unwrap().unwrap();
-        (first, second)
+async fn vectored_writes_go_out_whole_and_in_order() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let name = unique("vectored");
+    let listener = pipeway::tokio::PipeListener::bind(&name).unwrap();
+    let big = vec![7u8; 300 * 1024];
+    let parts: [&[u8]; 5] = [b"head ", b"", b"middle ", &big, b" tail"];
+    let expected: Vec<u8> = parts.concat();
+    let len = expected.len();
+    let reader = tokio::spawn(async move {
+        let mut stream = listener.accept().await.unwrap();
+        let mut received = vec![0u8; len];
+        stream.read_exact(&mut received).await.unwrap();
+        received
     });
-    client.send(b"after").await.unwrap();
-    let (first, second) = reading.await.unwrap();
-    assert!(first == big, "the dropped send's message arrived torn");
-    assert_eq!(second, b"after");
+    let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    assert!(tokio::io::AsyncWrite::is_write_vectored(&client));
+    let mut rest: Vec<&[u8]> = parts.to_vec();
+    while !rest.is_empty() {
+        let slices: Vec<std::io::IoSlice<'_>> =
+            rest.iter().map(|p| std::io::IoSlice::new(p)).collect();
+        let mut written = client.write_vectored(&slices).await.unwrap();
+        assert!(written > 0);
+        while written > 0 {
+            if written >= rest[0].len() {
+                written -= rest[0].len();
+                rest.remove(0);
+            } else {
+                rest[0] = &rest[0][written..];
+                written = 0;
+            }
+        }
+    }
+    client.flush().await.unwrap();
+    assert!(reader.await.unwrap() == expected);
 }

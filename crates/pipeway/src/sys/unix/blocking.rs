@@ -14,12 +14,12 @@ use rustix::net::SocketFlags;
 use crate::error::Error;
 use crate::gate::{InstanceGate, Permit};
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, Direction, End, ListenOptions, PipeMode};
+use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
 use crate::peer::PeerIdentity;
 
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
-use super::framing::{Begun, MessageReader, MessageWriter, RecordBuffer};
+use super::framing::{MessageReader, MessageWriter, RecordBuffer};
 use super::listen::{self, SocketFile};
 use super::socket::{Socket, Wire};
 
@@ -332,19 +332,8 @@ impl Endpoint {
         )
     }
 
-    fn may(&self, op: &'static str) -> Result<(), Error> {
-        let allowed = match op {
-            "read" => self.direction.reads(self.end),
-            _ => self.direction.writes(self.end),
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(Error::WrongDirection {
-                op,
-                direction: self.direction,
-            })
-        }
+    fn may(&self, op: Operation) -> Result<(), Error> {
+        self.direction.check(self.end, op)
     }
 
     pub(crate) fn peer(&self) -> &PeerIdentity {
@@ -431,7 +420,7 @@ impl ByteStream {
     }
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {
             Wire::Plain => socket.recv(buf),
@@ -441,7 +430,7 @@ impl ByteStream {
     }
 
     pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.endpoint.may("write")?;
+        self.endpoint.may(Operation::Write)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {
             Wire::Plain => socket.send(buf),
@@ -489,15 +478,18 @@ impl MessageStream {
     }
 
     pub(crate) fn send(&self, message: &[u8]) -> Result<(), Error> {
-        self.endpoint.may("write")?;
+        self.endpoint.may(Operation::Write)?;
         let socket = &self.endpoint.socket;
         // One sender at a time, for the whole message: records never interleave.
         let mut writer = lock(&self.writer);
         writer.flush(socket).map_err(timed_out)?;
-        match writer.begin(message, socket).map_err(timed_out_error)? {
-            Begun::Sent => Ok(()),
-            Begun::Partly(err) => Err(Error::Io(timed_out(err))),
-        }
+        writer.check(message)?;
+        let mut progress = None;
+        writer.send(message, &mut progress, socket).map_err(|err| {
+            // A timeout part way: the rest goes out before the next message.
+            writer.keep_rest(message, progress);
+            Error::Io(timed_out(err))
+        })
     }
 
     pub(crate) fn flush(&self) -> Result<(), Error> {
@@ -508,15 +500,18 @@ impl MessageStream {
     }
 
     pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
-        lock(&self.reader)
-            .recv(buf, socket)
-            .map_err(timed_out_error)
+        let mut reader = lock(&self.reader);
+        reader.recv(buf, socket).map_err(|err| {
+            // The caller may come back with another buffer: keep what arrived.
+            reader.detach(buf);
+            timed_out_error(err)
+        })
     }
 
     pub(crate) fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         lock(&self.reader).recv_vec(socket).map_err(timed_out_error)
     }

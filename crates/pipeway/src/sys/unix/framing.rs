@@ -62,13 +62,10 @@ pub(crate) struct RecordBuffer {
 
 impl RecordBuffer {
     pub(crate) fn read(&mut self, out: &mut [u8], mut io: impl RecordIo) -> io::Result<usize> {
-        if self.start < self.end {
-            return Ok(self.take(out));
-        }
         if out.is_empty() {
             return Ok(0);
         }
-        if out.len() >= MAX_RECORD_PAYLOAD {
+        if self.start == self.end && out.len() >= MAX_RECORD_PAYLOAD {
             // No record can overflow `out`: read straight into it.
             let received = io.recv_record(&mut [IoSliceMut::new(out)])?;
             if received.truncated {
@@ -76,16 +73,30 @@ impl RecordBuffer {
             }
             return Ok(received.bytes);
         }
-        if self.buf.is_empty() {
-            self.buf = vec![0; MAX_RECORD_PAYLOAD];
-        }
-        let received = io.recv_record(&mut [IoSliceMut::new(&mut self.buf)])?;
-        if received.truncated {
-            return Err(record_too_long());
-        }
-        self.start = 0;
-        self.end = received.bytes;
+        self.fill(io)?;
         Ok(self.take(out))
+    }
+
+    /// The unread rest of the current record, receiving the next record when
+    /// it is used up; empty at end-of-file. Take bytes with [`consume`](Self::consume).
+    pub(crate) fn fill(&mut self, mut io: impl RecordIo) -> io::Result<&[u8]> {
+        if self.start == self.end {
+            if self.buf.is_empty() {
+                self.buf = vec![0; MAX_RECORD_PAYLOAD];
+            }
+            let received = io.recv_record(&mut [IoSliceMut::new(&mut self.buf)])?;
+            if received.truncated {
+                return Err(record_too_long());
+            }
+            self.start = 0;
+            self.end = received.bytes;
+        }
+        Ok(&self.buf[self.start..self.end])
+    }
+
+    /// Marks `n` bytes of what [`fill`](Self::fill) returned as read.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
     }
 
     fn take(&mut self, out: &mut [u8]) -> usize {
@@ -125,6 +136,11 @@ pub(crate) struct MessageReader {
     /// smaller than a record, so one `recvmsg` never truncates a record.
     spill: Vec<u8>,
     partial: Option<Partial>,
+    /// A message being received straight into the caller's buffer: its
+    /// length and how much of it has arrived. Valid only while the caller
+    /// keeps calling with the same buffer (the tokio face, within one call);
+    /// [`detach`](Self::detach) moves it into owned memory otherwise.
+    in_place: Option<(usize, usize)>,
     /// Set when the peer broke the protocol: the stream's message boundaries
     /// can no longer be trusted, so every later receive fails with this.
     broken: Option<String>,
@@ -136,6 +152,7 @@ impl MessageReader {
             max,
             spill: Vec::new(),
             partial: None,
+            in_place: None,
             broken: None,
         }
     }
@@ -155,12 +172,27 @@ impl MessageReader {
     /// Receives the next message into `out`: `Ok(Some(len))`, or `Ok(None)`
     /// once the peer has closed its write side. A message longer than `out`
     /// fails with [`Error::BufferTooSmall`] and stays for the next call.
+    ///
+    /// If a resumable error stops it part way through a message, the bytes
+    /// stay in `out`: call again with the same buffer, or call
+    /// [`detach`](Self::detach) with it before giving it back to the user.
     pub(crate) fn recv(
         &mut self,
         out: &mut [u8],
         mut io: impl RecordIo,
     ) -> Result<Option<usize>, Error> {
         self.check_broken()?;
+        if let Some((len, got)) = self.in_place {
+            if out.len() < len {
+                // Not the buffer it started in: a caller bug, reported
+                // rather than written past.
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a message receive resumed with a different buffer",
+                )));
+            }
+            return self.receive_in_place(out, len, got, &mut io);
+        }
         if self.partial.is_some() {
             self.fill(&mut io)?;
             let partial = self.partial.as_ref().expect("filled above");
@@ -195,23 +227,7 @@ impl MessageReader {
         };
         if len <= out.len() {
             // The common case: the whole message lands in `out`, no copies.
-            let mut got = payload;
-            while got < len {
-                match Self::continuation(&mut io, &mut out[got..len], len, got) {
-                    Ok(n) => got += n,
-                    Err(err) => {
-                        // Keep what arrived; the next call carries on.
-                        if is_resumable(&err) {
-                            let mut data = vec![0; len];
-                            data[..got].copy_from_slice(&out[..got]);
-                            self.partial = Some(Partial { data, got });
-                            return Err(err);
-                        }
-                        return Err(self.break_with(err));
-                    }
-                }
-            }
-            return Ok(Some(len));
+            return self.receive_in_place(out, len, payload, &mut io);
         }
         // Too big for `out`: keep it, whole, for a call with a larger buffer.
         // `len` is within the limit, so this allocation is bounded.
@@ -224,6 +240,45 @@ impl MessageReader {
             needed: len,
             capacity: out.len(),
         })
+    }
+
+    /// Receives continuation records straight into `out` until the message
+    /// of `len` bytes, `got` of which have arrived, is whole.
+    fn receive_in_place(
+        &mut self,
+        out: &mut [u8],
+        len: usize,
+        mut got: usize,
+        io: &mut impl RecordIo,
+    ) -> Result<Option<usize>, Error> {
+        while got < len {
+            match Self::continuation(io, &mut out[got..len], len, got) {
+                Ok(n) => got += n,
+                Err(err) if is_resumable(&err) => {
+                    self.in_place = Some((len, got));
+                    return Err(err);
+                }
+                Err(err) => {
+                    self.in_place = None;
+                    return Err(self.break_with(err));
+                }
+            }
+        }
+        self.in_place = None;
+        Ok(Some(len))
+    }
+
+    /// Moves a message interrupted part way into `out` (see
+    /// [`recv`](Self::recv)) into owned memory, so the next call may use any
+    /// buffer. Does nothing when no message is in progress there. This copy
+    /// is the price of a timeout or a cancelled future, never of a receive
+    /// that completes.
+    pub(crate) fn detach(&mut self, out: &[u8]) {
+        if let Some((len, got)) = self.in_place.take() {
+            let mut data = vec![0; len];
+            data[..got].copy_from_slice(&out[..got]);
+            self.partial = Some(Partial { data, got });
+        }
     }
 
     /// Receives the next message into a vector of exactly its length.
@@ -350,14 +405,9 @@ pub(crate) struct MessageWriter {
     pending: Option<(Vec<u8>, usize)>,
 }
 
-/// How far [`MessageWriter::begin`] got.
-pub(crate) enum Begun {
-    /// The whole message is sent.
-    Sent,
-    /// The first part is sent and the rest is kept, to go out with
-    /// [`MessageWriter::flush`]; the error says why it stopped.
-    Partly(io::Error),
-}
+/// How much of a message has left: `None` before its first record (nothing
+/// sent; the message can still be dropped whole), then the payload bytes sent.
+pub(crate) type Progress = Option<usize>;
 
 impl MessageWriter {
     pub(crate) fn new(peer_max: u64, budget: usize) -> Self {
@@ -384,32 +434,54 @@ impl MessageWriter {
         Ok(())
     }
 
-    /// Starts sending `message`; call only with nothing pending. Fails without
-    /// sending anything when the message is too large or the first record
-    /// cannot go out.
-    pub(crate) fn begin(&mut self, message: &[u8], mut io: impl RecordIo) -> Result<Begun, Error> {
-        debug_assert!(self.pending.is_none(), "flush before beginning a message");
+    /// Refuses a message larger than the peer accepts, before anything is sent.
+    pub(crate) fn check(&self, message: &[u8]) -> Result<(), Error> {
         if message.len() as u64 > self.peer_max {
             return Err(Error::MessageTooLarge {
                 len: message.len() as u64,
                 max: self.peer_max,
             });
         }
-        let header = message_header(message.len() as u64);
-        let first = first_record_payload(message.len(), self.budget);
-        io.send_record(&[IoSlice::new(&header), IoSlice::new(&message[..first])])?;
-        let mut sent = first;
-        while sent < message.len() {
-            let end = message.len().min(sent + self.budget);
-            match io.send_record(&[IoSlice::new(&message[sent..end])]) {
-                Ok(n) => sent += n,
-                Err(err) => {
-                    self.pending = Some((message[sent..].to_vec(), 0));
-                    return Ok(Begun::Partly(err));
+        Ok(())
+    }
+
+    /// Sends `message` from `progress` on, advancing it record by record,
+    /// until the message is out or a record cannot go. Call with nothing
+    /// pending, after [`check`](Self::check).
+    pub(crate) fn send(
+        &mut self,
+        message: &[u8],
+        progress: &mut Progress,
+        mut io: impl RecordIo,
+    ) -> io::Result<()> {
+        debug_assert!(self.pending.is_none(), "flush before sending a message");
+        loop {
+            match *progress {
+                None => {
+                    let header = message_header(message.len() as u64);
+                    let first = first_record_payload(message.len(), self.budget);
+                    io.send_record(&[IoSlice::new(&header), IoSlice::new(&message[..first])])?;
+                    *progress = Some(first);
+                }
+                Some(sent) if sent >= message.len() => return Ok(()),
+                Some(sent) => {
+                    let end = message.len().min(sent + self.budget);
+                    let n = io.send_record(&[IoSlice::new(&message[sent..end])])?;
+                    *progress = Some(sent + n);
                 }
             }
         }
-        Ok(Begun::Sent)
+    }
+
+    /// Keeps the unsent rest of a message that stopped part way, to go out
+    /// with the next [`flush`](Self::flush). A message not begun is dropped
+    /// whole, as if never sent.
+    pub(crate) fn keep_rest(&mut self, message: &[u8], progress: Progress) {
+        if let Some(sent) = progress {
+            if sent < message.len() {
+                self.pending = Some((message[sent..].to_vec(), 0));
+            }
+        }
     }
 }
 
@@ -468,10 +540,9 @@ mod tests {
 
     fn send(records: &mut Records, message: &[u8], budget: usize) {
         let mut writer = MessageWriter::new(u64::MAX, budget);
-        assert!(matches!(
-            writer.begin(message, &mut *records),
-            Ok(Begun::Sent)
-        ));
+        let mut progress = None;
+        writer.send(message, &mut progress, &mut *records).unwrap();
+        assert_eq!(progress, Some(message.len()));
     }
 
     #[test]
@@ -537,8 +608,10 @@ mod tests {
         let mut records = Records::default();
         let big: Vec<u8> = (0..50_000u32).map(|i| (i * 7) as u8).collect();
         send(&mut records, &big, 1000);
+        send(&mut records, b"next", 1000);
         let mut reader = MessageReader::new(1 << 20);
         let mut out = vec![0u8; big.len()];
+        // Resumed with the same buffer: the bytes stay where they landed.
         records.block_after = Some(3);
         let err = reader.recv(&mut out, &mut records).unwrap_err();
         assert!(is_resumable(&err));
@@ -548,6 +621,32 @@ mod tests {
             Some(big.len())
         );
         assert_eq!(out, big);
+        assert_eq!(
+            reader.recv_vec(&mut records).unwrap(),
+            Some(b"next".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_detached_receive_resumes_into_any_buffer() {
+        let mut records = Records::default();
+        let big: Vec<u8> = (0..50_000u32).map(|i| (i * 3) as u8).collect();
+        send(&mut records, &big, 1000);
+        let mut reader = MessageReader::new(1 << 20);
+        let mut first = vec![0u8; big.len()];
+        records.block_after = Some(5);
+        assert!(is_resumable(
+            &reader.recv(&mut first, &mut records).unwrap_err()
+        ));
+        reader.detach(&first);
+        drop(first);
+        records.block_after = None;
+        let mut second = vec![0u8; big.len() + 10];
+        assert_eq!(
+            reader.recv(&mut second, &mut records).unwrap(),
+            Some(big.len())
+        );
+        assert_eq!(&second[..big.len()], &big[..]);
     }
 
     #[test]
@@ -559,17 +658,15 @@ mod tests {
         let big = vec![9u8; 10_000];
         let mut writer = MessageWriter::new(u64::MAX, 1000);
         records.block_after = Some(4);
-        assert!(matches!(
-            writer.begin(&big, &mut records),
-            Ok(Begun::Partly(_))
-        ));
+        let mut progress = None;
+        assert!(writer.send(&big, &mut progress, &mut records).is_err());
+        assert!(progress.is_some_and(|sent| sent < big.len()));
+        writer.keep_rest(&big, progress);
         assert!(writer.has_pending());
         records.block_after = None;
         writer.flush(&mut records).unwrap();
-        assert!(matches!(
-            writer.begin(b"next", &mut records),
-            Ok(Begun::Sent)
-        ));
+        let mut progress = None;
+        writer.send(b"next", &mut progress, &mut records).unwrap();
         let mut reader = MessageReader::new(1 << 20);
         assert_eq!(reader.recv_vec(&mut records).unwrap(), Some(big));
         assert_eq!(
@@ -579,14 +676,29 @@ mod tests {
     }
 
     #[test]
-    fn an_oversized_send_sends_nothing() {
-        let mut records = Records::default();
-        let mut writer = MessageWriter::new(10, 1000);
+    fn a_send_stopped_before_its_first_record_keeps_nothing() {
+        let mut records = Records {
+            block_after: Some(0),
+            ..Records::default()
+        };
+        let mut writer = MessageWriter::new(u64::MAX, 1000);
+        let mut progress = None;
+        assert!(writer.send(b"never", &mut progress, &mut records).is_err());
+        writer.keep_rest(b"never", progress);
+        assert!(!writer.has_pending());
+        assert!(records.queue.is_empty());
+    }
+
+    #[test]
+    fn a_message_over_the_peers_limit_is_refused_by_the_check() {
+        // The stream calls `check` before `send`, so a refused message never
+        // reaches the socket (the integration tests show nothing arrives).
+        let writer = MessageWriter::new(10, 1000);
         assert!(matches!(
-            writer.begin(&[0u8; 11], &mut records),
+            writer.check(&[0u8; 11]),
             Err(Error::MessageTooLarge { len: 11, max: 10 })
         ));
-        assert!(records.queue.is_empty());
+        assert!(writer.check(&[0u8; 10]).is_ok());
     }
 
     #[test]

@@ -39,8 +39,7 @@ pub(crate) enum Liveness {
     },
 }
 
-// `st_dev` and `st_ino` are u64 on Linux but narrower or signed elsewhere
-// (macOS): the casts are needed there.
+// st_dev and st_ino are u64 on Linux but narrower or signed elsewhere.
 #[allow(clippy::unnecessary_cast)]
 pub(crate) fn file_id(path: &Path) -> io::Result<Option<(FileId, rustix::fs::Stat)>> {
     match rustix::fs::lstat(path) {

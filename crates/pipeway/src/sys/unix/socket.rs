@@ -59,6 +59,14 @@ impl Socket {
         Socket { fd }
     }
 
+    /// A second descriptor for the same socket.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn try_clone(&self) -> io::Result<Socket> {
+        Ok(Socket {
+            fd: self.fd.try_clone()?,
+        })
+    }
+
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         rustix::io::ioctl_fionbio(&self.fd, nonblocking)?;
         Ok(())
@@ -68,6 +76,19 @@ impl Socket {
         loop {
             match net::recv(&self.fd, &mut *buf, RecvFlags::empty()) {
                 Ok((_, n)) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// `recv` into memory that need not be initialised: the kernel only
+    /// writes to it. Returns how many bytes it wrote, at the start of `buf`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn recv_uninit(&self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        loop {
+            match net::recv(&self.fd, &mut *buf, RecvFlags::empty()) {
+                Ok(((filled, _), _)) => return Ok(filled.len()),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(err) => return Err(err.into()),
             }

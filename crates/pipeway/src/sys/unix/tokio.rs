@@ -16,12 +16,12 @@ use rustix::net::SocketFlags;
 use crate::error::Error;
 use crate::gate::{InstanceGate, Permit};
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, Direction, End, ListenOptions, PipeMode};
+use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
 use crate::peer::PeerIdentity;
 
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
-use super::framing::{Begun, MessageReader, MessageWriter, RecordBuffer};
+use super::framing::{MessageReader, MessageWriter, Progress, RecordBuffer};
 use super::listen::{self, SocketFile};
 use super::socket::{Socket, Wire};
 
@@ -251,7 +251,16 @@ async fn wait_for_hello(
 
 #[derive(Debug)]
 pub(crate) struct AsyncEndpoint {
+    /// Read readiness, and on the plain wire write readiness too.
     fd: AsyncFd<Socket>,
+    /// The framed wire's write readiness: a second descriptor of the same
+    /// socket, registered for writes only, made the first time a send finds
+    /// the buffer full. On a seqpacket socket, asking epoll for write
+    /// readiness makes every wake-up run the kernel's costly writability
+    /// check (`unix_dgram_poll` locks the peer); measured here, registering
+    /// for reads only took a 64 B message round trip from 15.6 µs to 12.6 µs.
+    write_readiness: std::sync::OnceLock<AsyncFd<Socket>>,
+    wire: Wire,
     end: End,
     direction: Direction,
     peer: PeerIdentity,
@@ -270,9 +279,15 @@ impl AsyncEndpoint {
             max_message,
             permit,
         } = connection;
+        let interest = match wire {
+            Wire::Plain => Interest::READABLE | Interest::WRITABLE,
+            Wire::Framed => Interest::READABLE,
+        };
         Ok((
             Self {
-                fd: register(socket, Interest::READABLE | Interest::WRITABLE)?,
+                fd: register(socket, interest)?,
+                write_readiness: std::sync::OnceLock::new(),
+                wire,
                 end,
                 direction,
                 peer,
@@ -284,19 +299,23 @@ impl AsyncEndpoint {
         ))
     }
 
-    fn may(&self, op: &'static str) -> Result<(), Error> {
-        let allowed = match op {
-            "read" => self.direction.reads(self.end),
-            _ => self.direction.writes(self.end),
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(Error::WrongDirection {
-                op,
-                direction: self.direction,
-            })
+    /// Where to wait for write readiness.
+    fn write_registration(&self) -> io::Result<&AsyncFd<Socket>> {
+        if self.wire == Wire::Plain {
+            return Ok(&self.fd);
         }
+        if let Some(fd) = self.write_readiness.get() {
+            return Ok(fd);
+        }
+        let fd = register(self.fd.get_ref().try_clone()?, Interest::WRITABLE)?;
+        // If another sender won the race, its registration is kept and this
+        // one is dropped (and deregistered).
+        let _ = self.write_readiness.set(fd);
+        Ok(self.write_readiness.get().expect("set just above"))
+    }
+
+    fn may(&self, op: Operation) -> Result<(), Error> {
+        self.direction.check(self.end, op)
     }
 
     pub(crate) fn peer(&self) -> &PeerIdentity {
@@ -311,14 +330,13 @@ impl AsyncEndpoint {
         self.fd.get_ref().shutdown(how)
     }
 
-    /// Runs `op` when the socket is ready, until it stops saying `WouldBlock`.
-    async fn when_ready<R>(
+    /// Runs `op` once the socket is readable, until it stops saying `WouldBlock`.
+    async fn when_readable<R>(
         &self,
-        interest: Interest,
         mut op: impl FnMut(&Socket) -> Result<R, Error>,
     ) -> Result<R, Error> {
         loop {
-            let mut ready = self.fd.ready(interest).await?;
+            let mut ready = self.fd.readable().await?;
             let attempt = ready.try_io(|socket| match op(socket.get_ref()) {
                 Err(Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => Err(err),
                 other => Ok(other),
@@ -326,6 +344,51 @@ impl AsyncEndpoint {
             match attempt {
                 Ok(Ok(result)) => return result,
                 Ok(Err(err)) => return Err(Error::Io(err)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Runs `op` until it stops saying `WouldBlock`, trying at once and
+    /// waiting for writability only when the buffer is full.
+    async fn when_writable<R>(
+        &self,
+        mut op: impl FnMut(&Socket) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        match op(self.fd.get_ref()) {
+            Err(Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => {}
+            other => return other,
+        }
+        let registration = self.write_registration()?;
+        loop {
+            let mut ready = registration.writable().await?;
+            let attempt = ready.try_io(|socket| match op(socket.get_ref()) {
+                Err(Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => Err(err),
+                other => Ok(other),
+            });
+            match attempt {
+                Ok(Ok(result)) => return result,
+                Ok(Err(err)) => return Err(Error::Io(err)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// The poll form of [`when_writable`](Self::when_writable), for `AsyncWrite`.
+    fn poll_writable<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&Socket) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        match op(self.fd.get_ref()) {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            other => return Poll::Ready(other),
+        }
+        let registration = self.write_registration()?;
+        loop {
+            let mut ready = ready!(registration.poll_write_ready(cx))?;
+            match ready.try_io(|socket| op(socket.get_ref())) {
+                Ok(result) => return Poll::Ready(result),
                 Err(_would_block) => continue,
             }
         }
@@ -389,36 +452,22 @@ impl AsyncByteStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         loop {
             let mut ready = ready!(self.endpoint.fd.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
             let attempt = ready.try_io(|socket| match self.wire {
-                Wire::Plain => socket.get_ref().recv(unfilled),
-                Wire::Framed => self
-                    .records
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .read(unfilled, socket.get_ref()),
-            });
-            match attempt {
-                Ok(Ok(n)) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
+                Wire::Plain => recv_into(socket.get_ref(), buf),
+                Wire::Framed => {
+                    let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+                    let record = records.fill(socket.get_ref())?;
+                    let n = record.len().min(buf.remaining());
+                    buf.put_slice(&record[..n]);
+                    records.consume(n);
+                    Ok(())
                 }
-                Ok(Err(err)) => return Poll::Ready(Err(err)),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.endpoint.may("write")?;
-        loop {
-            let mut ready = ready!(self.endpoint.fd.poll_write_ready(cx))?;
-            let attempt = ready.try_io(|socket| match self.wire {
-                Wire::Plain => socket.get_ref().send(buf),
-                Wire::Framed => RecordBuffer::write(buf, self.budget, socket.get_ref()),
             });
             match attempt {
                 Ok(result) => return Poll::Ready(result),
@@ -427,9 +476,83 @@ impl AsyncByteStream {
         }
     }
 
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.endpoint.may(Operation::Write)?;
+        self.endpoint.poll_writable(cx, |socket| match self.wire {
+            Wire::Plain => socket.send(buf),
+            Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
+        })
+    }
+
+    /// One `sendmsg` of several buffers on the plain wire; the framed wire
+    /// writes the first non-empty buffer, as `AsyncWrite`'s default does.
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.wire == Wire::Framed {
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &**b);
+            return self.poll_write(cx, first);
+        }
+        self.endpoint.may(Operation::Write)?;
+        self.endpoint
+            .poll_writable(cx, |socket| socket.send_vectored(bufs, false))
+    }
+
+    /// Whether a vectored write is one system call (the plain wire) rather
+    /// than a write of the first buffer (the framed wire's records).
+    pub(crate) fn is_write_vectored(&self) -> bool {
+        self.wire == Wire::Plain
+    }
+
     pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
         Poll::Ready(self.endpoint.shutdown(Shutdown::Write))
     }
+}
+
+/// A message send in progress. While the send runs, the unsent rest stays
+/// in the caller's message; only if the future is dropped part way does it
+/// get copied into the writer, to go out before the next message.
+struct Sending<'a> {
+    writer: &'a mut MessageWriter,
+    message: &'a [u8],
+    progress: Progress,
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.writer.keep_rest(self.message, self.progress);
+    }
+}
+
+/// A message receive in progress into the caller's buffer. If the future is
+/// dropped part way, what arrived is moved into the reader for the next call.
+struct Receiving<'a> {
+    reader: &'a mut MessageReader,
+    buf: &'a mut [u8],
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        self.reader.detach(self.buf);
+    }
+}
+
+/// Receives into the unfilled part of `buf` without zeroing it first: a
+/// reader handing in kilobytes of spare capacity (a `FramedRead`, say) would
+/// otherwise pay for a memset on every read.
+fn recv_into(socket: &Socket, buf: &mut ReadBuf<'_>) -> io::Result<()> {
+    // SAFETY: `recv_uninit` only writes into the slice; nothing de-initialises
+    // memory that `buf` counts as initialised.
+    let n = socket.recv_uninit(unsafe { buf.unfilled_mut() })?;
+    // SAFETY: the kernel wrote the first `n` bytes of the unfilled part.
+    unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -473,20 +596,23 @@ impl AsyncMessageStream {
     /// the first record left, the rest of the message is kept and goes out
     /// before the next message, so the peer never sees a torn message.
     pub(crate) async fn send(&self, message: &[u8]) -> Result<(), Error> {
-        self.endpoint.may("write")?;
+        self.endpoint.may(Operation::Write)?;
         let mut writer = self.writer.lock().await;
         self.flush_locked(&mut writer).await?;
-        let begun = self
-            .endpoint
-            .when_ready(Interest::WRITABLE, |socket| writer.begin(message, socket))
-            .await?;
-        match begun {
-            Begun::Sent => Ok(()),
-            Begun::Partly(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                self.flush_locked(&mut writer).await
-            }
-            Begun::Partly(err) => Err(Error::Io(err)),
-        }
+        writer.check(message)?;
+        let mut sending = Sending {
+            writer: &mut writer,
+            message,
+            progress: None,
+        };
+        self.endpoint
+            .when_writable(|socket| {
+                sending
+                    .writer
+                    .send(sending.message, &mut sending.progress, socket)
+                    .map_err(Error::Io)
+            })
+            .await
     }
 
     async fn flush_locked(&self, writer: &mut MessageWriter) -> Result<(), Error> {
@@ -494,9 +620,7 @@ impl AsyncMessageStream {
             return Ok(());
         }
         self.endpoint
-            .when_ready(Interest::WRITABLE, |socket| {
-                writer.flush(socket).map_err(Error::Io)
-            })
+            .when_writable(|socket| writer.flush(socket).map_err(Error::Io))
             .await
     }
 
@@ -507,18 +631,22 @@ impl AsyncMessageStream {
 
     /// Cancel safe: records already taken from the socket stay in the reader.
     pub(crate) async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
         let mut reader = self.reader.lock().await;
+        let receiving = Receiving {
+            reader: &mut reader,
+            buf,
+        };
         self.endpoint
-            .when_ready(Interest::READABLE, |socket| reader.recv(buf, socket))
+            .when_readable(|socket| receiving.reader.recv(receiving.buf, socket))
             .await
     }
 
     pub(crate) async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
         let mut reader = self.reader.lock().await;
         self.endpoint
-            .when_ready(Interest::READABLE, |socket| reader.recv_vec(socket))
+            .when_readable(|socket| reader.recv_vec(socket))
             .await
     }
 

@@ -10,7 +10,7 @@ use windows_sys::Win32::System::Pipes::GetNamedPipeInfo;
 
 use crate::error::Error;
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, Direction, End, ListenOptions, PipeMode};
+use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
 use crate::peer::PeerIdentity;
 
 use super::connect::{ConnectPlan, Step, wait_for_instance};
@@ -95,19 +95,6 @@ pub(crate) const NO_CLOSE_WRITE: &str = "Windows named pipes have no half-close;
     pipeway::windows::ListenOptionsExt/ConnectOptionsExt::empty_message_ends_stream on both \
     ends, close_write sends go-winio's end-of-stream (an empty message)";
 
-/// Refuses an operation this end's direction rules out.
-pub(crate) fn may(direction: Direction, end: End, op: &'static str) -> Result<(), Error> {
-    let allowed = match op {
-        "read" => direction.reads(end),
-        _ => direction.writes(end),
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Error::WrongDirection { op, direction })
-    }
-}
-
 fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
     if timeout == Some(Duration::ZERO) {
         return Err(io::Error::new(
@@ -177,8 +164,8 @@ impl Endpoint {
         })
     }
 
-    fn may(&self, op: &'static str) -> Result<(), Error> {
-        may(self.direction, self.end, op)
+    fn may(&self, op: Operation) -> Result<(), Error> {
+        self.direction.check(self.end, op)
     }
 
     /// The pipe, for one read; `None` once reads are shut down.
@@ -291,7 +278,7 @@ impl ByteStream {
     }
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
         if buf.is_empty() {
             // A zero-length ReadFile on a pipe waits for data: answer at once.
             return Ok(0);
@@ -309,7 +296,7 @@ impl ByteStream {
     }
 
     pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.endpoint.may("write")?;
+        self.endpoint.may(Operation::Write)?;
         if buf.is_empty() {
             return Ok(0);
         }
@@ -397,7 +384,7 @@ impl MessageStream {
     }
 
     pub(crate) fn send(&self, message: &[u8]) -> Result<(), Error> {
-        self.endpoint.may("write")?;
+        self.endpoint.may(Operation::Write)?;
         let mut writing = lock(&self.writing);
         self.flush_locked(&mut writing)?;
         if writing.ended {
@@ -478,7 +465,7 @@ impl MessageStream {
     }
 
     pub(crate) fn recv(&self, out: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
         let mut reading = lock(&self.reading);
         let rx = &mut reading.rx;
         if let Next::End = rx.check()? {
@@ -516,7 +503,7 @@ impl MessageStream {
     }
 
     pub(crate) fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
-        self.endpoint.may("read")?;
+        self.endpoint.may(Operation::Read)?;
         let mut reading = lock(&self.reading);
         let Reading { rx, scratch } = &mut *reading;
         if let Next::End = rx.check()? {

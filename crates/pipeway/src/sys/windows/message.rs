@@ -183,6 +183,7 @@ impl Receiver {
 
     /// `bytes` more of the partial message arrived (copied in), with
     /// `more` as for [`advance`](Self::advance).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn append(&mut self, bytes: &[u8], more: Option<usize>) -> Result<(), Error> {
         let partial = self.partial.as_mut().expect("a message is being assembled");
         let end = partial.got + bytes.len();
@@ -197,6 +198,7 @@ impl Receiver {
     }
 
     /// A whole message, read in one go, becomes the partial message to deliver.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn set_whole(&mut self, data: Vec<u8>) {
         let got = data.len();
         self.partial = Some(Partial { data, got });

@@ -259,6 +259,7 @@ impl Op {
 
     /// What cancels this operation from elsewhere (a shutdown), valid for
     /// as long as the `Op` lives.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn canceller(&self) -> Canceller {
         Canceller {
             ov: self.slot().ov.get() as usize,
@@ -325,6 +326,7 @@ impl Op {
 
     /// Starts reading into `buffer[at..at + len]`, growing the buffer to
     /// fit. An error means nothing is in flight.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn start_read(
         &mut self,
         pipe: Arc<PipeHandle>,
@@ -490,6 +492,7 @@ impl Drop for Op {
 
 /// Cancels one [`Op`] from another thread or task.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) struct Canceller {
     /// The operation's `OVERLAPPED`, as an address: Windows only compares
     /// it with the operations in flight, never reads through it.
@@ -498,6 +501,7 @@ pub(crate) struct Canceller {
 
 impl Canceller {
     /// Cancels the operation if it is in flight on `pipe`.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn cancel(&self, pipe: &PipeHandle) {
         // SAFETY: CancelIoEx matches the address against the handle's
         // operations in flight; an address that matches none cancels nothing.

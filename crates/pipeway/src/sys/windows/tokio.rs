@@ -23,10 +23,10 @@ use windows_sys::Win32::Foundation::HANDLE;
 
 use crate::error::Error;
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, Direction, End, ListenOptions, PipeMode};
+use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
 use crate::peer::PeerIdentity;
 
-use super::blocking::{NO_CLOSE_WRITE, NO_HALF_CLOSE, lock, may};
+use super::blocking::{NO_CLOSE_WRITE, NO_HALF_CLOSE, lock};
 use super::connect::{ConnectPlan, Step, wait_for_instance};
 use super::drain::{self, OpenPipe};
 use super::instance::{Connection, InstanceSlot, PipeHandle};
@@ -216,6 +216,9 @@ async fn drain_on_blocking_thread<P: OpenPipe>(
         .map_err(io::Error::other)?
 }
 
+/// The most one vectored write gathers.
+const GATHER_LIMIT: usize = 256 * 1024;
+
 fn disconnected() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "this end was disconnected")
 }
@@ -314,7 +317,7 @@ impl AsyncByteStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let endpoint = &self.endpoint;
-        may(endpoint.direction, endpoint.end, "read")?;
+        endpoint.direction.check(endpoint.end, Operation::Read)?;
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
@@ -342,7 +345,7 @@ impl AsyncByteStream {
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let endpoint = &self.endpoint;
-        may(endpoint.direction, endpoint.end, "write")?;
+        endpoint.direction.check(endpoint.end, Operation::Write)?;
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
@@ -358,6 +361,38 @@ impl AsyncByteStream {
                 Err(err) => return Poll::Ready(Err(message::write_error(err))),
             }
         }
+    }
+
+    /// tokio's pipes take each write whole into a buffer of their own: the
+    /// buffers are gathered (up to [`GATHER_LIMIT`]) into one write, so a
+    /// vectored write is one `WriteFile`.
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut parts = bufs.iter().filter(|b| !b.is_empty());
+        let (Some(first), Some(_)) = (parts.next(), parts.next()) else {
+            let only = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &**b);
+            return self.poll_write(cx, only);
+        };
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut gathered = Vec::with_capacity(total.min(GATHER_LIMIT).max(first.len()));
+        for buf in bufs {
+            let room = GATHER_LIMIT.saturating_sub(gathered.len());
+            if room == 0 {
+                break;
+            }
+            gathered.extend_from_slice(&buf[..buf.len().min(room)]);
+        }
+        self.poll_write(cx, &gathered)
+    }
+
+    pub(crate) fn is_write_vectored(&self) -> bool {
+        true
     }
 
     /// Windows byte pipes have no half-close.
@@ -529,7 +564,7 @@ impl AsyncMessageStream {
 
     pub(crate) async fn send(&self, message: &[u8]) -> Result<(), Error> {
         let endpoint = &self.endpoint;
-        may(endpoint.direction, endpoint.end, "write")?;
+        endpoint.direction.check(endpoint.end, Operation::Write)?;
         let mut writing = self.writing.lock().await;
         self.flush_locked(&mut writing).await?;
         if writing.ended || self.write_shut() {
@@ -606,7 +641,7 @@ impl AsyncMessageStream {
 
     pub(crate) async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         let endpoint = &self.endpoint;
-        may(endpoint.direction, endpoint.end, "read")?;
+        endpoint.direction.check(endpoint.end, Operation::Read)?;
         let mut reading = self.reading.lock().await;
         if !self.next_message(&mut reading).await? {
             return Ok(None);
@@ -616,7 +651,7 @@ impl AsyncMessageStream {
 
     pub(crate) async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
         let endpoint = &self.endpoint;
-        may(endpoint.direction, endpoint.end, "read")?;
+        endpoint.direction.check(endpoint.end, Operation::Read)?;
         let mut reading = self.reading.lock().await;
         if !self.next_message(&mut reading).await? {
             return Ok(None);

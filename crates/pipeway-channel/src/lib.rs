@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod client;
+pub mod codec;
+pub mod demo;
+mod error;
+mod framer;
+mod outbox;
+mod server;
+pub mod wire;
+
+pub use client::{
+    Backoff, Client, ClientBuilder, ClientEvent, ConnectionState, DEFAULT_CLIENT_LINGER,
+    DEFAULT_CLIENT_QUEUE_CAPACITY, DEFAULT_INCOMING_CAPACITY, DEFAULT_REQUEST_TIMEOUT, Incoming,
+};
+pub use error::{DisconnectReason, Error, Result};
+pub use server::{
+    BroadcastReport, ClientId, ClientInfo, DEFAULT_EVENT_CAPACITY, DEFAULT_LINGER,
+    DEFAULT_QUEUE_CAPACITY, Event, Events, FullQueuePolicy, Responder, Server, ServerBuilder,
+};

@@ -1,0 +1,426 @@
+//! The server's tasks: the accept loop, and each client's reader and writer.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use pipeway::PeerIdentity;
+use pipeway::tokio::{OwnedReadHalf, OwnedWriteHalf, PipeListener, PipeStream};
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::events::{Event, Responder, Sink};
+use super::{ClientId, ClientInfo, FullQueuePolicy, Limits, Shared};
+use crate::error::{DisconnectReason, Error, Result};
+use crate::framer::Decode;
+use crate::outbox::Outbox;
+use crate::wire::{ErrorCode, Frame, FrameDecoder, FrameError, Kind, error_frame};
+
+/// How long the accept loop pauses after an accept error (out of file
+/// descriptors, say) before trying again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// Counts one task that shutdown waits for, while it lives.
+pub(crate) struct LiveGuard(Arc<watch::Sender<usize>>);
+
+impl LiveGuard {
+    pub fn new(live: &Arc<watch::Sender<usize>>) -> Self {
+        live.send_modify(|n| *n += 1);
+        Self(live.clone())
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+/// One client, as senders see it: its queue and how to end it.
+pub(crate) struct Slot {
+    pub id: ClientId,
+    peer: PeerIdentity,
+    queue: mpsc::Sender<Bytes>,
+    capacity: usize,
+    on_full: FullQueuePolicy,
+    /// Deliver what is queued, then close.
+    close: CancellationToken,
+    /// Close now.
+    kill: CancellationToken,
+    /// Why it ended; the first reason given wins.
+    reason: OnceLock<DisconnectReason>,
+}
+
+impl Slot {
+    /// Queues a frame without waiting, applying the full-queue policy.
+    pub fn push(&self, frame: Bytes) -> Result<()> {
+        match self.queue.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                if self.on_full == FullQueuePolicy::Disconnect {
+                    tracing::warn!(client = %self.id, capacity = self.capacity,
+                        "outgoing queue full: disconnecting the client");
+                    self.kill(DisconnectReason::QueueFull {
+                        capacity: self.capacity,
+                    });
+                }
+                Err(Error::QueueFull {
+                    capacity: self.capacity,
+                })
+            }
+            Err(TrySendError::Closed(_)) => Err(Error::UnknownClient(self.id)),
+        }
+    }
+
+    /// Ends the connection after delivering what is queued.
+    pub fn close(&self, reason: DisconnectReason) {
+        let _ = self.reason.set(reason);
+        self.close.cancel();
+    }
+
+    /// Ends the connection now.
+    pub fn kill(&self, reason: DisconnectReason) {
+        let _ = self.reason.set(reason);
+        self.kill.cancel();
+    }
+
+    fn set_reason(&self, reason: DisconnectReason) {
+        let _ = self.reason.set(reason);
+    }
+
+    fn reason(&self) -> DisconnectReason {
+        self.reason
+            .get()
+            .cloned()
+            .unwrap_or(DisconnectReason::Closed)
+    }
+
+    pub fn info(&self) -> ClientInfo {
+        ClientInfo {
+            id: self.id,
+            peer: self.peer.clone(),
+            queued: self.capacity - self.queue.capacity(),
+        }
+    }
+}
+
+/// Accepts clients until shutdown, then frees the pipe's name.
+pub(crate) async fn accept_loop<In, Out>(
+    listener: PipeListener,
+    shared: Arc<Shared<Out>>,
+    decoder: Arc<dyn Decode<In>>,
+    sink: Sink<In, Out>,
+    guard: LiveGuard,
+) where
+    In: Send + 'static,
+    Out: Send + Sync + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok(stream) => start_client(stream, &shared, &decoder, &sink),
+            Err(pipeway::Error::ListenerClosed) => break,
+            Err(error) => {
+                tracing::warn!(pipe = %shared.name, %error, "accept failed; retrying");
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(ACCEPT_RETRY) => {}
+                }
+            }
+        }
+    }
+    // Removes the socket file: the name is free once shutdown returns.
+    drop(listener);
+    drop(guard);
+}
+
+fn start_client<In, Out>(
+    stream: PipeStream,
+    shared: &Arc<Shared<Out>>,
+    decoder: &Arc<dyn Decode<In>>,
+    sink: &Sink<In, Out>,
+) where
+    In: Send + 'static,
+    Out: Send + Sync + 'static,
+{
+    let id = ClientId(
+        shared
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+    );
+    let Limits {
+        queue_capacity,
+        on_full,
+        linger,
+        ..
+    } = shared.limits;
+    let (tx, rx) = mpsc::channel(queue_capacity);
+    let slot = Arc::new(Slot {
+        id,
+        peer: stream.peer().clone(),
+        queue: tx,
+        capacity: queue_capacity,
+        on_full,
+        close: CancellationToken::new(),
+        kill: CancellationToken::new(),
+        reason: OnceLock::new(),
+    });
+    shared.clients().insert(id, slot.clone());
+    // A shutdown that began after the accept did not see this client.
+    if shared.shutdown.is_cancelled() {
+        slot.close(DisconnectReason::Shutdown);
+    }
+    let (read, write) = stream.into_split();
+    let writer_done = CancellationToken::new();
+    let writer = tokio::spawn(write_task(
+        write,
+        Outbox::new(rx),
+        slot.clone(),
+        linger,
+        writer_done.clone(),
+        LiveGuard::new(&shared.live),
+    ));
+    tokio::spawn(read_task(
+        read,
+        slot,
+        shared.clone(),
+        decoder.clone(),
+        sink.clone(),
+        writer_done,
+        writer,
+    ));
+}
+
+/// Writes the client's queue until the connection closes.
+async fn write_task(
+    mut write: OwnedWriteHalf,
+    mut outbox: Outbox,
+    slot: Arc<Slot>,
+    linger: Duration,
+    done: CancellationToken,
+    live: LiveGuard,
+) {
+    let result = tokio::select! {
+        biased;
+        _ = slot.kill.cancelled() => Ok(()),
+        result = pump(&mut write, &mut outbox, &slot.close, linger) => result,
+    };
+    if let Err(err) = result {
+        slot.set_reason(DisconnectReason::Io(Arc::new(err)));
+    }
+    // Later sends fail with `UnknownClient`; the peer reads end-of-file.
+    drop(outbox);
+    drop(write);
+    done.cancel();
+    drop(live);
+}
+
+/// Writes batches until asked to close, then what is left within `linger`.
+async fn pump(
+    write: &mut OwnedWriteHalf,
+    outbox: &mut Outbox,
+    close: &CancellationToken,
+    linger: Duration,
+) -> std::io::Result<()> {
+    let closing = close.cancelled();
+    tokio::pin!(closing);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut closing => break,
+            more = outbox.fill() => if !more { return Ok(()) },
+        }
+        tokio::select! {
+            biased;
+            _ = &mut closing => break,
+            written = outbox.write(write) => written?,
+        }
+    }
+    outbox.close();
+    let drain = async {
+        while outbox.fill().await {
+            outbox.write(write).await?;
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(linger, drain).await {
+        Ok(result) => result,
+        Err(_elapsed) => {
+            tracing::warn!(
+                unsent = outbox.discard(),
+                "the client did not read what was queued for it within the linger time"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Reads the client's frames and delivers its events, in order, until the
+/// connection ends; then delivers `Disconnected`.
+async fn read_task<In, Out>(
+    read: OwnedReadHalf,
+    slot: Arc<Slot>,
+    shared: Arc<Shared<Out>>,
+    decoder: Arc<dyn Decode<In>>,
+    sink: Sink<In, Out>,
+    writer_done: CancellationToken,
+    writer: JoinHandle<()>,
+) where
+    In: Send + 'static,
+    Out: Send + Sync + 'static,
+{
+    let client = slot.id;
+    let encoder = &*shared.encoder;
+    sink.deliver(
+        Event::Connected {
+            client,
+            peer: slot.peer.clone(),
+        },
+        &slot,
+        encoder,
+    )
+    .await;
+
+    let mut frames = FramedRead::new(read, FrameDecoder::new(shared.limits.max_message_size));
+    // Made once, not per frame: each registers a waiter with its token.
+    let killed = slot.kill.cancelled();
+    let written = writer_done.cancelled();
+    tokio::pin!(killed, written);
+    let mut watch_writer = true;
+    let ended = loop {
+        let next = tokio::select! {
+            biased;
+            _ = &mut killed => break None,
+            _ = &mut written, if watch_writer => {
+                if slot.close.is_cancelled() {
+                    // A close we asked for is complete.
+                    break None;
+                }
+                // Writing failed: the peer is likely gone, but read what it
+                // sent before it went.
+                watch_writer = false;
+                continue;
+            }
+            next = frames.next() => next,
+        };
+        match next {
+            Some(Ok(frame)) => dispatch(frame, &slot, &shared, &*decoder, &sink).await,
+            None => break Some(DisconnectReason::Closed),
+            Some(Err(err @ (FrameError::EndedMidFrame { .. } | FrameError::Io(_)))) => {
+                break Some(DisconnectReason::from_read_error(err));
+            }
+            Some(Err(err)) => {
+                // The stream can no longer be cut into frames: say why, then
+                // drop the client.
+                let code = match err {
+                    FrameError::TooLarge { .. } => ErrorCode::TOO_LARGE,
+                    _ => ErrorCode::MALFORMED,
+                };
+                let _ = slot.push(error_frame(0, code, &err.to_string()));
+                let reason = DisconnectReason::Protocol(err.to_string());
+                let error = Error::from(err);
+                tracing::warn!(%client, %error, "dropping a client that broke the wire format");
+                sink.deliver(Event::Error { client, error }, &slot, encoder)
+                    .await;
+                break Some(reason);
+            }
+        }
+    };
+
+    // Not a client any more: broadcasts skip it. Deliver what is queued
+    // (the writer lingers at most the linger time), then report.
+    shared.clients().remove(&client);
+    if let Some(reason) = ended {
+        slot.close(reason);
+    }
+    drop(frames);
+    let _ = writer.await;
+    sink.deliver(
+        Event::Disconnected {
+            client,
+            reason: slot.reason(),
+        },
+        &slot,
+        encoder,
+    )
+    .await;
+}
+
+/// Turns one frame into an event.
+async fn dispatch<In, Out>(
+    frame: Frame,
+    slot: &Arc<Slot>,
+    shared: &Shared<Out>,
+    decoder: &dyn Decode<In>,
+    sink: &Sink<In, Out>,
+) where
+    Out: Send + Sync + 'static,
+{
+    let client = slot.id;
+    let encoder = &*shared.encoder;
+    let event = match frame.kind {
+        Kind::Message => match decoder.decode(&frame.body) {
+            Ok(message) => Event::Message { client, message },
+            Err(err) => {
+                let _ = slot.push(error_frame(0, ErrorCode::UNDECODABLE, &err.to_string()));
+                Event::Error {
+                    client,
+                    error: err.into(),
+                }
+            }
+        },
+        Kind::Request if frame.id == 0 => {
+            let why = "request id 0 is reserved; requests need a nonzero id";
+            let _ = slot.push(error_frame(0, ErrorCode::UNEXPECTED, why));
+            Event::Error {
+                client,
+                error: Error::Protocol(why.into()),
+            }
+        }
+        Kind::Request => match decoder.decode(&frame.body) {
+            Ok(message) => Event::Request {
+                client,
+                message,
+                responder: Responder::new(slot.clone(), shared.encoder.clone(), frame.id),
+            },
+            Err(err) => {
+                let _ = slot.push(error_frame(
+                    frame.id,
+                    ErrorCode::UNDECODABLE,
+                    &err.to_string(),
+                ));
+                Event::Error {
+                    client,
+                    error: err.into(),
+                }
+            }
+        },
+        Kind::Reply => {
+            let why = format!(
+                "a reply (id {}) answers no request: this server sends none",
+                frame.id
+            );
+            let _ = slot.push(error_frame(0, ErrorCode::UNEXPECTED, &why));
+            Event::Error {
+                client,
+                error: Error::Protocol(why),
+            }
+        }
+        Kind::Error => {
+            let (code, message) = frame.error_parts();
+            Event::Error {
+                client,
+                error: Error::Remote { code, message },
+            }
+        }
+    };
+    sink.deliver(event, slot, encoder).await;
+}

@@ -1,0 +1,155 @@
+//! `pipeway demo`: what pipeway does, in one run. Starts a server, connects
+//! a blocking and a tokio client, shows the exchange both ways and who is
+//! at each end, then message mode, a typed channel with its events, a gRPC
+//! call, and a small latency table.
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::process::ExitCode;
+
+use pipeway::unix::{ListenerExt, PeerIdentityExt};
+use pipeway::{MessageListener, MessageStream, PeerIdentity, PipeListener, PipeStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::Result;
+
+fn who(peer: &PeerIdentity) -> String {
+    format!(
+        "pid {}, uid {}, gid {}, user {}",
+        peer.pid().map_or_else(|| "?".into(), |p| p.to_string()),
+        peer.uid(),
+        peer.gid(),
+        peer.user_name().unwrap_or("?")
+    )
+}
+
+fn heading(title: &str) {
+    println!("\n== {title}");
+}
+
+pub(crate) fn run() -> Result<ExitCode> {
+    let name = format!("pipeway-demo-{}", std::process::id());
+    bytes(&name)?;
+    messages(&format!("{name}-messages"))?;
+    channel(&format!("{name}-channel"))?;
+    grpc(&format!("{name}-grpc"))?;
+    latency();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A byte-mode echo server, a blocking client and a tokio client.
+fn bytes(name: &str) -> Result<()> {
+    heading("Byte mode: one server, a blocking client and a tokio client");
+    let listener = PipeListener::bind(name)?;
+    println!(
+        "server: listening on {name} at {}",
+        listener.socket_path().display()
+    );
+    let server = std::thread::spawn(move || -> pipeway::Result<()> {
+        for _ in 0..2 {
+            let mut stream = listener.accept()?;
+            println!("server: accepted a client: {}", who(stream.peer()));
+            let mut request = String::new();
+            stream.read_to_string(&mut request)?;
+            println!("server: received {request:?}");
+            let reply = format!("echo: {request}");
+            stream.write_all(reply.as_bytes())?;
+            stream.shutdown(Shutdown::Write)?;
+        }
+        Ok(())
+    });
+
+    let mut client = PipeStream::connect(name)?;
+    println!(
+        "blocking client: connected; the server is {}",
+        who(client.peer())
+    );
+    client.write_all(b"hello from a blocking client")?;
+    client.shutdown(Shutdown::Write)?;
+    let mut reply = String::new();
+    client.read_to_string(&mut reply)?;
+    println!("blocking client: got {reply:?}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut client = pipeway::tokio::PipeStream::connect(name).await?;
+        println!(
+            "tokio client: connected; the server is {}",
+            who(client.peer())
+        );
+        client.write_all(b"hello from a tokio client").await?;
+        client.shutdown().await?;
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).await?;
+        println!("tokio client: got {reply:?}");
+        Ok::<_, pipeway::Error>(())
+    })?;
+    server.join().expect("the demo server panicked")?;
+    Ok(())
+}
+
+/// Message mode: boundaries kept, an empty message included.
+fn messages(name: &str) -> Result<()> {
+    heading("Message mode: every send arrives as one message");
+    let listener = MessageListener::bind(name)?;
+    let client = MessageStream::connect(name)?;
+    let server = listener.accept()?;
+    for message in [&b"first"[..], b"", b"third, after an empty one"] {
+        client.send(message)?;
+    }
+    client.close_write()?;
+    while let Some(message) = server.recv_vec()? {
+        println!(
+            "server: message of {} bytes: {:?}",
+            message.len(),
+            String::from_utf8_lossy(&message)
+        );
+    }
+    println!("server: the client closed its side (no more messages)");
+    Ok(())
+}
+
+/// Typed messages with events: connects, a broadcast, a request and its
+/// reply, and a hostile client dropped alone.
+fn channel(name: &str) -> Result<()> {
+    heading("Channels: typed messages, events, broadcast, request/response");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(pipeway_channel::demo::chat(name, |line| println!("{line}")))?;
+    Ok(())
+}
+
+/// gRPC over a pipe: seed 000's `MyService.Buy`, served by tonic, with the
+/// caller's identity in the handler.
+fn grpc(name: &str) -> Result<()> {
+    heading("gRPC: MyService.Buy over a pipe (tonic), the caller's identity in the handler");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let order = pipeway_grpc::buy::BuyRequest {
+        id: "apple".into(),
+        quantity: 3,
+        price: 120,
+    };
+    let outcome = runtime.block_on(pipeway_grpc::buy::demo(name, order))?;
+    println!(
+        "client: Buy(apple, 3, 120) -> {:?}",
+        outcome.response.result
+    );
+    println!("server: the handler saw {}", who(outcome.caller.peer()));
+    Ok(())
+}
+
+fn latency() {
+    heading("Latency: 64 B round trips, both ends on one CPU (`pipeway bench` for the full set)");
+    let settings = pipeway_bench::pipes::Settings {
+        batches: 9,
+        round_trips: 500,
+        ..pipeway_bench::pipes::Settings::quick()
+    };
+    pipeway_bench::pin_to_cpu(0);
+    pipeway_bench::pipes::byte_round_trip(&settings, 64).print();
+}
