@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -132,6 +133,36 @@ fn write_shut() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "this end shut down its writes")
 }
 
+/// A shutdown of one direction: a flag to look at without a system call,
+/// and an event that interrupts the operations waiting in that direction.
+#[derive(Debug)]
+struct Shut {
+    flag: AtomicBool,
+    event: Event,
+}
+
+impl Shut {
+    fn new() -> io::Result<Self> {
+        Ok(Self {
+            flag: AtomicBool::new(false),
+            event: Event::manual()?,
+        })
+    }
+
+    fn set(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.event.set();
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    fn event(&self) -> &Event {
+        &self.event
+    }
+}
+
 /// The parts of a connected pipe that do not depend on its mode.
 #[derive(Debug)]
 pub(crate) struct Endpoint {
@@ -139,8 +170,8 @@ pub(crate) struct Endpoint {
     /// using it returns.
     pipe: Mutex<Option<Arc<PipeHandle>>>,
     /// Set by shutdowns; they interrupt the operations waiting on them.
-    shut_read: Event,
-    shut_write: Event,
+    shut_read: Shut,
+    shut_write: Shut,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
     end: End,
@@ -153,8 +184,8 @@ impl Endpoint {
     fn new(connection: Connection) -> io::Result<Self> {
         Ok(Self {
             pipe: Mutex::new(Some(connection.pipe)),
-            shut_read: Event::manual()?,
-            shut_write: Event::manual()?,
+            shut_read: Shut::new()?,
+            shut_write: Shut::new()?,
             read_timeout: Mutex::new(None),
             write_timeout: Mutex::new(None),
             end: connection.end,
@@ -186,12 +217,12 @@ impl Endpoint {
 
     fn read(&self, pipe: &PipeHandle, buf: &mut [u8]) -> Outcome {
         let timeout = *lock(&self.read_timeout);
-        overlapped::read(pipe.raw(), buf, Some(&self.shut_read), timeout)
+        overlapped::read(pipe.raw(), buf, Some(self.shut_read.event()), timeout)
     }
 
     fn write(&self, pipe: &PipeHandle, buf: &[u8]) -> Outcome {
         let timeout = *lock(&self.write_timeout);
-        overlapped::write(pipe.raw(), buf, Some(&self.shut_write), timeout)
+        overlapped::write(pipe.raw(), buf, Some(self.shut_write.event()), timeout)
     }
 
     pub(crate) fn peer(&self) -> &PeerIdentity {
@@ -434,7 +465,7 @@ impl MessageStream {
             return Ok(());
         };
         let timeout = *lock(&self.endpoint.write_timeout);
-        match op.wait(Some(&self.endpoint.shut_write), timeout)? {
+        match op.wait(Some(self.endpoint.shut_write.event()), timeout)? {
             Some(Outcome::Done(_)) => Ok(()),
             Some(Outcome::Failed(err)) => Err(Error::Io(message::write_error(err))),
             Some(_) => Err(Error::Io(write_shut())),

@@ -55,6 +55,10 @@ impl Admission {
     /// (logged; dropping the pipe closes it on the client).
     fn admit(&self, pipe: Arc<PipeHandle>) -> Option<Connection> {
         let client = identity::client_of(pipe.raw());
+        // A client whose user cannot be learned (it connected anonymously,
+        // from a process this one may not inspect) is not the owner, whose
+        // processes this one can always inspect: the DACL has applied the
+        // denies to it already.
         if let Some(sid) = &client.sid {
             let groups = || match &client.token {
                 Some(token) => token.groups(),

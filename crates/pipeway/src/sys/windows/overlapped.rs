@@ -138,9 +138,9 @@ unsafe fn run(
     }
     let mut stopped_by = None;
     if pending {
-        let mut handles = vec![event];
-        handles.extend(interrupt.map(Event::raw));
-        let waited = wait_any(&handles, timeout);
+        let handles = [event, interrupt.map_or(event, Event::raw)];
+        let count = if interrupt.is_some() { 2 } else { 1 };
+        let waited = wait_any(&handles[..count], timeout);
         if !matches!(waited, Ok(Some(0))) {
             // SAFETY: `ov` is the in-flight operation's OVERLAPPED.
             unsafe { CancelIoEx(handle, &ov) };
