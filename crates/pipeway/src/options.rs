@@ -352,7 +352,7 @@ impl ConnectOptions {
     }
 
     /// Trusts only a server running as `user` (or root; on Windows, SYSTEM
-    /// or Administrators). On Windows `user` may be `name`, `DOMAIN\\name` or
+    /// or Administrators). On Windows `user` may be `name`, `DOMAIN\name` or
     /// a SID string (`S-1-5-21-…`).
     pub fn require_server_user(mut self, user: impl Into<String>) -> Self {
         self.server = ServerRequirement::User(Account::Name(user.into()));
