@@ -97,6 +97,10 @@ impl Drop for Waiter {
 }
 
 /// The thread-pool callback: wakes the waiting task.
+///
+/// # Safety
+/// Called by the thread pool only, with the context `Waiter::poll`
+/// registered.
 unsafe extern "system" fn wake(context: *mut c_void, _timed_out: bool) {
     // SAFETY: `context` is the `Waiter` that registered this wait, alive
     // until the wait is unregistered, which waits for this call to return.
