@@ -960,3 +960,47 @@ async fn vectored_writes_go_out_whole_and_in_order() {
     client.flush().await.unwrap();
     assert!(reader.await.unwrap() == expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    wine,
+    ignore = "Wine 8's FlushFileBuffers does not wait on a handle bound to a completion port, as tokio's pipes are"
+)]
+async fn tokio_byte_streams_wait_for_the_peer_to_drain_them() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let name = unique("drainasync");
+    let listener = pipeway::tokio::PipeListener::bind(&name).unwrap();
+    let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    let mut server = listener.accept().await.unwrap();
+    client.write_all(&[3u8; 1000]).await.unwrap();
+    let err = client
+        .wait_for_drain(Some(Duration::from_millis(200)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    let mut buf = vec![0u8; 1000];
+    server.read_exact(&mut buf).await.unwrap();
+    client
+        .wait_for_drain(Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_message_streams_wait_for_the_peer_to_drain_them() {
+    let name = unique("drainmsg");
+    let listener = pipeway::tokio::MessageListener::bind(&name).unwrap();
+    let client = pipeway::tokio::MessageStream::connect(&name).await.unwrap();
+    let server = listener.accept().await.unwrap();
+    client.send(b"unread").await.unwrap();
+    let err = client
+        .wait_for_drain(Some(Duration::from_millis(200)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert_eq!(server.recv_vec().await.unwrap(), Some(b"unread".to_vec()));
+    client
+        .wait_for_drain(Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+}
