@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test pipeway has, on a fresh Debian machine: installs what the
-# tests talk to (socat, Python), then runs the workspace's tests.
+# tests talk to (socat, Python), then runs the workspace's tests, then the
+# Windows backend's under Wine (scripts/test-windows.sh).
 #   usage: scripts/test.sh
 # Run as root (CI does): some tests act as a second user (fork + setuid).
 set -euo pipefail
@@ -47,5 +48,12 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
 log "tests"
 cargo test --workspace --all-features
+
+# The Windows backend, cross-built and tested under Wine (its own script:
+# it sets up its toolchain the first time). PIPEWAY_SKIP_WINDOWS=1 skips it.
+if [ -z "${PIPEWAY_SKIP_WINDOWS:-}" ]; then
+  log "Windows: x86_64-pc-windows-gnu under Wine"
+  scripts/test-windows.sh
+fi
 
 log "all tests passed"

@@ -4,7 +4,8 @@
 //! binds (`sys::*::access`), so an unknown user fails the bind rather than
 //! silently admitting nobody.
 
-/// A user or group, by name or (Unix) by numeric id.
+/// A user or group, by name or (Unix) by numeric id. On Windows a name may
+/// also be `DOMAIN\name` or a SID string (`S-1-5-32-545`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Account {
     Name(String),

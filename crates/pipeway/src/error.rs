@@ -31,11 +31,18 @@ pub enum Error {
     },
 
     /// No pipe of that name appeared before the connect timeout.
-    #[error("pipe {name} not found (no socket at {path:?}; waited {waited:?})")]
+    #[cfg_attr(
+        not(windows),
+        error("pipe {name} not found (no socket at {path:?}; waited {waited:?})")
+    )]
+    #[cfg_attr(
+        windows,
+        error("pipe {name} not found (no pipe {path:?}; waited {waited:?})")
+    )]
     NotFound {
         /// The pipe.
         name: String,
-        /// Where its socket would be.
+        /// Where its socket would be (on Windows, its `\\.\pipe\` path).
         path: PathBuf,
         /// How long the connect waited.
         waited: Duration,
@@ -94,7 +101,8 @@ pub enum Error {
     InUse {
         /// The pipe.
         name: String,
-        /// Who holds it (`pid 123, uid 1000`, as far as known).
+        /// Who holds it (`pid 123, uid 1000`, as far as known; Windows
+        /// tells a pipe's server pid only to a connected client).
         holder: String,
     },
 
@@ -122,7 +130,7 @@ pub enum Error {
     AlreadyExists {
         /// The pipe.
         name: String,
-        /// Its socket path.
+        /// Its socket path (on Windows, its `\\.\pipe\` path).
         path: PathBuf,
     },
 

@@ -75,6 +75,7 @@ impl InstanceGate {
         }
     }
 
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn acquire_blocking(self: &Arc<Self>) -> Result<Permit, GateClosed> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
@@ -86,6 +87,7 @@ impl InstanceGate {
     }
 
     #[cfg(feature = "tokio")]
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) async fn acquire_async(self: &Arc<Self>) -> Result<Permit, GateClosed> {
         loop {
             // Register for the wake-up before looking, so a release between
@@ -101,6 +103,7 @@ impl InstanceGate {
     }
 
     /// Wakes every waiter with `GateClosed`.
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn close(&self) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
         self.freed.notify_all();

@@ -12,12 +12,15 @@ mod options;
 mod peer;
 mod stream;
 mod sys;
+#[cfg(unix)]
 mod wire;
 
 #[cfg(feature = "tokio")]
 pub mod tokio;
 #[cfg(unix)]
 pub mod unix;
+#[cfg(windows)]
+pub mod windows;
 
 pub use error::{Error, Result};
 pub use listener::{MessageListener, PipeListener};

@@ -4,11 +4,15 @@
 //! The rules for local names are .NET's on Unix, so that a .NET
 //! `NamedPipeServerStream("echo")` and a pipeway client meet at the same socket:
 //!
-//! | written | means | Unix endpoint |
-//! |---|---|---|
-//! | `echo`, `\\.\pipe\echo`, `//./pipe/echo` | local pipe `echo` | `${TMPDIR:-/tmp}/CoreFxPipe_echo` |
-//! | `/run/app/ctl.sock` | that socket path, verbatim | the path itself |
-//! | `\\host\pipe\echo`, `//host/pipe/echo` | pipe `echo` on `host` | (remote; over SMB) |
+//! | written | means | Unix endpoint | Windows endpoint |
+//! |---|---|---|---|
+//! | `echo`, `\\.\pipe\echo`, `//./pipe/echo` | local pipe `echo` | `${TMPDIR:-/tmp}/CoreFxPipe_echo` | `\\.\pipe\echo` |
+//! | `/run/app/ctl.sock` | that socket path, verbatim | the path itself | refused ([`NameError::Unsupported`]) |
+//! | `\\host\pipe\echo`, `//host/pipe/echo` | pipe `echo` on `host` | (remote; over SMB) | (remote) |
+//!
+//! On Windows a local name is the native pipe name, so pipeway meets Win32,
+//! .NET and go-winio programs at `\\.\pipe\echo`; Windows compares pipe
+//! names without regard to case, and a name there cannot hold a backslash.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -39,17 +43,27 @@ pub enum NameError {
     /// A `\\host\pipe\name` form that is missing its parts.
     #[error("malformed pipe name {0:?}: expected \\\\host\\pipe\\name or //host/pipe/name")]
     MalformedUnc(String),
-    /// The endpoint does not fit the platform's limit (`sun_path` on Unix).
-    #[error(
-        "pipe name too long: the socket path {path:?} is {len} bytes, the limit here is {max} bytes \
-         (sun_path); use a shorter name, or set TMPDIR to a shorter directory"
+    /// The endpoint does not fit the platform's limit (`sun_path` on Unix;
+    /// on Windows, 256 UTF-16 units for the whole `\\.\pipe\name`).
+    #[cfg_attr(
+        not(windows),
+        error(
+            "pipe name too long: the socket path {path:?} is {len} bytes, the limit here is {max} bytes \
+             (sun_path); use a shorter name, or set TMPDIR to a shorter directory"
+        )
+    )]
+    #[cfg_attr(
+        windows,
+        error(
+            "pipe name too long: {path:?} is {len} UTF-16 units, the limit is {max}; use a shorter name"
+        )
     )]
     TooLong {
         /// The endpoint the name maps to.
         path: PathBuf,
-        /// Its length in bytes.
+        /// Its length in bytes (UTF-16 units on Windows).
         len: usize,
-        /// The longest endpoint the platform accepts, in bytes.
+        /// The longest endpoint the platform accepts, in the same unit.
         max: usize,
     },
     /// The name has a form this platform cannot serve (a socket path on Windows, say).
@@ -92,7 +106,7 @@ enum Kind {
 
 impl PipeName {
     /// Parses a pipe name: `echo`, `\\.\pipe\echo`, `//./pipe/echo`, an absolute
-    /// socket path, or `\\host\pipe\echo` (see the crate docs, "Names").
+    /// socket path (Unix only), or `\\host\pipe\echo` (see the crate docs, "Names").
     ///
     /// Local names are checked against the platform's length limit here, so a
     /// name that cannot work fails early, naming the path and the limit.
@@ -128,8 +142,11 @@ impl PipeName {
     }
 
     /// A socket at exactly `path`, which must be absolute.
+    /// On Windows, where pipes are not files, this always fails with
+    /// [`NameError::Unsupported`].
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, NameError> {
         let path = path.as_ref();
+        crate::sys::socket_paths_supported()?;
         let shown = path.to_string_lossy();
         if !path.is_absolute() {
             return Err(NameError::InvalidChar {
@@ -189,7 +206,8 @@ impl PipeName {
         }
     }
 
-    /// The platform endpoint of a local pipe: the socket path on Unix.
+    /// The platform endpoint of a local pipe: the socket path on Unix, the
+    /// `\\.\pipe\name` path on Windows.
     pub(crate) fn endpoint(&self) -> Option<&Path> {
         match &self.kind {
             Kind::Local { endpoint, .. } => Some(endpoint),

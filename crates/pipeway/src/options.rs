@@ -119,7 +119,8 @@ impl fmt::Display for PipeMode {
 /// and their tokio forms.
 ///
 /// The defaults are secure and unsurprising: duplex, unlimited instances,
-/// only the owner's user (and root) admitted, 16 MiB messages.
+/// only the owner's user (and root; on Windows, SYSTEM) admitted, 16 MiB
+/// messages, and on Windows no remote clients.
 ///
 /// ```no_run
 /// use pipeway::{Direction, ListenOptions, PipeListener};
@@ -140,6 +141,19 @@ pub struct ListenOptions {
     pub(crate) in_buffer_size: Option<usize>,
     pub(crate) out_buffer_size: Option<usize>,
     pub(crate) max_message_size: usize,
+    #[cfg(windows)]
+    pub(crate) windows: WindowsListen,
+}
+
+/// The Windows-only settings of a listener, set through
+/// `pipeway::windows::ListenOptionsExt`.
+#[cfg(windows)]
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WindowsListen {
+    /// Admit clients on other hosts (no `PIPE_REJECT_REMOTE_CLIENTS`).
+    pub accept_remote_clients: bool,
+    /// go-winio's convention: an empty message ends a message stream.
+    pub empty_message_ends_stream: bool,
 }
 
 impl Default for ListenOptions {
@@ -159,6 +173,8 @@ impl ListenOptions {
             in_buffer_size: None,
             out_buffer_size: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            #[cfg(windows)]
+            windows: WindowsListen::default(),
         }
     }
 
@@ -174,7 +190,9 @@ impl ListenOptions {
     /// fails with [`Error::Busy`](crate::Error::Busy). `n` must be at least 1.
     ///
     /// On Unix a limited pipe uses pipeway's framed wire, so only pipeway
-    /// clients can reach it (see the crate docs, "Two wires").
+    /// clients can reach it (see the crate docs, "Two wires"). On Windows it
+    /// is the pipe's own instance limit, and any client gets
+    /// `ERROR_PIPE_BUSY` past it.
     pub fn max_instances(mut self, n: usize) -> Self {
         self.max_instances = Some(n);
         self
@@ -182,6 +200,11 @@ impl ListenOptions {
 
     /// Fails the bind if the name exists at all, even as a stale socket file
     /// that would otherwise be reclaimed (`FILE_FLAG_FIRST_PIPE_INSTANCE`).
+    ///
+    /// On Windows, where a name cannot go stale, a listener is always the
+    /// first instance of its name: binding a live name fails either way,
+    /// with [`Error::AlreadyExists`](crate::Error::AlreadyExists) when this
+    /// is set and [`Error::InUse`](crate::Error::InUse) when it is not.
     pub fn first_instance(mut self, first: bool) -> Self {
         self.first_instance = first;
         self
@@ -218,7 +241,8 @@ impl ListenOptions {
     }
 
     /// The size of the kernel buffer for data flowing in (`nInBufferSize`;
-    /// `SO_RCVBUF` on Unix, which the kernel may round).
+    /// `SO_RCVBUF` on Unix, which the kernel may round). On Windows the
+    /// default is 64 KiB.
     pub fn in_buffer_size(mut self, bytes: usize) -> Self {
         self.in_buffer_size = Some(bytes);
         self
@@ -256,7 +280,9 @@ pub(crate) enum ServerRequirement {
 ///
 /// By default a connect waits up to [`DEFAULT_CONNECT_TIMEOUT`] for the pipe to
 /// appear, listen, or have a free instance, and trusts only a server running
-/// as the client's own user or root.
+/// as the client's own user or root. On Windows the analogue of root is
+/// SYSTEM and the Administrators group (the owner an elevated process gives
+/// what it creates), and the user checked is the pipe's owner.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -276,6 +302,8 @@ pub struct ConnectOptions {
     pub(crate) in_buffer_size: Option<usize>,
     pub(crate) out_buffer_size: Option<usize>,
     pub(crate) max_message_size: usize,
+    #[cfg(windows)]
+    pub(crate) empty_message_ends_stream: bool,
 }
 
 impl Default for ConnectOptions {
@@ -294,6 +322,8 @@ impl ConnectOptions {
             in_buffer_size: None,
             out_buffer_size: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            #[cfg(windows)]
+            empty_message_ends_stream: false,
         }
     }
 
@@ -321,7 +351,9 @@ impl ConnectOptions {
         self
     }
 
-    /// Trusts only a server running as `user` (or root).
+    /// Trusts only a server running as `user` (or root; on Windows, SYSTEM
+    /// or Administrators). On Windows `user` may be `name`, `DOMAIN\name` or
+    /// a SID string (`S-1-5-21-…`).
     pub fn require_server_user(mut self, user: impl Into<String>) -> Self {
         self.server = ServerRequirement::User(Account::Name(user.into()));
         self
@@ -334,20 +366,22 @@ impl ConnectOptions {
         self
     }
 
-    /// The kernel receive buffer (`SO_RCVBUF` on Unix).
+    /// The kernel receive buffer (`SO_RCVBUF` on Unix). Windows sizes a
+    /// pipe's buffers on the server's side only: ignored there.
     pub fn in_buffer_size(mut self, bytes: usize) -> Self {
         self.in_buffer_size = Some(bytes);
         self
     }
 
-    /// The kernel send buffer (`SO_SNDBUF` on Unix).
+    /// The kernel send buffer (`SO_SNDBUF` on Unix); ignored on Windows.
     pub fn out_buffer_size(mut self, bytes: usize) -> Self {
         self.out_buffer_size = Some(bytes);
         self
     }
 
     /// The largest message this client accepts from the server (default
-    /// [`DEFAULT_MAX_MESSAGE_SIZE`]).
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`]). On Windows, where a native pipe carries
+    /// no handshake, the client also takes it as the server's limit.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self

@@ -4,19 +4,24 @@ use std::fmt;
 use std::sync::OnceLock;
 
 /// The identity of the process at the other end of a pipe, as the kernel
-/// reported it when the connection was made (`SO_PEERCRED` on Linux).
+/// reported it when the connection was made (`SO_PEERCRED` on Linux;
+/// `GetNamedPipeClientProcessId` and the client's token on Windows).
 ///
 /// On a server stream it is the client; on a client stream, the server. The
-/// numeric ids are Unix extras: [`PeerIdentityExt`](crate::unix::PeerIdentityExt).
+/// numeric ids are Unix extras (`pipeway::unix::PeerIdentityExt`); the SID
+/// and the account name are Windows extras (`pipeway::windows::PeerIdentityExt`).
+///
+/// On Windows a client stream's peer is the server's pid and the pipe's
+/// owner: the account the server's security descriptor names, which is what
+/// the client checked before trusting the server.
 ///
 /// ```no_run
 /// use pipeway::PipeListener;
-/// use pipeway::unix::PeerIdentityExt;
 ///
 /// let listener = PipeListener::bind("whoami")?;
 /// let stream = listener.accept()?;
 /// let peer = stream.peer();
-/// println!("pid {:?}, uid {}, user {:?}", peer.pid(), peer.uid(), peer.user_name());
+/// println!("pid {:?}, user {:?}", peer.pid(), peer.user_name());
 /// # Ok::<(), pipeway::Error>(())
 /// ```
 #[derive(Clone)]
@@ -26,9 +31,15 @@ pub struct PeerIdentity {
     pub(crate) uid: u32,
     #[cfg(unix)]
     pub(crate) gid: u32,
+    /// The peer's user SID (`S-1-5-21-…`), when Windows told it.
+    #[cfg(windows)]
+    pub(crate) sid: Option<String>,
     /// Resolved on first use: a user database lookup is too slow to make on
     /// every accept.
     pub(crate) user_name: OnceLock<Option<String>>,
+    /// The SID's account as (domain, name), resolved on first use.
+    #[cfg(windows)]
+    pub(crate) account: OnceLock<Option<(String, String)>>,
 }
 
 impl PeerIdentity {
@@ -51,6 +62,8 @@ impl fmt::Debug for PeerIdentity {
         d.field("pid", &self.pid);
         #[cfg(unix)]
         d.field("uid", &self.uid).field("gid", &self.gid);
+        #[cfg(windows)]
+        d.field("sid", &self.sid);
         if let Some(name) = self.user_name.get() {
             d.field("user_name", name);
         }
@@ -66,6 +79,8 @@ impl fmt::Display for PeerIdentity {
         }
         #[cfg(unix)]
         write!(f, ", uid {}, gid {}", self.uid, self.gid)?;
+        #[cfg(windows)]
+        write!(f, ", sid {}", self.sid.as_deref().unwrap_or("?"))?;
         if let Some(name) = self.user_name() {
             write!(f, " ({name})")?;
         }

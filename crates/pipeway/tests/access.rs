@@ -1,22 +1,32 @@
 //! Access control with real second users (forked children that setuid),
-//! and the client's check of the server's identity.
+//! and the client's check of the server's identity. The second users are a
+//! Unix affair (Wine has but one user); windows.rs tests the Windows side.
 
 mod common;
 
+#[cfg(unix)]
 use std::io::{Read, Write};
+#[cfg(unix)]
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+#[cfg(unix)]
 use std::sync::{Arc, Mutex};
+#[cfg(unix)]
 use std::time::Duration;
 
+use common::unique;
+#[cfg(unix)]
 use common::{
-    Identity, NOBODY, Outcome, STRANGER, Squatter, USERS_GID, connect_as, require_root,
-    socket_path, unique,
+    Identity, NOBODY, Outcome, STRANGER, Squatter, USERS_GID, connect_as, require_root, socket_path,
 };
+#[cfg(unix)]
 use pipeway::unix::{ConnectOptionsExt, ListenOptionsExt, PeerIdentityExt};
-use pipeway::{ConnectOptions, Error, ListenOptions, PeerIdentity, PipeListener, PipeStream};
+#[cfg(unix)]
+use pipeway::{ConnectOptions, PeerIdentity, PipeStream};
+use pipeway::{Error, ListenOptions, PipeListener};
 
 /// A blocking echo server (4 bytes per client) that records who it served
 /// and what it logged.
+#[cfg(unix)]
 struct EchoServer {
     listener: Arc<PipeListener>,
     peers: Arc<Mutex<Vec<PeerIdentity>>>,
@@ -24,9 +34,11 @@ struct EchoServer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+#[cfg(unix)]
 #[derive(Clone)]
 struct LogBuffer(Arc<Mutex<Vec<u8>>>);
 
+#[cfg(unix)]
 impl Write for LogBuffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -37,6 +49,7 @@ impl Write for LogBuffer {
     }
 }
 
+#[cfg(unix)]
 impl EchoServer {
     fn start(name: &str, options: &ListenOptions) -> EchoServer {
         let listener = Arc::new(PipeListener::bind_with(name, options).unwrap());
@@ -74,6 +87,7 @@ impl EchoServer {
     }
 }
 
+#[cfg(unix)]
 impl Drop for EchoServer {
     fn drop(&mut self) {
         let _ = self.listener.shutdown();
@@ -84,6 +98,7 @@ impl Drop for EchoServer {
 }
 
 /// This process (root in CI) is served too: a refusal never stops the listener.
+#[cfg(unix)]
 fn assert_still_serving(name: &str) {
     let mut client = PipeStream::connect(name).unwrap();
     client.write_all(b"ping").unwrap();
@@ -92,6 +107,7 @@ fn assert_still_serving(name: &str) {
     assert_eq!(&buf, b"ping");
 }
 
+#[cfg(unix)]
 #[test]
 fn another_user_is_refused_by_default() {
     if !require_root() {
@@ -112,6 +128,7 @@ fn another_user_is_refused_by_default() {
     drop(server);
 }
 
+#[cfg(unix)]
 #[test]
 fn an_allowed_user_is_served_and_identified_and_others_are_refused_and_logged() {
     if !require_root() {
@@ -152,6 +169,7 @@ fn an_allowed_user_is_served_and_identified_and_others_are_refused_and_logged() 
     assert_still_serving(&name);
 }
 
+#[cfg(unix)]
 #[test]
 fn an_allowed_group_is_expressed_by_the_file_and_checked_at_accept() {
     if !require_root() {
@@ -172,6 +190,7 @@ fn an_allowed_group_is_expressed_by_the_file_and_checked_at_accept() {
     assert_still_serving(&name);
 }
 
+#[cfg(unix)]
 #[test]
 fn everyone_admits_any_user() {
     if !require_root() {
@@ -194,6 +213,7 @@ fn everyone_admits_any_user() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn denies_win_over_allows() {
     if !require_root() {
@@ -235,6 +255,7 @@ fn denies_win_over_allows() {
     assert_still_serving(&name);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_refused_client_of_the_framed_wire_is_told_why() {
     if !require_root() {
@@ -291,6 +312,7 @@ fn unknown_users_and_groups_fail_the_bind() {
     assert!(matches!(err, Error::UnknownGroup(_)), "{err}");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_squatters_pipe_is_refused_before_anything_is_sent() {
     if !require_root() {
@@ -313,6 +335,7 @@ fn a_squatters_pipe_is_refused_before_anything_is_sent() {
     PipeStream::connect_with(&name, &options.trust_any_server()).unwrap();
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn a_squatter_is_refused_by_the_async_client_too() {
     if !require_root() {

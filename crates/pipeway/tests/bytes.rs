@@ -7,8 +7,7 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::time::Duration;
 
-use common::{unique, within};
-use pipeway::unix::PeerIdentityExt;
+use common::{finish_exchange, finish_exchange_async, unique, within};
 use pipeway::{PipeListener, PipeStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -41,10 +40,9 @@ fn blocking_client_and_blocking_server_round_trip() {
     let server = std::thread::spawn(move || echo_blocking(listener.accept().unwrap()));
     let mut client = PipeStream::connect(&name).unwrap();
     client.write_all(b"hello, pipe").unwrap();
-    client.shutdown(Shutdown::Write).unwrap();
-    let mut reply = String::new();
-    client.read_to_string(&mut reply).unwrap();
-    assert_eq!(reply, "hello, pipe");
+    let reply = finish_exchange(&mut client, 11);
+    assert_eq!(reply, b"hello, pipe");
+    drop(client);
     server.join().unwrap();
 }
 
@@ -55,11 +53,14 @@ async fn tokio_client_and_blocking_server_round_trip() {
     let server = std::thread::spawn(move || echo_blocking(listener.accept().unwrap()));
     let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
     client.write_all(b"async to blocking").await.unwrap();
-    client.shutdown().await.unwrap();
-    let mut reply = Vec::new();
-    client.read_to_end(&mut reply).await.unwrap();
+    let reply = finish_exchange_async(&mut client, 17).await;
     assert_eq!(reply, b"async to blocking");
-    server.join().unwrap();
+    drop(client);
+    // Not `join` on the runtime's thread: on Windows a tokio pipe's handle
+    // closes when the runtime next polls, which a blocked thread never does.
+    tokio::task::spawn_blocking(move || server.join().unwrap())
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,10 +71,7 @@ async fn blocking_client_and_tokio_server_round_trip() {
     let reply = tokio::task::spawn_blocking(move || {
         let mut client = PipeStream::connect(&name).unwrap();
         client.write_all(b"blocking to async").unwrap();
-        client.shutdown(Shutdown::Write).unwrap();
-        let mut reply = Vec::new();
-        client.read_to_end(&mut reply).unwrap();
-        reply
+        finish_exchange(&mut client, 17)
     })
     .await
     .unwrap();
@@ -124,7 +122,8 @@ fn a_64_mib_transfer_arrives_intact() {
         expected = fnv1a(&chunk, expected);
         client.write_all(&chunk).unwrap();
     }
-    client.shutdown(Shutdown::Write).unwrap();
+    // Closing delivers everything written before it, then end-of-file.
+    drop(client);
     let (total, hash) = receiver.join().unwrap();
     assert_eq!(total, TOTAL);
     assert_eq!(hash, expected);
@@ -154,7 +153,8 @@ async fn a_64_mib_transfer_arrives_intact_async() {
     let data = pattern(0, TOTAL);
     let expected = fnv1a(&data, 0xcbf2_9ce4_8422_2325);
     client.write_all(&data).await.unwrap();
-    client.shutdown().await.unwrap();
+    client.flush().await.unwrap();
+    drop(client);
     let (total, hash) = receiver.await.unwrap();
     assert_eq!(total, TOTAL);
     assert_eq!(hash, expected);
@@ -222,19 +222,45 @@ fn the_peer_identity_matches_the_connecting_process() {
     let client = PipeStream::connect(&name).unwrap();
     let server_end = listener.accept().unwrap();
     let me = std::process::id();
-    // SAFETY: geteuid/getegid have no preconditions.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     for peer in [server_end.peer(), client.peer()] {
         assert_eq!(peer.pid(), Some(me));
-        assert_eq!(peer.uid(), uid);
-        assert_eq!(peer.gid(), gid);
     }
-    let expected_name = std::env::var("USER").ok();
-    let name = server_end.peer().user_name().map(str::to_owned);
-    if uid == 0 {
-        assert_eq!(name.as_deref(), Some("root"));
-    } else if let Some(user) = expected_name {
-        assert_eq!(name, Some(user));
+    #[cfg(unix)]
+    {
+        use pipeway::unix::PeerIdentityExt;
+        // SAFETY: geteuid/getegid have no preconditions.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        for peer in [server_end.peer(), client.peer()] {
+            assert_eq!(peer.uid(), uid);
+            assert_eq!(peer.gid(), gid);
+        }
+        let expected_name = std::env::var("USER").ok();
+        let name = server_end.peer().user_name().map(str::to_owned);
+        if uid == 0 {
+            assert_eq!(name.as_deref(), Some("root"));
+        } else if let Some(user) = expected_name {
+            assert_eq!(name, Some(user));
+        }
+    }
+    #[cfg(windows)]
+    {
+        use pipeway::windows::PeerIdentityExt;
+        let sid = pipeway::windows::current_user_sid().unwrap();
+        // The server sees the client's user; the client, the pipe's owner.
+        for peer in [server_end.peer(), client.peer()] {
+            assert_eq!(peer.sid(), Some(sid.as_str()));
+        }
+        let user = std::env::var("USERNAME").unwrap();
+        assert!(
+            server_end
+                .peer()
+                .user_name()
+                .is_some_and(|name| name.eq_ignore_ascii_case(&user)),
+            "{:?} is not {user}",
+            server_end.peer().user_name()
+        );
+        let account = server_end.peer().account_name().unwrap();
+        assert!(account.ends_with(&format!(r"\{}", server_end.peer().user_name().unwrap())));
     }
 }
 
@@ -327,13 +353,16 @@ async fn a_framed_byte_pipe_carries_a_large_transfer_intact_async() {
     let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
     let data = pattern(0, TOTAL);
     client.write_all(&data).await.unwrap();
+    #[cfg(unix)]
     client.shutdown().await.unwrap();
+    drop(client);
     let received = receiver.await.unwrap();
     assert_eq!(received.len(), TOTAL);
     assert!(received == data);
 }
 
 /// Writes every part with `write_vectored`, resuming after partial writes.
+#[cfg(unix)]
 async fn write_all_vectored(stream: &mut pipeway::tokio::PipeStream, parts: &[&[u8]]) {
     let mut parts: Vec<&[u8]> = parts.to_vec();
     while !parts.is_empty() {
@@ -353,6 +382,8 @@ async fn write_all_vectored(stream: &mut pipeway::tokio::PipeStream, parts: &[&[
     }
 }
 
+// Unix's two wires; windows.rs has the Windows counterpart.
+#[cfg(unix)]
 #[tokio::test]
 async fn vectored_writes_deliver_every_buffer_in_order_on_both_wires() {
     let big = vec![7u8; 300 * 1024];

@@ -1,5 +1,7 @@
 //! Peers not written in Rust, at the path .NET uses: socat and Python, each
 //! as a client of a pipeway server and as the server of a pipeway client.
+//! (Unix sockets; windows.rs has Win32 peers.)
+#![cfg(unix)]
 
 mod common;
 

@@ -4,19 +4,25 @@
 mod common;
 
 use std::io::{Read, Write};
+#[cfg(unix)]
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
-use common::{Identity, Squatter, require_root, socket_path, unique};
+use common::unique;
+#[cfg(unix)]
+use common::{Identity, Squatter, require_root, socket_path};
+#[cfg(unix)]
 use pipeway::unix::{ListenerExt, PipeNameExt};
-use pipeway::{
-    ConnectOptions, Error, ListenOptions, NameError, PipeListener, PipeName, PipeStream,
-};
+use pipeway::{ConnectOptions, Error, NameError, PipeListener, PipeStream};
+#[cfg(unix)]
+use pipeway::{ListenOptions, PipeName};
 
+#[cfg(unix)]
 fn quick() -> ConnectOptions {
     ConnectOptions::new().timeout(Duration::from_millis(300))
 }
 
+#[cfg(unix)]
 #[test]
 fn a_local_name_binds_at_the_dotnet_path_with_owner_only_mode() {
     let name = unique("path");
@@ -45,6 +51,7 @@ fn every_spelling_of_a_local_name_reaches_the_same_pipe() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn an_absolute_path_is_used_verbatim() {
     let dir = std::env::temp_dir().join(unique("dir"));
@@ -64,6 +71,7 @@ fn an_absolute_path_is_used_verbatim() {
     std::fs::remove_dir(&dir).unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn a_stale_socket_file_is_reclaimed() {
     let name = unique("stale");
@@ -77,6 +85,7 @@ fn a_stale_socket_file_is_reclaimed() {
     let _server_end = listener.accept().unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn first_instance_refuses_even_a_stale_file() {
     let name = unique("first");
@@ -89,6 +98,7 @@ fn first_instance_refuses_even_a_stale_file() {
     PipeListener::bind_with(&name, &ListenOptions::new().first_instance(true)).unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn binding_a_live_name_fails_and_names_the_holder() {
     let name = unique("live");
@@ -108,6 +118,7 @@ fn binding_a_live_name_fails_and_names_the_holder() {
     let _client = PipeStream::connect(&name).unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn another_users_live_pipe_is_not_stolen() {
     if !require_root() {
@@ -128,6 +139,7 @@ fn another_users_live_pipe_is_not_stolen() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_file_that_is_not_a_socket_is_never_touched() {
     let name = unique("regular");
@@ -154,6 +166,7 @@ fn a_file_that_is_not_a_socket_is_never_touched() {
     std::fs::remove_dir(&path).unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn dropping_a_listener_removes_its_own_file_and_no_one_elses() {
     let name = unique("drop");
@@ -171,6 +184,7 @@ fn dropping_a_listener_removes_its_own_file_and_no_one_elses() {
     std::fs::remove_file(&path).unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn a_name_too_long_for_sun_path_is_refused_with_the_limit_and_path() {
     let name = "n".repeat(120);
@@ -214,9 +228,16 @@ fn invalid_names_are_refused_at_bind_and_connect() {
             "connect {bad:?}"
         );
     }
+    #[cfg(unix)]
     assert!(matches!(
         PipeListener::bind("/tmp/ends-in-slash/"),
         Err(Error::Name(NameError::TrailingSlash(_)))
+    ));
+    // Windows has no socket paths at all.
+    #[cfg(windows)]
+    assert!(matches!(
+        PipeListener::bind("/tmp/ctl.sock"),
+        Err(Error::Name(NameError::Unsupported(_)))
     ));
 }
 
@@ -296,6 +317,7 @@ async fn an_async_connect_waits_for_the_server_too() {
     client.await.unwrap().unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn a_stale_file_makes_a_client_wait_then_fail_as_not_listening() {
     let name = unique("stalewait");
@@ -306,6 +328,7 @@ fn a_stale_file_makes_a_client_wait_then_fail_as_not_listening() {
     std::fs::remove_file(&path).unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn the_listing_shows_live_and_stale_pipes_without_connecting() {
     let live = unique("listlive");

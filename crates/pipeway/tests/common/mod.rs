@@ -1,8 +1,10 @@
-//! Helpers shared by the integration tests: unique pipe names, and child
-//! processes that run as another user.
+//! Helpers shared by the integration tests: unique pipe names, and (Unix)
+//! child processes that run as another user and raw sockets.
 #![allow(dead_code)]
 
+#[cfg(unix)]
 use std::ffi::CString;
+#[cfg(unix)]
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +37,7 @@ pub fn socket_path(name: &str) -> PathBuf {
 }
 
 /// Tests that switch users need root. In CI that is a failure, not a skip.
+#[cfg(unix)]
 pub fn require_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -136,6 +139,7 @@ impl Identity {
 }
 
 /// A `sockaddr_un` for `path`, built before any fork.
+#[cfg(unix)]
 fn sockaddr(path: &Path) -> (libc::sockaddr_un, libc::socklen_t) {
     // SAFETY: sockaddr_un is plain old data; all zeroes is a valid value.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
@@ -152,6 +156,7 @@ fn sockaddr(path: &Path) -> (libc::sockaddr_un, libc::socklen_t) {
 }
 
 /// Drops to `who` in a forked child. Only async-signal-safe calls.
+#[cfg(unix)]
 fn become_user(who: &Identity) -> bool {
     // SAFETY: setgroups/setgid/setuid are async-signal-safe; `who.groups`
     // was allocated before the fork and is only read.
@@ -165,6 +170,7 @@ fn become_user(who: &Identity) -> bool {
 /// Connects to `path` as `who`, in a child process, and tries an echo of
 /// "ping": on a seqpacket pipe (pipeway's framed wire) it first reads the
 /// hello. Returns what the child saw, and its pid.
+#[cfg(unix)]
 pub fn connect_as(who: &Identity, path: &Path, framed: bool) -> (Outcome, u32) {
     let (addr, len) = sockaddr(path);
     let who = who.clone();
@@ -186,6 +192,7 @@ pub fn connect_as(who: &Identity, path: &Path, framed: bool) -> (Outcome, u32) {
 
 /// # Safety
 /// Call only in a freshly forked child.
+#[cfg(unix)]
 unsafe fn client_child(
     who: &Identity,
     addr: &libc::sockaddr_un,
@@ -247,6 +254,7 @@ unsafe fn client_child(
     }
 }
 
+#[cfg(unix)]
 fn wait(pid: libc::pid_t) -> i32 {
     let mut status = 0;
     // SAFETY: waits for our own child; `status` is a valid out pointer.
@@ -258,11 +266,13 @@ fn wait(pid: libc::pid_t) -> i32 {
 
 /// A process of another user that binds `path` and listens on it (mode
 /// 0666), accepting and closing connections, until dropped.
+#[cfg(unix)]
 pub struct Squatter {
     pub pid: u32,
     path: PathBuf,
 }
 
+#[cfg(unix)]
 impl Squatter {
     pub fn start(who: &Identity, path: &Path) -> Squatter {
         let (addr, len) = sockaddr(path);
@@ -310,6 +320,7 @@ impl Squatter {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Squatter {
     fn drop(&mut self) {
         // SAFETY: killing and reaping our own child.
@@ -321,6 +332,7 @@ impl Drop for Squatter {
     }
 }
 
+#[cfg(unix)]
 fn pipe() -> (libc::c_int, libc::c_int) {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid array of two ints.
@@ -349,10 +361,12 @@ pub fn init_logging() {
 
 /// A raw `SOCK_SEQPACKET` socket: a peer that speaks pipeway's framed wire
 /// by hand (or breaks it on purpose).
+#[cfg(unix)]
 pub struct RawSeqpacket {
     fd: libc::c_int,
 }
 
+#[cfg(unix)]
 impl RawSeqpacket {
     pub fn connect(path: &Path) -> std::io::Result<RawSeqpacket> {
         let (addr, len) = sockaddr(path);
@@ -427,6 +441,7 @@ impl RawSeqpacket {
     }
 }
 
+#[cfg(unix)]
 impl Drop for RawSeqpacket {
     fn drop(&mut self) {
         // SAFETY: closing the descriptor we own, once.
@@ -434,11 +449,13 @@ impl Drop for RawSeqpacket {
     }
 }
 
+#[cfg(unix)]
 pub struct RawSeqpacketListener {
     fd: libc::c_int,
     path: PathBuf,
 }
 
+#[cfg(unix)]
 impl RawSeqpacketListener {
     pub fn accept(&self) -> std::io::Result<RawSeqpacket> {
         // SAFETY: accepting on the listening descriptor we own.
@@ -458,6 +475,7 @@ impl RawSeqpacketListener {
     }
 }
 
+#[cfg(unix)]
 impl Drop for RawSeqpacketListener {
     fn drop(&mut self) {
         // SAFETY: closing the descriptor we own, once.
@@ -474,4 +492,39 @@ pub fn welcome_hello(message_mode: bool, direction: u8, max_message: u64) -> Vec
     hello.extend_from_slice(&max_message.to_le_bytes());
     hello.extend_from_slice(&[0; 8]);
     hello
+}
+
+/// Ends the writing side of a byte-mode exchange and reads the whole reply.
+/// On Unix the client shuts down its writes (the server reads end-of-file)
+/// and reads to end-of-file. Windows pipes have no half-close, so there the
+/// client reads the `expected` bytes it knows are coming; the server sees
+/// end-of-file when the client is dropped.
+pub fn finish_exchange(client: &mut pipeway::PipeStream, expected: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut reply = Vec::new();
+    if cfg!(unix) {
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        client.read_to_end(&mut reply).unwrap();
+    } else {
+        reply.resize(expected, 0);
+        client.read_exact(&mut reply).unwrap();
+    }
+    reply
+}
+
+/// [`finish_exchange`] for the tokio face.
+pub async fn finish_exchange_async(
+    client: &mut pipeway::tokio::PipeStream,
+    expected: usize,
+) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut reply = Vec::new();
+    if cfg!(unix) {
+        client.shutdown().await.unwrap();
+        client.read_to_end(&mut reply).await.unwrap();
+    } else {
+        reply.resize(expected, 0);
+        client.read_exact(&mut reply).await.unwrap();
+    }
+    reply
 }

@@ -1,0 +1,423 @@
+//! Connecting to a pipe: a client waits, up to its timeout, for a pipe that
+//! does not exist yet (polling, with a pause that doubles up to 50 ms) or is
+//! busy (`WaitNamedPipeW`, which wakes when an instance frees, no polling);
+//! then, before a byte goes either way, it checks who owns the pipe, its
+//! mode and its direction.
+//!
+//! [`ConnectPlan`] holds every rule; the blocking and tokio faces only differ
+//! in how they sleep and wait between attempts.
+
+use std::io;
+use std::os::windows::io::OwnedHandle;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use windows_sys::Wdk::Storage::FileSystem::{
+    FILE_PIPE_FULL_DUPLEX, FILE_PIPE_INBOUND, FILE_PIPE_LOCAL_INFORMATION, FILE_PIPE_MESSAGE_TYPE,
+    FilePipeLocalInformation, NtQueryInformationFile,
+};
+use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE, HANDLE, RtlNtStatusToDosError};
+use windows_sys::Win32::Storage::FileSystem::{
+    CreateFileW, FILE_FLAG_OVERLAPPED, FILE_READ_ATTRIBUTES, FILE_WRITE_ATTRIBUTES, OPEN_EXISTING,
+    SECURITY_IDENTIFICATION, SECURITY_SQOS_PRESENT, SYNCHRONIZE,
+};
+use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
+use windows_sys::Win32::System::Pipes::{
+    PIPE_READMODE_MESSAGE, SetNamedPipeHandleState, WaitNamedPipeW,
+};
+
+use crate::access::Account;
+use crate::error::Error;
+use crate::name::PipeName;
+use crate::options::{ConnectOptions, Direction, End, PipeMode, ServerRequirement};
+
+use super::accounts::{self, ADMINISTRATORS_SID, SYSTEM_SID};
+use super::identity;
+use super::instance::{Connection, PipeHandle};
+use super::win::{
+    ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT, is, last_error,
+    millis, os_error, owned, wide,
+};
+
+/// The first pause while the pipe does not exist; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(1);
+/// The longest pause: how late a waiting client may notice the pipe appeared.
+const MAX_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Why the last attempt did not connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    /// No pipe of that name.
+    Missing,
+    /// Every instance in use (`ERROR_PIPE_BUSY`).
+    Busy,
+}
+
+/// What the face should do next.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Connected and checked.
+    Connected(Connection),
+    /// The pipe does not exist: sleep this long, then step again.
+    Sleep(Duration),
+    /// The pipe is busy: wait for a free instance ([`wait_for_instance`])
+    /// at most this long, then step again.
+    WaitBusy(Duration),
+}
+
+/// Who the client accepts as the server.
+#[derive(Debug)]
+enum Trusted {
+    Sids(Vec<String>),
+    Anyone,
+}
+
+/// How a client asks for each direction: the rights it needs to use it,
+/// plus what it needs to query the pipe (`FILE_READ_ATTRIBUTES`) and to set
+/// message read mode (`FILE_WRITE_ATTRIBUTES`). `GENERIC_READ` and
+/// `GENERIC_WRITE` include `READ_CONTROL`, needed to read the pipe's owner.
+fn access_for(direction: Direction) -> u32 {
+    match direction {
+        Direction::Duplex => GENERIC_READ | GENERIC_WRITE,
+        // The client writes, the server reads.
+        Direction::Inbound => GENERIC_WRITE | FILE_READ_ATTRIBUTES,
+        // The server writes, the client reads.
+        Direction::Outbound => GENERIC_READ | FILE_WRITE_ATTRIBUTES,
+    }
+}
+
+/// The flags every client open uses: overlapped I/O, and an identification
+/// impersonation level: the server may learn who the client is, but not
+/// act as it (the default level would let it).
+const OPEN_FLAGS: u32 = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION;
+
+#[derive(Debug)]
+pub(crate) struct ConnectPlan {
+    name: PipeName,
+    path: PathBuf,
+    wide_path: Vec<u16>,
+    mode: PipeMode,
+    requested_direction: Option<Direction>,
+    trusted: Trusted,
+    max_message: usize,
+    empty_message_ends_stream: bool,
+    started: Instant,
+    deadline: Option<Instant>,
+    backoff: Duration,
+    waiting: Waiting,
+}
+
+impl ConnectPlan {
+    pub(crate) fn new(
+        name: PipeName,
+        options: &ConnectOptions,
+        mode: PipeMode,
+    ) -> Result<Self, Error> {
+        let path = match name.endpoint() {
+            Some(path) => path.to_owned(),
+            None => {
+                return Err(Error::RemoteNotSupported {
+                    name: name.to_string(),
+                });
+            }
+        };
+        let root = [SYSTEM_SID.to_owned(), ADMINISTRATORS_SID.to_owned()];
+        let trusted = match &options.server {
+            ServerRequirement::SameUserOrRoot => {
+                let mut sids = vec![accounts::current_user_sid()?];
+                sids.extend(root);
+                Trusted::Sids(sids)
+            }
+            ServerRequirement::User(account) => {
+                let sid = match account {
+                    Account::Name(name) => {
+                        accounts::sid_of(name)?.ok_or_else(|| Error::UnknownUser(name.clone()))?
+                    }
+                    Account::Id(id) => return Err(Error::UnknownUser(format!("#{id}"))),
+                };
+                let mut sids = vec![sid];
+                sids.extend(root);
+                Trusted::Sids(sids)
+            }
+            ServerRequirement::Anyone => Trusted::Anyone,
+        };
+        let started = Instant::now();
+        Ok(Self {
+            wide_path: wide(&path),
+            path,
+            name,
+            mode,
+            requested_direction: options.direction,
+            trusted,
+            max_message: options.max_message_size,
+            empty_message_ends_stream: options.empty_message_ends_stream,
+            started,
+            deadline: options.timeout.map(|timeout| started + timeout),
+            backoff: FIRST_BACKOFF,
+            waiting: Waiting::Missing,
+        })
+    }
+
+    /// The pipe's path, NUL-terminated UTF-16, for [`wait_for_instance`].
+    pub(crate) fn wide_path(&self) -> &[u16] {
+        &self.wide_path
+    }
+
+    /// Makes one attempt.
+    pub(crate) fn step(&mut self) -> Result<Step, Error> {
+        match self.open()? {
+            Ok((handle, direction)) => self.finish(handle, direction).map(Step::Connected),
+            Err(waiting) => {
+                self.waiting = waiting;
+                let now = Instant::now();
+                let remaining = match self.deadline {
+                    Some(deadline) if now >= deadline => return Err(self.timeout_error()),
+                    Some(deadline) => Some(deadline - now),
+                    None => None,
+                };
+                Ok(match waiting {
+                    Waiting::Missing => {
+                        let pause = remaining.map_or(self.backoff, |r| self.backoff.min(r));
+                        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                        Step::Sleep(pause)
+                    }
+                    // Waits for an instance end early when one frees, so a
+                    // long wait costs nothing; unbounded waits go in slices.
+                    Waiting::Busy => Step::WaitBusy(remaining.unwrap_or(Duration::from_secs(1))),
+                })
+            }
+        }
+    }
+
+    /// Tries each way of opening the pipe this client may use. The inner
+    /// `Err` is why it must wait.
+    #[allow(clippy::type_complexity)]
+    fn open(&mut self) -> Result<Result<(OwnedHandle, Direction), Waiting>, Error> {
+        let tries: &[Direction] = match self.requested_direction {
+            // Try both ways first; an inbound or outbound pipe refuses the
+            // half it does not offer (`ERROR_ACCESS_DENIED`).
+            None => &[Direction::Duplex, Direction::Inbound, Direction::Outbound],
+            Some(Direction::Duplex) => &[Direction::Duplex],
+            Some(Direction::Inbound) => &[Direction::Inbound],
+            Some(Direction::Outbound) => &[Direction::Outbound],
+        };
+        for &direction in tries {
+            match self.create_file(access_for(direction)) {
+                Ok(handle) => return Ok(Ok((handle, direction))),
+                Err(err) if is(&err, ERROR_FILE_NOT_FOUND) => return Ok(Err(Waiting::Missing)),
+                Err(err) if is(&err, ERROR_PIPE_BUSY) => return Ok(Err(Waiting::Busy)),
+                Err(err) if is(&err, ERROR_ACCESS_DENIED) => continue,
+                Err(err) => return Err(Error::Io(err)),
+            }
+        }
+        Err(self.refused())
+    }
+
+    fn create_file(&self, access: u32) -> io::Result<OwnedHandle> {
+        // SAFETY: the path is NUL-terminated and outlives the call; the
+        // handle is checked and owned at once.
+        owned(unsafe {
+            CreateFileW(
+                self.wide_path.as_ptr(),
+                access,
+                0,
+                std::ptr::null(),
+                OPEN_EXISTING,
+                OPEN_FLAGS,
+                std::ptr::null_mut(),
+            )
+        })
+    }
+
+    /// Every way in was refused: the DACL keeps this user out, or the pipe
+    /// does not go the way this client asked. Opening it with no data
+    /// access tells which (the server sees a client come and go at once).
+    fn refused(&self) -> Error {
+        let denied = Error::AccessDenied {
+            name: self.name.to_string(),
+            reason: "the pipe's security descriptor does not admit this user".into(),
+        };
+        let Some(requested) = self.requested_direction else {
+            return denied;
+        };
+        let Ok(handle) = self.create_file(FILE_READ_ATTRIBUTES | SYNCHRONIZE) else {
+            return denied;
+        };
+        match pipe_info(super::win::raw(&handle)) {
+            Ok(info) => {
+                let actual = configuration(&info);
+                if compatible(requested, actual) {
+                    denied
+                } else {
+                    Error::DirectionMismatch {
+                        name: self.name.to_string(),
+                        requested,
+                        actual,
+                    }
+                }
+            }
+            Err(_) => denied,
+        }
+    }
+
+    /// Checks the pipe now open: who owns it, then its mode and direction.
+    fn finish(&self, handle: OwnedHandle, opened_as: Direction) -> Result<Connection, Error> {
+        let pipe = PipeHandle::new(handle, None);
+        let pid = identity::server_pid(pipe.raw());
+        let owner = identity::pipe_owner(pipe.raw(), pid);
+        self.check_server(owner.as_deref(), pid)?;
+        let info = pipe_info(pipe.raw())?;
+        let actual_mode = if info.NamedPipeType == FILE_PIPE_MESSAGE_TYPE {
+            PipeMode::Message
+        } else {
+            PipeMode::Byte
+        };
+        if actual_mode != self.mode {
+            return Err(Error::WrongMode {
+                name: self.name.to_string(),
+                expected: self.mode,
+                actual: actual_mode,
+            });
+        }
+        let offered = configuration(&info);
+        let direction = match self.requested_direction {
+            Some(requested) if !compatible(requested, offered) => {
+                return Err(Error::DirectionMismatch {
+                    name: self.name.to_string(),
+                    requested,
+                    actual: offered,
+                });
+            }
+            Some(requested) => requested,
+            // Both ways, one way, or what the DACL let this user have.
+            None if opened_as == Direction::Duplex => offered,
+            None => opened_as,
+        };
+        if self.mode == PipeMode::Message {
+            let read_mode = PIPE_READMODE_MESSAGE;
+            // SAFETY: `pipe` is open; `read_mode` outlives the call; the
+            // other settings are left alone (null).
+            let ok = unsafe {
+                SetNamedPipeHandleState(pipe.raw(), &read_mode, std::ptr::null(), std::ptr::null())
+            };
+            if ok == 0 {
+                return Err(Error::Io(last_error()));
+            }
+        }
+        Ok(Connection {
+            pipe: Arc::new(pipe),
+            end: End::Client,
+            direction,
+            mode: self.mode,
+            peer: crate::peer::PeerIdentity::windows(pid, owner),
+            max_message: self.max_message,
+            peer_max_message: self.max_message as u64,
+            empty_message_ends_stream: self.empty_message_ends_stream,
+        })
+    }
+
+    /// Refuses a pipe owned by an account the client does not trust,
+    /// before a byte goes either way.
+    fn check_server(&self, owner: Option<&str>, pid: Option<u32>) -> Result<(), Error> {
+        let Trusted::Sids(trusted) = &self.trusted else {
+            return Ok(());
+        };
+        if owner.is_some_and(|owner| trusted.iter().any(|t| t == owner)) {
+            return Ok(());
+        }
+        Err(Error::UntrustedServer {
+            name: self.name.to_string(),
+            actual: owner.map_or_else(|| "an unknown owner".into(), accounts::describe),
+            pid,
+            expected: trusted
+                .iter()
+                .map(|sid| accounts::describe(sid))
+                .collect::<Vec<_>>()
+                .join(" or "),
+        })
+    }
+
+    fn timeout_error(&self) -> Error {
+        let name = self.name.to_string();
+        let waited = self.started.elapsed();
+        match self.waiting {
+            Waiting::Missing => Error::NotFound {
+                name,
+                path: self.path.clone(),
+                waited,
+            },
+            Waiting::Busy => Error::Busy { name, waited },
+        }
+    }
+}
+
+/// Whether a pipe that goes `actual` can serve a client that asked `requested`.
+fn compatible(requested: Direction, actual: Direction) -> bool {
+    requested == actual || actual == Direction::Duplex
+}
+
+/// The pipe's direction, as its configuration says.
+fn configuration(info: &FILE_PIPE_LOCAL_INFORMATION) -> Direction {
+    match info.NamedPipeConfiguration {
+        FILE_PIPE_FULL_DUPLEX => Direction::Duplex,
+        FILE_PIPE_INBOUND => Direction::Inbound,
+        _ => Direction::Outbound,
+    }
+}
+
+/// What Windows says about the pipe a handle is open on: its type,
+/// configuration, instances and quotas (`FilePipeLocalInformation`).
+pub(crate) fn pipe_info(handle: HANDLE) -> io::Result<FILE_PIPE_LOCAL_INFORMATION> {
+    let mut info = FILE_PIPE_LOCAL_INFORMATION::default();
+    let mut status_block = IO_STATUS_BLOCK::default();
+    // SAFETY: `handle` is open; `info` and `status_block` are valid for
+    // writes of their sizes.
+    let status = unsafe {
+        NtQueryInformationFile(
+            handle,
+            &mut status_block,
+            (&mut info as *mut FILE_PIPE_LOCAL_INFORMATION).cast(),
+            std::mem::size_of::<FILE_PIPE_LOCAL_INFORMATION>() as u32,
+            FilePipeLocalInformation,
+        )
+    };
+    if status < 0 {
+        // SAFETY: a pure conversion of a status code.
+        return Err(os_error(unsafe { RtlNtStatusToDosError(status) }));
+    }
+    Ok(info)
+}
+
+/// Waits up to `timeout` for an instance of a busy pipe to be free.
+/// `Ok(true)`: one is, go and try; `Ok(false)`: none freed in time.
+/// An error: the pipe went away (the next attempt will say so).
+pub(crate) fn wait_for_instance(wide_path: &[u16], timeout: Duration) -> io::Result<bool> {
+    // At least 1 ms: 0 would mean "the pipe's default timeout".
+    let ms = millis(Some(timeout)).max(1);
+    // SAFETY: `wide_path` is NUL-terminated (it comes from `ConnectPlan`).
+    if unsafe { WaitNamedPipeW(wide_path.as_ptr(), ms) } != 0 {
+        return Ok(true);
+    }
+    let err = last_error();
+    if is(&err, ERROR_SEM_TIMEOUT) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_direction_asks_only_for_what_it_uses() {
+        assert_eq!(access_for(Direction::Duplex), GENERIC_READ | GENERIC_WRITE);
+        assert_eq!(access_for(Direction::Inbound) & GENERIC_READ, 0);
+        assert_eq!(access_for(Direction::Outbound) & GENERIC_WRITE, 0);
+        assert!(compatible(Direction::Inbound, Direction::Duplex));
+        assert!(!compatible(Direction::Duplex, Direction::Inbound));
+        assert!(!compatible(Direction::Inbound, Direction::Outbound));
+    }
+}

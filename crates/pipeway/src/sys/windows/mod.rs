@@ -1,0 +1,152 @@
+//! The Windows backend: pipes are native named pipes (`\\.\pipe\name`), so
+//! pipeway programs meet Win32, .NET and go-winio programs there.
+//!
+//! | module | its one job |
+//! |---|---|
+//! | `win` | wide strings, error codes, events, waits |
+//! | `accounts` | SIDs, tokens, account names |
+//! | `access` | access rules as SIDs: the DACL and the check at accept |
+//! | `security` | security descriptors: SDDL in, owner and DACL out |
+//! | `instance` | creating an instance (`CreateNamedPipeW`); the pipe handle |
+//! | `overlapped` | every read, write and connect, with timeouts and cancels |
+//! | `async_wait` | waking a task when an overlapped operation completes |
+//! | `identity` | the client's pid and user; the server's pid and owner |
+//! | `listen` | the listener: always one instance waiting, admission |
+//! | `connect` | connecting: waiting, busy, direction, mode, trusting the server |
+//! | `message` | message mode: whole messages, `ERROR_MORE_DATA` |
+//! | `drain` | waiting until the peer has read everything, with a timeout |
+//! | `blocking` | the blocking face's streams |
+//! | `tokio` | the tokio face's listeners and streams |
+
+pub(crate) mod access;
+pub(crate) mod accounts;
+#[cfg(feature = "tokio")]
+pub(crate) mod async_wait;
+pub(crate) mod blocking;
+pub(crate) mod connect;
+pub(crate) mod drain;
+pub(crate) mod identity;
+pub(crate) mod instance;
+pub(crate) mod listen;
+pub(crate) mod message;
+pub(crate) mod overlapped;
+pub(crate) mod security;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio;
+pub(crate) mod win;
+
+use std::path::{Path, PathBuf};
+
+use windows_sys::Win32::System::SystemInformation::{ComputerNameDnsHostname, GetComputerNameExW};
+
+use crate::name::NameError;
+use crate::peer::PeerIdentity;
+
+/// Where local pipes live.
+pub(crate) const PIPE_PREFIX: &str = r"\\.\pipe\";
+
+/// The longest pipe path Windows takes, in UTF-16 units, prefix included.
+pub(crate) const MAX_PIPE_PATH: usize = 256;
+
+/// `echo` → `\\.\pipe\echo`.
+pub(crate) fn local_endpoint(name: &str) -> Result<PathBuf, NameError> {
+    if name.contains('\\') {
+        return Err(NameError::InvalidChar {
+            name: name.to_owned(),
+            what: "'\\'",
+            why: r"a Windows pipe name is the one part after \\.\pipe\ and cannot hold a backslash",
+        });
+    }
+    let path = format!("{PIPE_PREFIX}{name}");
+    let len = path.encode_utf16().count();
+    if len > MAX_PIPE_PATH {
+        return Err(NameError::TooLong {
+            path: PathBuf::from(path),
+            len,
+            max: MAX_PIPE_PATH,
+        });
+    }
+    Ok(PathBuf::from(path))
+}
+
+const NO_SOCKET_PATHS: &str =
+    r"socket paths are a Unix form: on Windows name a pipe (`echo` or `\\.\pipe\echo`)";
+
+/// Socket paths are a Unix form.
+pub(crate) fn socket_paths_supported() -> Result<(), NameError> {
+    Err(NameError::Unsupported(NO_SOCKET_PATHS))
+}
+
+pub(crate) fn check_socket_path(_path: &Path) -> Result<(), NameError> {
+    Err(NameError::Unsupported(NO_SOCKET_PATHS))
+}
+
+/// This machine's host name, which names it in `\\host\pipe\name`.
+pub(crate) fn host_name() -> Option<String> {
+    let mut buf = vec![0u16; 256];
+    let mut len = buf.len() as u32;
+    // SAFETY: `buf` holds `len` writable units.
+    let ok = unsafe { GetComputerNameExW(ComputerNameDnsHostname, buf.as_mut_ptr(), &mut len) };
+    (ok != 0 && len > 0).then(|| String::from_utf16_lossy(&buf[..len as usize]))
+}
+
+pub(crate) fn user_name(peer: &PeerIdentity) -> Option<String> {
+    account(peer).map(|(_, name)| name.clone())
+}
+
+/// The peer's account, (domain, name), resolved once.
+pub(crate) fn account(peer: &PeerIdentity) -> Option<&(String, String)> {
+    peer.account
+        .get_or_init(|| peer.sid.as_deref().and_then(accounts::account_of))
+        .as_ref()
+}
+
+impl PeerIdentity {
+    pub(crate) fn windows(pid: Option<u32>, sid: Option<String>) -> Self {
+        PeerIdentity {
+            pid,
+            sid,
+            user_name: Default::default(),
+            account: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_names_are_native_pipe_paths() {
+        assert_eq!(
+            local_endpoint("echo").unwrap(),
+            PathBuf::from(r"\\.\pipe\echo")
+        );
+        assert!(matches!(
+            local_endpoint(r"a\b"),
+            Err(NameError::InvalidChar { what: "'\\'", .. })
+        ));
+    }
+
+    #[test]
+    fn the_limit_counts_the_whole_path_in_utf16_units() {
+        let fits = "x".repeat(MAX_PIPE_PATH - PIPE_PREFIX.len());
+        assert!(local_endpoint(&fits).is_ok());
+        let over = format!("{fits}y");
+        match local_endpoint(&over) {
+            Err(NameError::TooLong { len, max, .. }) => {
+                assert_eq!(len, MAX_PIPE_PATH + 1);
+                assert_eq!(max, MAX_PIPE_PATH);
+            }
+            other => panic!("expected TooLong, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn socket_paths_are_refused_as_unsupported() {
+        assert!(matches!(
+            crate::PipeName::parse("/run/app/ctl.sock"),
+            Err(NameError::Unsupported(_))
+        ));
+    }
+}
