@@ -12,6 +12,7 @@ mod options;
 mod peer;
 mod stream;
 mod sys;
+mod wait;
 #[cfg(unix)]
 mod wire;
 

@@ -248,17 +248,12 @@ fn wait_for_hello(plan: &mut ConnectPlan, socket: &Socket) -> Result<Option<Hell
         if let Some(result) = plan.try_read_hello(socket)? {
             return Ok(Some(result));
         }
-        let timeout = match plan.deadline() {
-            Some(deadline) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Ok(None);
-                }
-                Some(
-                    rustix::event::Timespec::try_from(deadline - now).map_err(|_| {
-                        io::Error::new(io::ErrorKind::InvalidInput, "connect timeout out of range")
-                    })?,
-                )
+        let timeout = match plan.remaining() {
+            Some(Duration::ZERO) => return Ok(None),
+            Some(remaining) => {
+                Some(rustix::event::Timespec::try_from(remaining).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "connect timeout out of range")
+                })?)
             }
             None => None,
         };

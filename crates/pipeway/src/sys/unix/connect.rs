@@ -7,7 +7,7 @@
 
 use std::io::{self, IoSliceMut};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::net::SocketAddrUnix;
@@ -16,17 +16,12 @@ use crate::error::Error;
 use crate::name::PipeName;
 use crate::options::{ConnectOptions, Direction, End, PipeMode, ServerRequirement};
 use crate::peer::PeerIdentity;
+use crate::wait::ConnectClock;
 use crate::wire::{HELLO_LEN, Hello, Refusal};
 
 use super::admit::{Connection, shut_unused_halves};
 use super::socket::{Socket, Wire};
 use super::users;
-
-/// The first pause between attempts; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(1);
-/// The longest pause between attempts: how late a waiting client may notice
-/// that the pipe appeared.
-const MAX_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Why the last attempt did not connect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,9 +60,7 @@ pub(crate) struct ConnectPlan {
     in_buffer_size: Option<usize>,
     out_buffer_size: Option<usize>,
     max_message: usize,
-    started: Instant,
-    deadline: Option<Instant>,
-    backoff: Duration,
+    clock: ConnectClock,
     waiting: Waiting,
 }
 
@@ -91,7 +84,6 @@ impl ConnectPlan {
             ServerRequirement::User(account) => Trusted::Uids(vec![users::uid_of(account)?, ROOT]),
             ServerRequirement::Anyone => Trusted::Anyone,
         };
-        let started = Instant::now();
         Ok(Self {
             name,
             path,
@@ -101,9 +93,7 @@ impl ConnectPlan {
             in_buffer_size: options.in_buffer_size,
             out_buffer_size: options.out_buffer_size,
             max_message: options.max_message_size,
-            started,
-            deadline: options.timeout.map(|timeout| started + timeout),
-            backoff: FIRST_BACKOFF,
+            clock: ConnectClock::start(options.timeout),
             waiting: Waiting::Missing,
         })
     }
@@ -171,20 +161,15 @@ impl ConnectPlan {
     }
 
     fn pause(&mut self) -> Result<Step, Error> {
-        let now = Instant::now();
-        let remaining = match self.deadline {
-            Some(deadline) if now >= deadline => return Err(self.timeout_error()),
-            Some(deadline) => deadline - now,
-            None => MAX_BACKOFF,
-        };
-        let sleep = self.backoff.min(remaining);
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        Ok(Step::Sleep(sleep))
+        match self.clock.next_pause() {
+            Some(pause) => Ok(Step::Sleep(pause)),
+            None => Err(self.timeout_error()),
+        }
     }
 
     fn timeout_error(&self) -> Error {
         let name = self.name.to_string();
-        let waited = self.started.elapsed();
+        let waited = self.clock.waited();
         match self.waiting {
             Waiting::Missing => Error::NotFound {
                 name,
@@ -221,9 +206,10 @@ impl ConnectPlan {
         }
     }
 
-    /// When to give up waiting for the hello.
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.deadline
+    /// How long is left to wait for the hello (zero once the deadline has
+    /// passed), or `None` without a deadline.
+    pub(crate) fn remaining(&self) -> Option<Duration> {
+        self.clock.remaining()
     }
 
     /// Reads the hello if it has arrived. `Ok(None)`: not yet. A server that

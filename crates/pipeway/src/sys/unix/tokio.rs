@@ -232,8 +232,8 @@ async fn wait_for_hello(
 ) -> Result<Option<HelloResult>, Error> {
     loop {
         let readable = fd.readable();
-        let mut ready = match plan.deadline() {
-            Some(deadline) => match ::tokio::time::timeout_at(deadline.into(), readable).await {
+        let mut ready = match plan.remaining() {
+            Some(remaining) => match ::tokio::time::timeout(remaining, readable).await {
                 Ok(ready) => ready?,
                 Err(_elapsed) => return Ok(None),
             },

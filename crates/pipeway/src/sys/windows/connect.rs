@@ -11,7 +11,7 @@ use std::io;
 use std::os::windows::io::OwnedHandle;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use windows_sys::Wdk::Storage::FileSystem::{
     FILE_PIPE_FULL_DUPLEX, FILE_PIPE_INBOUND, FILE_PIPE_LOCAL_INFORMATION, FILE_PIPE_MESSAGE_TYPE,
@@ -35,15 +35,12 @@ use crate::options::{ConnectOptions, Direction, End, PipeMode, ServerRequirement
 use super::accounts::{self, ADMINISTRATORS_SID, SYSTEM_SID};
 use super::identity;
 use super::instance::{Connection, PipeHandle};
+use crate::wait::ConnectClock;
+
 use super::win::{
     ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT, is, last_error,
     millis, os_error, owned, wide,
 };
-
-/// The first pause while the pipe does not exist; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(1);
-/// The longest pause: how late a waiting client may notice the pipe appeared.
-const MAX_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Why the last attempt did not connect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,9 +99,7 @@ pub(crate) struct ConnectPlan {
     trusted: Trusted,
     max_message: usize,
     empty_message_ends_stream: bool,
-    started: Instant,
-    deadline: Option<Instant>,
-    backoff: Duration,
+    clock: ConnectClock,
     waiting: Waiting,
 }
 
@@ -142,7 +137,6 @@ impl ConnectPlan {
             }
             ServerRequirement::Anyone => Trusted::Anyone,
         };
-        let started = Instant::now();
         Ok(Self {
             wide_path: wide(&path),
             path,
@@ -152,9 +146,7 @@ impl ConnectPlan {
             trusted,
             max_message: options.max_message_size,
             empty_message_ends_stream: options.empty_message_ends_stream,
-            started,
-            deadline: options.timeout.map(|timeout| started + timeout),
-            backoff: FIRST_BACKOFF,
+            clock: ConnectClock::start(options.timeout),
             waiting: Waiting::Missing,
         })
     }
@@ -170,21 +162,19 @@ impl ConnectPlan {
             Ok((handle, direction)) => self.finish(handle, direction).map(Step::Connected),
             Err(waiting) => {
                 self.waiting = waiting;
-                let now = Instant::now();
-                let remaining = match self.deadline {
-                    Some(deadline) if now >= deadline => return Err(self.timeout_error()),
-                    Some(deadline) => Some(deadline - now),
-                    None => None,
-                };
+                if self.clock.remaining() == Some(Duration::ZERO) {
+                    return Err(self.timeout_error());
+                }
                 Ok(match waiting {
-                    Waiting::Missing => {
-                        let pause = remaining.map_or(self.backoff, |r| self.backoff.min(r));
-                        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                        Step::Sleep(pause)
-                    }
+                    Waiting::Missing => match self.clock.next_pause() {
+                        Some(pause) => Step::Sleep(pause),
+                        None => return Err(self.timeout_error()),
+                    },
                     // Waits for an instance end early when one frees, so a
                     // long wait costs nothing; unbounded waits go in slices.
-                    Waiting::Busy => Step::WaitBusy(remaining.unwrap_or(Duration::from_secs(1))),
+                    Waiting::Busy => {
+                        Step::WaitBusy(self.clock.remaining().unwrap_or(Duration::from_secs(1)))
+                    }
                 })
             }
         }
@@ -340,7 +330,7 @@ impl ConnectPlan {
 
     fn timeout_error(&self) -> Error {
         let name = self.name.to_string();
-        let waited = self.started.elapsed();
+        let waited = self.clock.waited();
         match self.waiting {
             Waiting::Missing => Error::NotFound {
                 name,
