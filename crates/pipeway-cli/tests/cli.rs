@@ -19,12 +19,14 @@ fn unique(tag: &str) -> String {
 
 /// A `pipeway serve` child, its stderr read line by line.
 struct Server {
+    name: String,
     child: Child,
     stderr: Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Server {
+    /// `args[0]` is the pipe's name.
     fn start(args: &[&str]) -> Server {
         let mut child = Command::new(PIPEWAY)
             .arg("serve")
@@ -44,6 +46,7 @@ impl Server {
             }
         });
         let mut server = Server {
+            name: args[0].to_owned(),
             child,
             stderr,
             seen: Vec::new(),
@@ -81,9 +84,22 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Stops the server as a user would (SIGTERM: it removes its socket
+    /// file), and only if it does not go within 5 s, kills it and removes
+    /// the file itself, so no test leaves a socket behind.
     fn drop(&mut self) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(socket_path(&self.name));
     }
 }
 
