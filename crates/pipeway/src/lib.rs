@@ -2,7 +2,9 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod accept;
 mod access;
+mod deadline;
 mod error;
 mod gate;
 mod listener;
@@ -11,6 +13,7 @@ mod name;
 mod options;
 mod peer;
 mod stream;
+mod sync;
 mod sys;
 mod wait;
 #[cfg(unix)]

@@ -4,27 +4,25 @@
 use std::io;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use windows_sys::Win32::System::Pipes::GetNamedPipeInfo;
 
+use crate::deadline::timed_out;
 use crate::error::Error;
 use crate::name::PipeName;
 use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
 use crate::peer::PeerIdentity;
+use crate::sync::lock;
 
 use super::connect::{ConnectPlan, Step, wait_for_instance};
 use super::drain;
 use super::instance::{Connection, PipeHandle};
 use super::listen::ListenerCore;
 use super::message::{self, FIRST_READ, Next, Receiver};
-use super::overlapped::{self, MAX_TRANSFER, OnDrop, Op, Outcome, timed_out};
+use super::overlapped::{self, MAX_TRANSFER, OnDrop, Op, Outcome};
 use super::win::{Event, last_error};
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 // ---------------------------------------------------------------------------
 // Listening and connecting.
@@ -95,16 +93,6 @@ pub(crate) const NO_HALF_CLOSE: &str = "Windows named pipes have no half-close: 
 pub(crate) const NO_CLOSE_WRITE: &str = "Windows named pipes have no half-close; with \
     pipeway::windows::ListenOptionsExt/ConnectOptionsExt::empty_message_ends_stream on both \
     ends, close_write sends go-winio's end-of-stream (an empty message)";
-
-fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
-    if timeout == Some(Duration::ZERO) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "a zero timeout; use None to wait forever",
-        ));
-    }
-    Ok(())
-}
 
 /// The (in, out) buffer sizes of the pipe `pipe` is an end of.
 pub(crate) fn buffer_sizes(pipe: &PipeHandle) -> io::Result<(usize, usize)> {
@@ -256,13 +244,11 @@ impl Endpoint {
     }
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
         *lock(&self.read_timeout) = timeout;
         Ok(())
     }
 
     pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
         *lock(&self.write_timeout) = timeout;
         Ok(())
     }

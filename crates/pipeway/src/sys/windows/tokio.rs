@@ -25,8 +25,9 @@ use crate::error::Error;
 use crate::name::PipeName;
 use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
 use crate::peer::PeerIdentity;
+use crate::sync::lock;
 
-use super::blocking::{NO_CLOSE_WRITE, NO_HALF_CLOSE, lock};
+use super::blocking::{NO_CLOSE_WRITE, NO_HALF_CLOSE};
 use super::connect::{ConnectPlan, Step, wait_for_instance};
 use super::drain::{self, OpenPipe};
 use super::instance::{Connection, InstanceSlot, PipeHandle};
@@ -186,7 +187,7 @@ async fn within<T>(
         None => operation.await,
         Some(timeout) => ::tokio::time::timeout(timeout, operation)
             .await
-            .map_err(|_| not_drained())?,
+            .map_err(|_| crate::deadline::not_drained())?,
     }
 }
 
@@ -196,13 +197,6 @@ fn remaining(timeout: Option<Duration>, started: Instant) -> Option<Duration> {
         t.saturating_sub(started.elapsed())
             .max(Duration::from_millis(1))
     })
-}
-
-fn not_drained() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        "the peer did not read everything before the timeout",
-    )
 }
 
 /// `FlushFileBuffers` blocks: it runs on tokio's blocking threads, and
