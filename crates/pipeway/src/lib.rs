@@ -15,6 +15,7 @@ mod peer;
 mod stream;
 mod sync;
 mod sys;
+mod trust;
 mod wait;
 #[cfg(unix)]
 mod wire;

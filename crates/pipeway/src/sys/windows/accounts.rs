@@ -28,6 +28,17 @@ pub(crate) const ADMINISTRATORS_SID: &str = "S-1-5-32-544";
 #[cfg(test)]
 pub(crate) const EVERYONE_SID: &str = "S-1-1-0";
 
+/// A SID string, as a server requirement names users: compared as written
+/// by Windows (`S-1-5-…`), described with its account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Sid(pub String);
+
+impl crate::trust::Principal for Sid {
+    fn describe(&self) -> String {
+        describe(&self.0)
+    }
+}
+
 /// A SID parsed from its string form into memory `LocalAlloc` gave.
 struct LocalSid(PSID);
 

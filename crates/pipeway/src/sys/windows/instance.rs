@@ -121,14 +121,7 @@ impl InstanceConfig {
         options: &ListenOptions,
         mode: PipeMode,
     ) -> Result<Self, Error> {
-        let path = match name.endpoint() {
-            Some(path) => path.to_owned(),
-            None => {
-                return Err(Error::RemoteNotSupported {
-                    name: name.to_string(),
-                });
-            }
-        };
+        let path = name.local_path()?.to_owned();
         let max_instances = match options.max_instances {
             Some(0) => {
                 return Err(Error::Io(io::Error::new(
