@@ -9,8 +9,13 @@ use crate::error::Error;
 use crate::name::PipeName;
 use crate::options::ServerRequirement;
 
-/// What identifies a user on a platform: a uid, a SID.
+/// What identifies a user or a group on a platform: a uid or gid, a SID.
 pub(crate) trait Principal: PartialEq {
+    /// Whether users and groups take their ids from one namespace (SIDs),
+    /// so that an id means the same account whichever rule names it. Unix
+    /// numbers users and groups apart: uid 50 is not gid 50.
+    const ONE_NAMESPACE: bool;
+
     /// The user as errors and logs name it: its id, and its name when known.
     fn describe(&self) -> String;
 }
@@ -79,6 +84,7 @@ mod tests {
     struct User(&'static str);
 
     impl Principal for User {
+        const ONE_NAMESPACE: bool = true;
         fn describe(&self) -> String {
             format!("user {}", self.0)
         }

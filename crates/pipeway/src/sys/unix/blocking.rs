@@ -115,7 +115,7 @@ impl Listener {
             &admission.name,
             admission.wire,
             options.first_instance,
-            admission.access.file_permissions(),
+            super::access::file_permissions(&admission.access),
             false,
         )?;
         let wire = admission.wire;

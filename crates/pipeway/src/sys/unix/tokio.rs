@@ -118,7 +118,7 @@ impl AsyncListener {
             &admission.name,
             admission.wire,
             options.first_instance,
-            admission.access.file_permissions(),
+            super::access::file_permissions(&admission.access),
             true,
         )?;
         let wire = admission.wire;

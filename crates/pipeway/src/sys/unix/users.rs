@@ -10,8 +10,10 @@ use crate::error::Error;
 /// root: trusted as a server and admitted as a client whatever the rules.
 pub(crate) const ROOT: u32 = 0;
 
-/// A uid, as a server requirement and an access rule name users.
+/// A uid or gid, as server requirements and access rules name accounts.
 impl crate::trust::Principal for u32 {
+    const ONE_NAMESPACE: bool = false;
+
     fn describe(&self) -> String {
         match user_name(*self) {
             Some(name) => format!("uid {self} ({name})"),

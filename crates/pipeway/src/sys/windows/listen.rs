@@ -29,6 +29,8 @@ use crate::name::PipeName;
 use crate::options::{End, ListenOptions, PipeMode};
 use crate::sync::{lock, wait};
 
+use super::access;
+use super::accounts::Sid;
 use super::identity;
 use super::instance::{Connection, InstanceConfig, InstanceSlot, PipeHandle};
 use super::overlapped::{OnDrop, Op, Outcome, client_gone};
@@ -60,10 +62,10 @@ impl Admission {
         // denies to it already.
         if let Some(sid) = &client.sid {
             let groups = || match &client.token {
-                Some(token) => token.groups(),
+                Some(token) => Ok(token.groups()?.into_iter().map(Sid).collect()),
                 None => Err(io::Error::other("no token")),
             };
-            if let Err(reason) = self.config.access.decide(sid, groups) {
+            if let Err(reason) = access::decide(&self.config.access, &Sid(sid.clone()), groups) {
                 tracing::warn!(pipe = %self.config.name, pid = ?client.pid, %sid, "refused a client: {reason}");
                 return None;
             }
