@@ -9,6 +9,7 @@ mod error;
 mod gate;
 mod listener;
 mod message;
+mod messages;
 mod name;
 mod options;
 mod peer;

@@ -161,7 +161,6 @@ mod tests {
     #[test]
     fn no_pause_reaches_past_the_deadline_and_none_follows_it() {
         let mut clock = ConnectClock::start(Some(Duration::from_millis(30)));
-        let mut slept = Duration::ZERO;
         while let Some(pause) = clock.next_pause() {
             assert!(
                 clock
@@ -169,14 +168,12 @@ mod tests {
                     .is_some_and(|left| pause <= left + Duration::from_millis(1))
             );
             std::thread::sleep(pause);
-            slept += pause;
         }
+        // It gave up only once the deadline had passed. (How many pauses
+        // that took depends on how long a sleep really lasts: under Wine a
+        // 1 ms sleep takes several, so the pauses asked for are not summed.)
         assert!(clock.waited() >= Duration::from_millis(30));
         assert_eq!(clock.remaining(), Some(Duration::ZERO));
-        assert!(
-            slept >= Duration::from_millis(20),
-            "it waited rather than gave up early"
-        );
     }
 
     #[test]
