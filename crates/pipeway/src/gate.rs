@@ -60,6 +60,7 @@ impl InstanceGate {
         })
     }
 
+    #[cfg_attr(all(unix, not(feature = "tokio")), allow(dead_code))]
     pub(crate) fn try_acquire(self: &Arc<Self>) -> Result<Option<Permit>, GateClosed> {
         let mut state = lock(&self.state);
         Self::take(self, &mut state)

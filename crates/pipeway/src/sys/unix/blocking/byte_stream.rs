@@ -1,0 +1,63 @@
+//! Byte streams on a blocking socket.
+
+use std::io;
+use std::sync::Mutex;
+
+use crate::options::Operation;
+use crate::sync::lock;
+
+use crate::sys::unix::admit::Connection;
+use crate::sys::unix::framing::RecordBuffer;
+use crate::sys::unix::socket::Wire;
+
+use super::endpoint::Endpoint;
+use super::timed_out;
+
+#[derive(Debug)]
+pub(crate) struct ByteStream {
+    endpoint: Endpoint,
+    wire: Wire,
+    /// The framed wire's partly read record; unused on the plain wire.
+    records: Mutex<RecordBuffer>,
+    budget: usize,
+}
+
+impl ByteStream {
+    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+        let (endpoint, wire, _, _) = Endpoint::new(connection);
+        let budget = match wire {
+            Wire::Plain => 0,
+            Wire::Framed => endpoint.socket.record_budget()?,
+        };
+        Ok(Self {
+            endpoint,
+            wire,
+            records: Mutex::new(RecordBuffer::default()),
+            budget,
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.endpoint.may(Operation::Read)?;
+        let socket = &self.endpoint.socket;
+        let result = match self.wire {
+            Wire::Plain => socket.recv(buf),
+            Wire::Framed => lock(&self.records).read(buf, socket),
+        };
+        result.map_err(timed_out)
+    }
+
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.endpoint.may(Operation::Write)?;
+        let socket = &self.endpoint.socket;
+        let result = match self.wire {
+            Wire::Plain => socket.send(buf),
+            Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
+        };
+        result.map_err(timed_out)
+    }
+}

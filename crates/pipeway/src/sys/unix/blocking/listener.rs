@@ -1,0 +1,200 @@
+//! Listening on a blocking socket: taking clients straight from the kernel
+//! on the plain wire, and admitting them ahead of `accept` on the framed wire
+//! (a thread of its own).
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use rustix::io::Errno;
+use rustix::net::SocketFlags;
+
+use crate::accept::{self, ADMITTED_AHEAD};
+use crate::error::Error;
+use crate::gate::InstanceGate;
+use crate::name::PipeName;
+use crate::options::{ListenOptions, PipeMode};
+use crate::sync::{lock, wait};
+
+use crate::sys::unix::admit::{Admission, Admitted, Connection};
+use crate::sys::unix::listen::{self, SocketFile};
+use crate::sys::unix::socket::{Socket, Wire};
+
+/// The state the caller's `accept` and the eager acceptor thread share.
+#[derive(Debug)]
+struct Shared {
+    socket: Socket,
+    admission: Admission,
+    gate: Option<Arc<InstanceGate>>,
+    closed: AtomicBool,
+    /// Clients admitted ahead of `accept` (framed wire only).
+    queue: Mutex<VecDeque<Connection>>,
+    arrived: Condvar,
+    room: Condvar,
+}
+
+impl Shared {
+    /// Takes one client off the kernel's queue and admits it. `None`: it
+    /// was refused (and logged) or left.
+    fn accept_one(&self) -> Result<Option<Connection>, Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::ListenerClosed);
+        }
+        let permit = match &self.gate {
+            Some(gate) => Some(gate.acquire_blocking().map_err(|_| Error::ListenerClosed)?),
+            None => None,
+        };
+        let fd = match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
+            Ok(fd) => fd,
+            // A client that gave up while queued.
+            Err(Errno::INTR) | Err(Errno::CONNABORTED) => return Ok(None),
+            Err(_) if self.closed.load(Ordering::Acquire) => return Err(Error::ListenerClosed),
+            Err(err) => return Err(Error::Io(err.into())),
+        };
+        Ok(match self.admission.admit(Socket::from_fd(fd)) {
+            Admitted::Client(mut connection) => {
+                connection.permit = permit;
+                Some(*connection)
+            }
+            Admitted::Refused | Admitted::Gone => None,
+        })
+    }
+
+    /// The framed wire's acceptor: admits clients as soon as an instance is
+    /// free, as Windows connects a client to any instance waiting for one,
+    /// whether or not the server has called `ConnectNamedPipe` yet. Without
+    /// it a client would wait for its hello until the server's next accept.
+    fn run_acceptor(&self) {
+        loop {
+            {
+                let mut queue = lock(&self.queue);
+                while queue.len() >= ADMITTED_AHEAD && !self.closed.load(Ordering::Acquire) {
+                    queue = wait(&self.room, queue);
+                }
+            }
+            match self.accept_one() {
+                Ok(Some(connection)) => {
+                    lock(&self.queue).push_back(connection);
+                    self.arrived.notify_one();
+                }
+                Ok(None) => {}
+                Err(Error::ListenerClosed) => break,
+                Err(err) => {
+                    std::thread::sleep(accept::accept_failed(&self.admission.name, &err));
+                }
+            }
+        }
+        self.arrived.notify_all();
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Listener {
+    shared: Arc<Shared>,
+    file: SocketFile,
+    /// The eager acceptor (framed wire only).
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Listener {
+    pub(crate) fn bind(
+        name: PipeName,
+        options: &ListenOptions,
+        mode: PipeMode,
+    ) -> Result<Self, Error> {
+        let admission = Admission::new(name, mode, options)?;
+        let (socket, file) = listen::bind(
+            &admission.name,
+            admission.wire,
+            options.first_instance,
+            crate::sys::unix::access::file_permissions(&admission.access),
+            false,
+        )?;
+        let wire = admission.wire;
+        let shared = Arc::new(Shared {
+            socket,
+            gate: options.max_instances.map(InstanceGate::new),
+            admission,
+            closed: AtomicBool::new(false),
+            queue: Mutex::new(VecDeque::new()),
+            arrived: Condvar::new(),
+            room: Condvar::new(),
+        });
+        let acceptor = match wire {
+            Wire::Plain => None,
+            Wire::Framed => {
+                let shared = shared.clone();
+                Some(
+                    std::thread::Builder::new()
+                        .name(format!("pipeway-accept {}", shared.admission.name))
+                        .spawn(move || shared.run_acceptor())?,
+                )
+            }
+        };
+        Ok(Self {
+            shared,
+            file,
+            acceptor,
+        })
+    }
+
+    /// Waits for the next admitted client. Refused clients are closed and
+    /// logged, not returned. With an instance limit, waits for a free
+    /// instance first.
+    pub(crate) fn accept(&self) -> Result<Connection, Error> {
+        if self.acceptor.is_none() {
+            loop {
+                if let Some(connection) = self.shared.accept_one()? {
+                    return Ok(connection);
+                }
+            }
+        }
+        let mut queue = lock(&self.shared.queue);
+        loop {
+            if let Some(connection) = queue.pop_front() {
+                self.shared.room.notify_one();
+                return Ok(connection);
+            }
+            if self.shared.closed.load(Ordering::Acquire) {
+                return Err(Error::ListenerClosed);
+            }
+            queue = wait(&self.shared.arrived, queue);
+        }
+    }
+
+    /// Stops accepting: pending and future `accept` calls fail with
+    /// [`Error::ListenerClosed`] and new clients are refused. The socket file
+    /// stays until the listener is dropped.
+    pub(crate) fn shutdown(&self) -> io::Result<()> {
+        let shared = &self.shared;
+        shared.closed.store(true, Ordering::Release);
+        if let Some(gate) = &shared.gate {
+            gate.close();
+        }
+        let result = shared.socket.shutdown(Shutdown::Both);
+        // Wake waiters; taking the lock first means none can miss the flag.
+        drop(lock(&shared.queue));
+        shared.arrived.notify_all();
+        shared.room.notify_all();
+        result
+    }
+
+    pub(crate) fn name(&self) -> &PipeName {
+        &self.shared.admission.name
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.file.path()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = self.shutdown();
+            let _ = acceptor.join();
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Message streams on a blocking socket.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::Mutex;
+
+use crate::error::Error;
+use crate::options::Operation;
+use crate::sync::lock;
+
+use crate::sys::unix::admit::Connection;
+use crate::sys::unix::framing::{MessageReader, MessageWriter};
+
+use super::endpoint::Endpoint;
+use super::{timed_out, timed_out_error};
+
+#[derive(Debug)]
+pub(crate) struct MessageStream {
+    endpoint: Endpoint,
+    reader: Mutex<MessageReader>,
+    writer: Mutex<MessageWriter>,
+    max_message: usize,
+    peer_max_message: u64,
+}
+
+impl MessageStream {
+    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+        let (endpoint, _, peer_max_message, max_message) = Endpoint::new(connection);
+        let budget = endpoint.socket.record_budget()?;
+        Ok(Self {
+            reader: Mutex::new(MessageReader::new(max_message)),
+            writer: Mutex::new(MessageWriter::new(peer_max_message, budget)),
+            endpoint,
+            max_message,
+            peer_max_message,
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.max_message
+    }
+
+    pub(crate) fn peer_max_message_size(&self) -> u64 {
+        self.peer_max_message
+    }
+
+    pub(crate) fn send(&self, message: &[u8]) -> Result<(), Error> {
+        self.endpoint.may(Operation::Write)?;
+        let socket = &self.endpoint.socket;
+        // One sender at a time, for the whole message: records never interleave.
+        let mut writer = lock(&self.writer);
+        writer.flush(socket).map_err(timed_out)?;
+        writer.check(message)?;
+        let mut progress = None;
+        writer.send(message, &mut progress, socket).map_err(|err| {
+            // A timeout part way: the rest goes out before the next message.
+            writer.keep_rest(message, progress);
+            Error::Io(timed_out(err))
+        })
+    }
+
+    pub(crate) fn flush(&self) -> Result<(), Error> {
+        let socket = &self.endpoint.socket;
+        lock(&self.writer)
+            .flush(socket)
+            .map_err(|e| Error::Io(timed_out(e)))
+    }
+
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        self.endpoint.may(Operation::Read)?;
+        let socket = &self.endpoint.socket;
+        let mut reader = lock(&self.reader);
+        reader.recv(buf, socket).map_err(|err| {
+            // The caller may come back with another buffer: keep what arrived.
+            reader.detach(buf);
+            timed_out_error(err)
+        })
+    }
+
+    pub(crate) fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.endpoint.may(Operation::Read)?;
+        let socket = &self.endpoint.socket;
+        lock(&self.reader).recv_vec(socket).map_err(timed_out_error)
+    }
+
+    /// Ends this end's stream of messages, after anything an interrupted send
+    /// left (go-winio's `CloseWrite`).
+    pub(crate) fn close_write(&self) -> Result<(), Error> {
+        let socket = &self.endpoint.socket;
+        let mut writer = lock(&self.writer);
+        writer.flush(socket).map_err(timed_out)?;
+        socket.shutdown(Shutdown::Write)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! Byte streams with tokio.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::Mutex;
+use std::task::{Context, Poll, ready};
+
+use ::tokio::io::ReadBuf;
+
+use crate::options::Operation;
+use crate::sync::lock;
+
+use super::endpoint::AsyncEndpoint;
+use crate::sys::unix::admit::Connection;
+use crate::sys::unix::framing::RecordBuffer;
+use crate::sys::unix::socket::{Socket, Wire};
+
+#[derive(Debug)]
+pub(crate) struct AsyncByteStream {
+    endpoint: AsyncEndpoint,
+    wire: Wire,
+    records: Mutex<RecordBuffer>,
+    budget: usize,
+}
+
+impl AsyncByteStream {
+    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+        let (endpoint, wire, _, _) = AsyncEndpoint::new(connection)?;
+        let budget = match wire {
+            Wire::Plain => 0,
+            Wire::Framed => endpoint.fd.get_ref().record_budget()?,
+        };
+        Ok(Self {
+            endpoint,
+            wire,
+            records: Mutex::new(RecordBuffer::default()),
+            budget,
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> &AsyncEndpoint {
+        &self.endpoint
+    }
+
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.endpoint.may(Operation::Read)?;
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            let mut ready = ready!(self.endpoint.fd.poll_read_ready(cx))?;
+            let attempt = ready.try_io(|socket| match self.wire {
+                Wire::Plain => recv_into(socket.get_ref(), buf),
+                Wire::Framed => {
+                    let mut records = lock(&self.records);
+                    let record = records.fill(socket.get_ref())?;
+                    let n = record.len().min(buf.remaining());
+                    buf.put_slice(&record[..n]);
+                    records.consume(n);
+                    Ok(())
+                }
+            });
+            match attempt {
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.endpoint.may(Operation::Write)?;
+        self.endpoint.poll_writable(cx, |socket| match self.wire {
+            Wire::Plain => socket.send(buf),
+            Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
+        })
+    }
+
+    /// One `sendmsg` of several buffers on the plain wire; the framed wire
+    /// writes the first non-empty buffer, as `AsyncWrite`'s default does.
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.wire == Wire::Framed {
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &**b);
+            return self.poll_write(cx, first);
+        }
+        self.endpoint.may(Operation::Write)?;
+        self.endpoint
+            .poll_writable(cx, |socket| socket.send_vectored(bufs, false))
+    }
+
+    /// Whether a vectored write is one system call (the plain wire) rather
+    /// than a write of the first buffer (the framed wire's records).
+    pub(crate) fn is_write_vectored(&self) -> bool {
+        self.wire == Wire::Plain
+    }
+
+    pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
+        Poll::Ready(self.endpoint.shutdown(Shutdown::Write))
+    }
+}
+
+/// Receives into the unfilled part of `buf` without zeroing it first: a
+/// reader handing in kilobytes of spare capacity (a `FramedRead`, say) would
+/// otherwise pay for a memset on every read.
+fn recv_into(socket: &Socket, buf: &mut ReadBuf<'_>) -> io::Result<()> {
+    // SAFETY: `recv_uninit` only writes into the slice; nothing de-initialises
+    // memory that `buf` counts as initialised.
+    let n = socket.recv_uninit(unsafe { buf.unfilled_mut() })?;
+    // SAFETY: the kernel wrote the first `n` bytes of the unfilled part.
+    unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! What both tokio stream types share: the registered socket, waiting for
+//! readiness, the direction checks and the drain.
+
+use std::io;
+use std::net::Shutdown;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use ::tokio::io::Interest;
+use ::tokio::io::unix::AsyncFd;
+
+use crate::error::Error;
+use crate::gate::Permit;
+use crate::options::{Direction, End, Operation};
+use crate::peer::PeerIdentity;
+
+use super::register;
+use crate::sys::unix::admit::Connection;
+use crate::sys::unix::socket::{Socket, Wire};
+
+#[derive(Debug)]
+pub(crate) struct AsyncEndpoint {
+    /// Read readiness, and on the plain wire write readiness too.
+    pub(super) fd: AsyncFd<Socket>,
+    /// The framed wire's write readiness: a second descriptor of the same
+    /// socket, registered for writes only, made the first time a send finds
+    /// the buffer full. On a seqpacket socket, asking epoll for write
+    /// readiness makes every wake-up run the kernel's costly writability
+    /// check (`unix_dgram_poll` locks the peer); measured here, registering
+    /// for reads only took a 64 B message round trip from 15.6 µs to 12.6 µs.
+    write_readiness: std::sync::OnceLock<AsyncFd<Socket>>,
+    wire: Wire,
+    end: End,
+    direction: Direction,
+    peer: PeerIdentity,
+    _permit: Option<Permit>,
+}
+
+impl AsyncEndpoint {
+    pub(super) fn new(connection: Connection) -> io::Result<(Self, Wire, u64, usize)> {
+        let Connection {
+            socket,
+            wire,
+            end,
+            direction,
+            peer,
+            peer_max_message,
+            max_message,
+            permit,
+        } = connection;
+        let interest = match wire {
+            Wire::Plain => Interest::READABLE | Interest::WRITABLE,
+            Wire::Framed => Interest::READABLE,
+        };
+        Ok((
+            Self {
+                fd: register(socket, interest)?,
+                write_readiness: std::sync::OnceLock::new(),
+                wire,
+                end,
+                direction,
+                peer,
+                _permit: permit,
+            },
+            wire,
+            peer_max_message,
+            max_message,
+        ))
+    }
+
+    /// Where to wait for write readiness.
+    fn write_registration(&self) -> io::Result<&AsyncFd<Socket>> {
+        if self.wire == Wire::Plain {
+            return Ok(&self.fd);
+        }
+        if let Some(fd) = self.write_readiness.get() {
+            return Ok(fd);
+        }
+        let fd = register(self.fd.get_ref().try_clone()?, Interest::WRITABLE)?;
+        // If another sender won the race, its registration is kept and this
+        // one is dropped (and deregistered).
+        let _ = self.write_readiness.set(fd);
+        Ok(self.write_readiness.get().expect("set just above"))
+    }
+
+    pub(super) fn may(&self, op: Operation) -> Result<(), Error> {
+        self.direction.check(self.end, op)
+    }
+
+    pub(crate) fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    pub(crate) fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.fd.get_ref().shutdown(how)
+    }
+
+    /// Runs `op` once the socket is readable, until it stops saying `WouldBlock`.
+    pub(super) async fn when_readable<R>(
+        &self,
+        mut op: impl FnMut(&Socket) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        loop {
+            let mut ready = self.fd.readable().await?;
+            let attempt = ready.try_io(|socket| match op(socket.get_ref()) {
+                Err(Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => Err(err),
+                other => Ok(other),
+            });
+            match attempt {
+                Ok(Ok(result)) => return result,
+                Ok(Err(err)) => return Err(Error::Io(err)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Runs `op` until it stops saying `WouldBlock`, trying at once and
+    /// waiting for writability only when the buffer is full.
+    pub(super) async fn when_writable<R>(
+        &self,
+        mut op: impl FnMut(&Socket) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        match op(self.fd.get_ref()) {
+            Err(Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => {}
+            other => return other,
+        }
+        let registration = self.write_registration()?;
+        loop {
+            let mut ready = registration.writable().await?;
+            let attempt = ready.try_io(|socket| match op(socket.get_ref()) {
+                Err(Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => Err(err),
+                other => Ok(other),
+            });
+            match attempt {
+                Ok(Ok(result)) => return result,
+                Ok(Err(err)) => return Err(Error::Io(err)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// The poll form of [`when_writable`](Self::when_writable), for `AsyncWrite`.
+    pub(super) fn poll_writable<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&Socket) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        match op(self.fd.get_ref()) {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            other => return Poll::Ready(other),
+        }
+        let registration = self.write_registration()?;
+        loop {
+            let mut ready = ready!(registration.poll_write_ready(cx))?;
+            match ready.try_io(|socket| op(socket.get_ref())) {
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    pub(crate) async fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let drained = async {
+            let mut pause = Duration::from_micros(100);
+            while self.fd.get_ref().unread_by_peer()? > 0 {
+                ::tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            Ok(())
+        };
+        match timeout {
+            Some(timeout) => ::tokio::time::timeout(timeout, drained)
+                .await
+                .map_err(|_| crate::deadline::not_drained())?,
+            None => drained.await,
+        }
+    }
+}

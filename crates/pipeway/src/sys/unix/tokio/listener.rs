@@ -1,0 +1,177 @@
+//! Listening with tokio: taking clients straight from the kernel on the
+//! plain wire, and admitting them ahead of `accept` on the framed wire.
+
+use std::io;
+use std::sync::Arc;
+
+use ::tokio::io::Interest;
+use ::tokio::io::unix::AsyncFd;
+use rustix::io::Errno;
+use rustix::net::SocketFlags;
+
+use crate::accept::{self, ADMITTED_AHEAD};
+use crate::error::Error;
+use crate::gate::InstanceGate;
+use crate::name::PipeName;
+use crate::options::{ListenOptions, PipeMode};
+
+use super::register;
+use crate::sys::unix::admit::{Admission, Admitted, Connection};
+use crate::sys::unix::listen::{self, SocketFile};
+use crate::sys::unix::socket::{Socket, Wire};
+
+#[derive(Debug)]
+struct AsyncShared {
+    fd: AsyncFd<Socket>,
+    admission: Admission,
+    gate: Option<Arc<InstanceGate>>,
+}
+
+impl AsyncShared {
+    /// Takes one client off the kernel's queue and admits it. `None`: it was
+    /// refused (and logged) or left. Cancel safe: a client is either
+    /// returned or still queued in the kernel.
+    async fn accept_one(&self) -> Result<Option<Connection>, Error> {
+        let permit = match &self.gate {
+            Some(gate) => Some(
+                gate.acquire_async()
+                    .await
+                    .map_err(|_| Error::ListenerClosed)?,
+            ),
+            None => None,
+        };
+        let fd = loop {
+            let mut ready = self.fd.readable().await?;
+            let accepted = ready.try_io(|socket| {
+                rustix::net::accept_with(
+                    socket.get_ref(),
+                    SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+                )
+                .map_err(io::Error::from)
+            });
+            match accepted {
+                Ok(Ok(fd)) => break fd,
+                Ok(Err(err))
+                    if matches!(
+                        Errno::from_io_error(&err),
+                        Some(Errno::INTR) | Some(Errno::CONNABORTED)
+                    ) => {}
+                Ok(Err(err)) => return Err(Error::Io(err)),
+                Err(_would_block) => {}
+            }
+        };
+        Ok(match self.admission.admit(Socket::from_fd(fd)) {
+            Admitted::Client(mut connection) => {
+                connection.permit = permit;
+                Some(*connection)
+            }
+            Admitted::Refused | Admitted::Gone => None,
+        })
+    }
+}
+
+#[derive(Debug)]
+enum Accepting {
+    /// The plain wire: `accept` takes clients straight from the kernel.
+    Direct,
+    /// The framed wire: a task admits clients while instances are free (see
+    /// the blocking face's acceptor for why) and queues them here.
+    Eager {
+        admitted: ::tokio::sync::Mutex<::tokio::sync::mpsc::Receiver<Connection>>,
+        task: ::tokio::task::JoinHandle<()>,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct AsyncListener {
+    shared: Arc<AsyncShared>,
+    file: SocketFile,
+    accepting: Accepting,
+}
+
+impl AsyncListener {
+    pub(crate) fn bind(
+        name: PipeName,
+        options: &ListenOptions,
+        mode: PipeMode,
+    ) -> Result<Self, Error> {
+        let admission = Admission::new(name, mode, options)?;
+        let (socket, file) = listen::bind(
+            &admission.name,
+            admission.wire,
+            options.first_instance,
+            super::super::access::file_permissions(&admission.access),
+            true,
+        )?;
+        let wire = admission.wire;
+        let shared = Arc::new(AsyncShared {
+            fd: register(socket, Interest::READABLE)?,
+            gate: options.max_instances.map(InstanceGate::new),
+            admission,
+        });
+        let accepting = match wire {
+            Wire::Plain => Accepting::Direct,
+            Wire::Framed => {
+                let (sender, receiver) = ::tokio::sync::mpsc::channel(ADMITTED_AHEAD);
+                let task = ::tokio::spawn(run_acceptor(shared.clone(), sender));
+                Accepting::Eager {
+                    admitted: ::tokio::sync::Mutex::new(receiver),
+                    task,
+                }
+            }
+        };
+        Ok(Self {
+            shared,
+            file,
+            accepting,
+        })
+    }
+
+    /// Cancel safe: a client is either returned or still queued.
+    pub(crate) async fn accept(&self) -> Result<Connection, Error> {
+        match &self.accepting {
+            Accepting::Direct => loop {
+                if let Some(connection) = self.shared.accept_one().await? {
+                    return Ok(connection);
+                }
+            },
+            Accepting::Eager { admitted, .. } => admitted
+                .lock()
+                .await
+                .recv()
+                .await
+                .ok_or(Error::ListenerClosed),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &PipeName {
+        &self.shared.admission.name
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.file.path()
+    }
+}
+
+async fn run_acceptor(shared: Arc<AsyncShared>, admitted: ::tokio::sync::mpsc::Sender<Connection>) {
+    // Take a place in the queue before taking a client, so that a client is
+    // never admitted with nowhere to go.
+    while let Ok(place) = admitted.reserve().await {
+        match shared.accept_one().await {
+            Ok(Some(connection)) => place.send(connection),
+            Ok(None) => {}
+            Err(Error::ListenerClosed) => break,
+            Err(err) => {
+                ::tokio::time::sleep(accept::accept_failed(&shared.admission.name, &err)).await;
+            }
+        }
+    }
+}
+
+impl Drop for AsyncListener {
+    fn drop(&mut self) {
+        if let Accepting::Eager { task, .. } = &self.accepting {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Message streams with tokio: whole messages, cancel safe.
+
+use std::io;
+use std::net::Shutdown;
+
+use crate::error::Error;
+use crate::options::Operation;
+
+use super::endpoint::AsyncEndpoint;
+use crate::sys::unix::admit::Connection;
+use crate::sys::unix::framing::{MessageReader, MessageWriter, Progress};
+
+/// A message send in progress. While the send runs, the unsent rest stays
+/// in the caller's message; only if the future is dropped part way does it
+/// get copied into the writer, to go out before the next message.
+struct Sending<'a> {
+    writer: &'a mut MessageWriter,
+    message: &'a [u8],
+    progress: Progress,
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.writer.keep_rest(self.message, self.progress);
+    }
+}
+
+/// A message receive in progress into the caller's buffer. If the future is
+/// dropped part way, what arrived is moved into the reader for the next call.
+struct Receiving<'a> {
+    reader: &'a mut MessageReader,
+    buf: &'a mut [u8],
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        self.reader.detach(self.buf);
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct AsyncMessageStream {
+    endpoint: AsyncEndpoint,
+    reader: ::tokio::sync::Mutex<MessageReader>,
+    writer: ::tokio::sync::Mutex<MessageWriter>,
+    max_message: usize,
+    peer_max_message: u64,
+}
+
+impl AsyncMessageStream {
+    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+        let (endpoint, _, peer_max_message, max_message) = AsyncEndpoint::new(connection)?;
+        let budget = endpoint.fd.get_ref().record_budget()?;
+        Ok(Self {
+            reader: ::tokio::sync::Mutex::new(MessageReader::new(max_message)),
+            writer: ::tokio::sync::Mutex::new(MessageWriter::new(peer_max_message, budget)),
+            endpoint,
+            max_message,
+            peer_max_message,
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> &AsyncEndpoint {
+        &self.endpoint
+    }
+
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.max_message
+    }
+
+    pub(crate) fn peer_max_message_size(&self) -> u64 {
+        self.peer_max_message
+    }
+
+    /// Cancel safe in the sense that matters: if the future is dropped after
+    /// the first record left, the rest of the message is kept and goes out
+    /// before the next message, so the peer never sees a torn message.
+    pub(crate) async fn send(&self, message: &[u8]) -> Result<(), Error> {
+        self.endpoint.may(Operation::Write)?;
+        let mut writer = self.writer.lock().await;
+        self.flush_locked(&mut writer).await?;
+        writer.check(message)?;
+        let mut sending = Sending {
+            writer: &mut writer,
+            message,
+            progress: None,
+        };
+        self.endpoint
+            .when_writable(|socket| {
+                sending
+                    .writer
+                    .send(sending.message, &mut sending.progress, socket)
+                    .map_err(Error::Io)
+            })
+            .await
+    }
+
+    async fn flush_locked(&self, writer: &mut MessageWriter) -> Result<(), Error> {
+        if !writer.has_pending() {
+            return Ok(());
+        }
+        self.endpoint
+            .when_writable(|socket| writer.flush(socket).map_err(Error::Io))
+            .await
+    }
+
+    pub(crate) async fn flush(&self) -> Result<(), Error> {
+        let mut writer = self.writer.lock().await;
+        self.flush_locked(&mut writer).await
+    }
+
+    /// Cancel safe: records already taken from the socket stay in the reader.
+    pub(crate) async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        self.endpoint.may(Operation::Read)?;
+        let mut reader = self.reader.lock().await;
+        let receiving = Receiving {
+            reader: &mut reader,
+            buf,
+        };
+        self.endpoint
+            .when_readable(|socket| receiving.reader.recv(receiving.buf, socket))
+            .await
+    }
+
+    pub(crate) async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.endpoint.may(Operation::Read)?;
+        let mut reader = self.reader.lock().await;
+        self.endpoint
+            .when_readable(|socket| reader.recv_vec(socket))
+            .await
+    }
+
+    pub(crate) async fn close_write(&self) -> Result<(), Error> {
+        let mut writer = self.writer.lock().await;
+        self.flush_locked(&mut writer).await?;
+        self.endpoint.shutdown(Shutdown::Write)?;
+        Ok(())
+    }
+}
