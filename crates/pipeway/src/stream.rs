@@ -10,6 +10,7 @@ use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
 use crate::sys::blocking as sys;
+use crate::sys::prelude::*;
 
 /// One end of a byte-mode pipe: a bidirectional byte stream.
 ///

@@ -64,7 +64,7 @@ impl PeerIdentityExt for PeerIdentity {
     }
 
     fn account_name(&self) -> Option<String> {
-        crate::sys::account(self).map(crate::sys::accounts::qualified)
+        crate::sys::windows::account(self).map(crate::sys::windows::accounts::qualified)
     }
 }
 
@@ -179,5 +179,5 @@ impl ListenerExt for crate::tokio::MessageListener {
 /// The SID of the user this process runs as: the owner of the pipes it
 /// serves, and the server user its clients trust by default.
 pub fn current_user_sid() -> io::Result<String> {
-    crate::sys::accounts::current_user_sid()
+    crate::sys::windows::accounts::current_user_sid()
 }

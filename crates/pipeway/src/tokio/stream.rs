@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
+use crate::sys::prelude::*;
 use crate::sys::tokio as sys;
 
 /// One end of a byte-mode pipe for tokio: the async form of

@@ -22,8 +22,11 @@ pub(crate) struct ByteStream {
     budget: usize,
 }
 
-impl ByteStream {
-    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+impl crate::sys::BlockingByteStream for ByteStream {
+    type Connection = Connection;
+    type Endpoint = Endpoint;
+
+    fn from_connection(connection: Connection) -> io::Result<Self> {
         let (endpoint, wire, _, _) = Endpoint::new(connection);
         let budget = match wire {
             Wire::Plain => 0,
@@ -37,11 +40,11 @@ impl ByteStream {
         })
     }
 
-    pub(crate) fn endpoint(&self) -> &Endpoint {
+    fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
 
-    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {
@@ -51,7 +54,7 @@ impl ByteStream {
         result.map_err(timed_out)
     }
 
-    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
         self.endpoint.may(Operation::Write)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {

@@ -52,43 +52,33 @@ impl Endpoint {
     pub(super) fn may(&self, op: Operation) -> Result<(), Error> {
         self.direction.check(self.end, op)
     }
+}
 
-    pub(crate) fn peer(&self) -> &PeerIdentity {
-        &self.peer
-    }
-
-    pub(crate) fn direction(&self) -> Direction {
-        self.direction
-    }
-
-    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how)
-    }
-
-    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+impl crate::sys::BlockingEndpoint for Endpoint {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.socket.set_read_timeout(timeout)
     }
 
-    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.socket.set_write_timeout(timeout)
     }
 
-    pub(crate) fn read_timeout(&self) -> io::Result<Option<Duration>> {
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
         self.socket.read_timeout()
     }
 
-    pub(crate) fn write_timeout(&self) -> io::Result<Option<Duration>> {
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
         self.socket.write_timeout()
     }
 
-    pub(crate) fn buffer_sizes(&self) -> io::Result<(usize, usize)> {
+    fn buffer_sizes(&self) -> io::Result<(usize, usize)> {
         Ok((
             self.socket.recv_buffer_size()?,
             self.socket.send_buffer_size()?,
         ))
     }
 
-    pub(crate) fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
+    fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut pause = Duration::from_micros(100);
         while self.socket.unread_by_peer()? > 0 {
@@ -99,5 +89,19 @@ impl Endpoint {
             pause = (pause * 2).min(Duration::from_millis(10));
         }
         Ok(())
+    }
+}
+
+impl crate::sys::Endpoint for Endpoint {
+    fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.socket.shutdown(how)
     }
 }

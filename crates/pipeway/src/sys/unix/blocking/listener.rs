@@ -18,6 +18,7 @@ use crate::name::PipeName;
 use crate::options::{ListenOptions, PipeMode};
 use crate::sync::{lock, wait};
 
+use crate::sys::prelude::*;
 use crate::sys::unix::admit::{Admission, Admitted, Connection};
 use crate::sys::unix::listen::{self, SocketFile};
 use crate::sys::unix::socket::{Socket, Wire};
@@ -99,11 +100,15 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn bind(
-        name: PipeName,
-        options: &ListenOptions,
-        mode: PipeMode,
-    ) -> Result<Self, Error> {
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.file.path()
+    }
+}
+
+impl crate::sys::BlockingListener for Listener {
+    type Connection = Connection;
+
+    fn bind(name: PipeName, options: &ListenOptions, mode: PipeMode) -> Result<Self, Error> {
         let admission = Admission::new(name, mode, options)?;
         let (socket, file) = listen::bind(
             &admission.name,
@@ -143,7 +148,7 @@ impl Listener {
     /// Waits for the next admitted client. Refused clients are closed and
     /// logged, not returned. With an instance limit, waits for a free
     /// instance first.
-    pub(crate) fn accept(&self) -> Result<Connection, Error> {
+    fn accept(&self) -> Result<Connection, Error> {
         if self.acceptor.is_none() {
             loop {
                 if let Some(connection) = self.shared.accept_one()? {
@@ -167,7 +172,7 @@ impl Listener {
     /// Stops accepting: pending and future `accept` calls fail with
     /// [`Error::ListenerClosed`] and new clients are refused. The socket file
     /// stays until the listener is dropped.
-    pub(crate) fn shutdown(&self) -> io::Result<()> {
+    fn shutdown(&self) -> io::Result<()> {
         let shared = &self.shared;
         shared.closed.store(true, Ordering::Release);
         if let Some(gate) = &shared.gate {
@@ -181,12 +186,8 @@ impl Listener {
         result
     }
 
-    pub(crate) fn name(&self) -> &PipeName {
+    fn name(&self) -> &PipeName {
         &self.shared.admission.name
-    }
-
-    pub(crate) fn path(&self) -> &std::path::Path {
-        self.file.path()
     }
 }
 

@@ -23,8 +23,11 @@ pub(crate) struct MessageStream {
     peer_max_message: u64,
 }
 
-impl MessageStream {
-    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+impl crate::sys::BlockingMessageStream for MessageStream {
+    type Connection = Connection;
+    type Endpoint = Endpoint;
+
+    fn from_connection(connection: Connection) -> io::Result<Self> {
         let (endpoint, _, peer_max_message, max_message) = Endpoint::new(connection);
         let budget = endpoint.socket.record_budget()?;
         Ok(Self {
@@ -36,19 +39,19 @@ impl MessageStream {
         })
     }
 
-    pub(crate) fn endpoint(&self) -> &Endpoint {
+    fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
 
-    pub(crate) fn max_message_size(&self) -> usize {
+    fn max_message_size(&self) -> usize {
         self.max_message
     }
 
-    pub(crate) fn peer_max_message_size(&self) -> u64 {
+    fn peer_max_message_size(&self) -> u64 {
         self.peer_max_message
     }
 
-    pub(crate) fn send(&self, message: &[u8]) -> Result<(), Error> {
+    fn send(&self, message: &[u8]) -> Result<(), Error> {
         self.endpoint.may(Operation::Write)?;
         let socket = &self.endpoint.socket;
         // One sender at a time, for the whole message: records never interleave.
@@ -63,14 +66,14 @@ impl MessageStream {
         })
     }
 
-    pub(crate) fn flush(&self) -> Result<(), Error> {
+    fn flush(&self) -> Result<(), Error> {
         let socket = &self.endpoint.socket;
         lock(&self.writer)
             .flush(socket)
             .map_err(|e| Error::Io(timed_out(e)))
     }
 
-    pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+    fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         let mut reader = lock(&self.reader);
@@ -81,7 +84,7 @@ impl MessageStream {
         })
     }
 
-    pub(crate) fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
+    fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
         self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         lock(&self.reader).recv_vec(socket).map_err(timed_out_error)
@@ -89,7 +92,7 @@ impl MessageStream {
 
     /// Ends this end's stream of messages, after anything an interrupted send
     /// left (go-winio's `CloseWrite`).
-    pub(crate) fn close_write(&self) -> Result<(), Error> {
+    fn close_write(&self) -> Result<(), Error> {
         let socket = &self.endpoint.socket;
         let mut writer = lock(&self.writer);
         writer.flush(socket).map_err(timed_out)?;

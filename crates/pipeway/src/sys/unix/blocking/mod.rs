@@ -31,29 +31,39 @@ use crate::sys::unix::admit::Connection;
 use crate::sys::unix::connect::{ConnectPlan, HelloResult, Step};
 use crate::sys::unix::socket::{Socket, Wire};
 
-pub(crate) fn connect(
-    name: PipeName,
-    options: &ConnectOptions,
-    mode: PipeMode,
-) -> Result<Connection, Error> {
-    let mut plan = ConnectPlan::new(name, options, mode)?;
-    loop {
-        let (socket, wire, peer) = loop {
-            match plan.step()? {
-                Step::Connected(socket, wire, peer) => break (socket, wire, peer),
-                Step::Sleep(pause) => std::thread::sleep(pause),
-            }
-        };
-        let hello = match wire {
-            Wire::Plain => None,
-            Wire::Framed => match wait_for_hello(&mut plan, &socket)? {
-                Some(HelloResult::Hello(hello)) => Some(hello),
-                Some(HelloResult::Retry) => continue,
-                None => return Err(plan.busy()),
-            },
-        };
-        socket.set_nonblocking(false)?;
-        return plan.finish(socket, wire, peer, hello);
+/// The blocking face on Unix, as the backend contract (`crate::sys`) names it.
+pub(crate) enum Face {}
+
+impl crate::sys::BlockingFace for Face {
+    type Connection = Connection;
+    type Listener = Listener;
+    type ByteStream = ByteStream;
+    type MessageStream = MessageStream;
+
+    fn connect(
+        name: PipeName,
+        options: &ConnectOptions,
+        mode: PipeMode,
+    ) -> Result<Connection, Error> {
+        let mut plan = ConnectPlan::new(name, options, mode)?;
+        loop {
+            let (socket, wire, peer) = loop {
+                match plan.step()? {
+                    Step::Connected(socket, wire, peer) => break (socket, wire, peer),
+                    Step::Sleep(pause) => std::thread::sleep(pause),
+                }
+            };
+            let hello = match wire {
+                Wire::Plain => None,
+                Wire::Framed => match wait_for_hello(&mut plan, &socket)? {
+                    Some(HelloResult::Hello(hello)) => Some(hello),
+                    Some(HelloResult::Retry) => continue,
+                    None => return Err(plan.busy()),
+                },
+            };
+            socket.set_nonblocking(false)?;
+            return plan.finish(socket, wire, peer, hello);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use crate::options::Operation;
 use crate::sync::lock;
 
 use super::endpoint::AsyncEndpoint;
+use crate::sys::prelude::*;
 use crate::sys::unix::admit::Connection;
 use crate::sys::unix::framing::RecordBuffer;
 use crate::sys::unix::socket::{Socket, Wire};
@@ -23,8 +24,11 @@ pub(crate) struct AsyncByteStream {
     budget: usize,
 }
 
-impl AsyncByteStream {
-    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+impl crate::sys::AsyncByteStream for AsyncByteStream {
+    type Connection = Connection;
+    type Endpoint = AsyncEndpoint;
+
+    fn from_connection(connection: Connection) -> io::Result<Self> {
         let (endpoint, wire, _, _) = AsyncEndpoint::new(connection)?;
         let budget = match wire {
             Wire::Plain => 0,
@@ -38,15 +42,11 @@ impl AsyncByteStream {
         })
     }
 
-    pub(crate) fn endpoint(&self) -> &AsyncEndpoint {
+    fn endpoint(&self) -> &AsyncEndpoint {
         &self.endpoint
     }
 
-    pub(crate) fn poll_read(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         self.endpoint.may(Operation::Read)?;
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
@@ -71,7 +71,7 @@ impl AsyncByteStream {
         }
     }
 
-    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.endpoint.may(Operation::Write)?;
         self.endpoint.poll_writable(cx, |socket| match self.wire {
             Wire::Plain => socket.send(buf),
@@ -81,7 +81,7 @@ impl AsyncByteStream {
 
     /// One `sendmsg` of several buffers on the plain wire; the framed wire
     /// writes the first non-empty buffer, as `AsyncWrite`'s default does.
-    pub(crate) fn poll_write_vectored(
+    fn poll_write_vectored(
         &self,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
@@ -100,11 +100,11 @@ impl AsyncByteStream {
 
     /// Whether a vectored write is one system call (the plain wire) rather
     /// than a write of the first buffer (the framed wire's records).
-    pub(crate) fn is_write_vectored(&self) -> bool {
+    fn is_write_vectored(&self) -> bool {
         self.wire == Wire::Plain
     }
 
-    pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
+    fn poll_shutdown(&self) -> Poll<io::Result<()>> {
         Poll::Ready(self.endpoint.shutdown(Shutdown::Write))
     }
 }

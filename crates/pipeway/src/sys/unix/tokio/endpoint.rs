@@ -87,18 +87,6 @@ impl AsyncEndpoint {
         self.direction.check(self.end, op)
     }
 
-    pub(crate) fn peer(&self) -> &PeerIdentity {
-        &self.peer
-    }
-
-    pub(crate) fn direction(&self) -> Direction {
-        self.direction
-    }
-
-    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.fd.get_ref().shutdown(how)
-    }
-
     /// Runs `op` once the socket is readable, until it stops saying `WouldBlock`.
     pub(super) async fn when_readable<R>(
         &self,
@@ -162,8 +150,10 @@ impl AsyncEndpoint {
             }
         }
     }
+}
 
-    pub(crate) async fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
+impl crate::sys::AsyncEndpoint for AsyncEndpoint {
+    async fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
         let drained = async {
             let mut pause = Duration::from_micros(100);
             while self.fd.get_ref().unread_by_peer()? > 0 {
@@ -178,5 +168,19 @@ impl AsyncEndpoint {
                 .map_err(|_| crate::deadline::not_drained())?,
             None => drained.await,
         }
+    }
+}
+
+impl crate::sys::Endpoint for AsyncEndpoint {
+    fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.fd.get_ref().shutdown(how)
     }
 }

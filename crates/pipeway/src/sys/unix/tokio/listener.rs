@@ -90,11 +90,15 @@ pub(crate) struct AsyncListener {
 }
 
 impl AsyncListener {
-    pub(crate) fn bind(
-        name: PipeName,
-        options: &ListenOptions,
-        mode: PipeMode,
-    ) -> Result<Self, Error> {
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.file.path()
+    }
+}
+
+impl crate::sys::AsyncListener for AsyncListener {
+    type Connection = Connection;
+
+    fn bind(name: PipeName, options: &ListenOptions, mode: PipeMode) -> Result<Self, Error> {
         let admission = Admission::new(name, mode, options)?;
         let (socket, file) = listen::bind(
             &admission.name,
@@ -128,7 +132,7 @@ impl AsyncListener {
     }
 
     /// Cancel safe: a client is either returned or still queued.
-    pub(crate) async fn accept(&self) -> Result<Connection, Error> {
+    async fn accept(&self) -> Result<Connection, Error> {
         match &self.accepting {
             Accepting::Direct => loop {
                 if let Some(connection) = self.shared.accept_one().await? {
@@ -144,12 +148,8 @@ impl AsyncListener {
         }
     }
 
-    pub(crate) fn name(&self) -> &PipeName {
+    fn name(&self) -> &PipeName {
         &self.shared.admission.name
-    }
-
-    pub(crate) fn path(&self) -> &std::path::Path {
-        self.file.path()
     }
 }
 

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::options::Operation;
 
 use super::endpoint::AsyncEndpoint;
+use crate::sys::prelude::*;
 use crate::sys::unix::admit::Connection;
 use crate::sys::unix::framing::{MessageReader, MessageWriter, Progress};
 
@@ -48,7 +49,21 @@ pub(crate) struct AsyncMessageStream {
 }
 
 impl AsyncMessageStream {
-    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+    async fn flush_locked(&self, writer: &mut MessageWriter) -> Result<(), Error> {
+        if !writer.has_pending() {
+            return Ok(());
+        }
+        self.endpoint
+            .when_writable(|socket| writer.flush(socket).map_err(Error::Io))
+            .await
+    }
+}
+
+impl crate::sys::AsyncMessageStream for AsyncMessageStream {
+    type Connection = Connection;
+    type Endpoint = AsyncEndpoint;
+
+    fn from_connection(connection: Connection) -> io::Result<Self> {
         let (endpoint, _, peer_max_message, max_message) = AsyncEndpoint::new(connection)?;
         let budget = endpoint.fd.get_ref().record_budget()?;
         Ok(Self {
@@ -60,22 +75,22 @@ impl AsyncMessageStream {
         })
     }
 
-    pub(crate) fn endpoint(&self) -> &AsyncEndpoint {
+    fn endpoint(&self) -> &AsyncEndpoint {
         &self.endpoint
     }
 
-    pub(crate) fn max_message_size(&self) -> usize {
+    fn max_message_size(&self) -> usize {
         self.max_message
     }
 
-    pub(crate) fn peer_max_message_size(&self) -> u64 {
+    fn peer_max_message_size(&self) -> u64 {
         self.peer_max_message
     }
 
     /// Cancel safe in the sense that matters: if the future is dropped after
     /// the first record left, the rest of the message is kept and goes out
     /// before the next message, so the peer never sees a torn message.
-    pub(crate) async fn send(&self, message: &[u8]) -> Result<(), Error> {
+    async fn send(&self, message: &[u8]) -> Result<(), Error> {
         self.endpoint.may(Operation::Write)?;
         let mut writer = self.writer.lock().await;
         self.flush_locked(&mut writer).await?;
@@ -95,22 +110,13 @@ impl AsyncMessageStream {
             .await
     }
 
-    async fn flush_locked(&self, writer: &mut MessageWriter) -> Result<(), Error> {
-        if !writer.has_pending() {
-            return Ok(());
-        }
-        self.endpoint
-            .when_writable(|socket| writer.flush(socket).map_err(Error::Io))
-            .await
-    }
-
-    pub(crate) async fn flush(&self) -> Result<(), Error> {
+    async fn flush(&self) -> Result<(), Error> {
         let mut writer = self.writer.lock().await;
         self.flush_locked(&mut writer).await
     }
 
     /// Cancel safe: records already taken from the socket stay in the reader.
-    pub(crate) async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+    async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         self.endpoint.may(Operation::Read)?;
         let mut reader = self.reader.lock().await;
         let receiving = Receiving {
@@ -122,7 +128,7 @@ impl AsyncMessageStream {
             .await
     }
 
-    pub(crate) async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
+    async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
         self.endpoint.may(Operation::Read)?;
         let mut reader = self.reader.lock().await;
         self.endpoint
@@ -130,7 +136,7 @@ impl AsyncMessageStream {
             .await
     }
 
-    pub(crate) async fn close_write(&self) -> Result<(), Error> {
+    async fn close_write(&self) -> Result<(), Error> {
         let mut writer = self.writer.lock().await;
         self.flush_locked(&mut writer).await?;
         self.endpoint.shutdown(Shutdown::Write)?;

@@ -43,29 +43,39 @@ pub(super) fn register(socket: Socket, interest: Interest) -> io::Result<AsyncFd
 // ---------------------------------------------------------------------------
 // Connecting.
 
-pub(crate) async fn connect(
-    name: PipeName,
-    options: &ConnectOptions,
-    mode: PipeMode,
-) -> Result<Connection, Error> {
-    let mut plan = ConnectPlan::new(name, options, mode)?;
-    loop {
-        let (socket, wire, peer) = loop {
-            match plan.step()? {
-                Step::Connected(socket, wire, peer) => break (socket, wire, peer),
-                Step::Sleep(pause) => ::tokio::time::sleep(pause).await,
+/// The tokio face on Unix, as the backend contract (`crate::sys`) names it.
+pub(crate) enum Face {}
+
+impl crate::sys::TokioFace for Face {
+    type Connection = Connection;
+    type Listener = AsyncListener;
+    type ByteStream = AsyncByteStream;
+    type MessageStream = AsyncMessageStream;
+
+    async fn connect(
+        name: PipeName,
+        options: &ConnectOptions,
+        mode: PipeMode,
+    ) -> Result<Connection, Error> {
+        let mut plan = ConnectPlan::new(name, options, mode)?;
+        loop {
+            let (socket, wire, peer) = loop {
+                match plan.step()? {
+                    Step::Connected(socket, wire, peer) => break (socket, wire, peer),
+                    Step::Sleep(pause) => ::tokio::time::sleep(pause).await,
+                }
+            };
+            if wire == Wire::Plain {
+                return plan.finish(socket, wire, peer, None);
             }
-        };
-        if wire == Wire::Plain {
-            return plan.finish(socket, wire, peer, None);
-        }
-        let fd = register(socket, Interest::READABLE)?;
-        match wait_for_hello(&mut plan, &fd).await? {
-            Some(HelloResult::Hello(hello)) => {
-                return plan.finish(fd.into_inner(), wire, peer, Some(hello));
+            let fd = register(socket, Interest::READABLE)?;
+            match wait_for_hello(&mut plan, &fd).await? {
+                Some(HelloResult::Hello(hello)) => {
+                    return plan.finish(fd.into_inner(), wire, peer, Some(hello));
+                }
+                Some(HelloResult::Retry) => continue,
+                None => return Err(plan.busy()),
             }
-            Some(HelloResult::Retry) => continue,
-            None => return Err(plan.busy()),
         }
     }
 }

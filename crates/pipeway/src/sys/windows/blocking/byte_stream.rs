@@ -16,18 +16,21 @@ pub(crate) struct ByteStream {
     endpoint: Endpoint,
 }
 
-impl ByteStream {
-    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+impl crate::sys::BlockingByteStream for ByteStream {
+    type Connection = Connection;
+    type Endpoint = Endpoint;
+
+    fn from_connection(connection: Connection) -> io::Result<Self> {
         Ok(Self {
             endpoint: Endpoint::new(connection)?,
         })
     }
 
-    pub(crate) fn endpoint(&self) -> &Endpoint {
+    fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
 
-    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.endpoint.may(Operation::Read)?;
         if buf.is_empty() {
             // A zero-length ReadFile on a pipe waits for data: answer at once.
@@ -45,7 +48,7 @@ impl ByteStream {
         }
     }
 
-    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
         self.endpoint.may(Operation::Write)?;
         if buf.is_empty() {
             return Ok(0);

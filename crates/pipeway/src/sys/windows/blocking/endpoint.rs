@@ -130,19 +130,54 @@ impl Endpoint {
         let timeout = *lock(&self.write_timeout);
         overlapped::write(pipe.raw(), buf, Some(self.shut_write.event()), timeout)
     }
+}
 
-    pub(crate) fn peer(&self) -> &PeerIdentity {
+impl crate::sys::BlockingEndpoint for Endpoint {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        *lock(&self.read_timeout) = timeout;
+        Ok(())
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        *lock(&self.write_timeout) = timeout;
+        Ok(())
+    }
+
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(*lock(&self.read_timeout))
+    }
+
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(*lock(&self.write_timeout))
+    }
+
+    fn buffer_sizes(&self) -> io::Result<(usize, usize)> {
+        let pipe = lock(&self.pipe).clone().ok_or_else(disconnected)?;
+        buffer_sizes(&pipe)
+    }
+
+    fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
+        if !self.direction.writes(self.end) {
+            return Ok(());
+        }
+        let pipe = lock(&self.pipe).clone().ok_or_else(disconnected)?;
+        drain::wait_for_drain(pipe, timeout)
+    }
+}
+
+impl crate::sys::Endpoint for Endpoint {
+    fn peer(&self) -> &PeerIdentity {
         &self.peer
     }
 
-    pub(crate) fn direction(&self) -> Direction {
+    fn direction(&self) -> Direction {
         self.direction
     }
 
     /// `Read` ends reads here; `Both` also ends writes and closes the handle
     /// (gracefully: the peer reads what was written, then end-of-file).
     /// `Write` alone has no Windows equivalent.
-    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match how {
             Shutdown::Read => self.shut_read.set(),
             Shutdown::Write => {
@@ -158,36 +193,5 @@ impl Endpoint {
             }
         }
         Ok(())
-    }
-
-    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        *lock(&self.read_timeout) = timeout;
-        Ok(())
-    }
-
-    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        *lock(&self.write_timeout) = timeout;
-        Ok(())
-    }
-
-    pub(crate) fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(*lock(&self.read_timeout))
-    }
-
-    pub(crate) fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(*lock(&self.write_timeout))
-    }
-
-    pub(crate) fn buffer_sizes(&self) -> io::Result<(usize, usize)> {
-        let pipe = lock(&self.pipe).clone().ok_or_else(disconnected)?;
-        buffer_sizes(&pipe)
-    }
-
-    pub(crate) fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
-        if !self.direction.writes(self.end) {
-            return Ok(());
-        }
-        let pipe = lock(&self.pipe).clone().ok_or_else(disconnected)?;
-        drain::wait_for_drain(pipe, timeout)
     }
 }

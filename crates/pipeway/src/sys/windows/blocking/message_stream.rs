@@ -55,46 +55,6 @@ fn read_stopped(rx: &mut Receiver, outcome: Outcome) -> Result<Option<usize>, Er
 }
 
 impl MessageStream {
-    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
-        let max_message = connection.max_message;
-        let peer_max_message = connection.peer_max_message;
-        let empty_ends = connection.empty_message_ends_stream;
-        Ok(Self {
-            endpoint: Endpoint::new(connection)?,
-            reading: Mutex::new(Reading {
-                rx: Receiver::new(max_message, empty_ends),
-                scratch: Vec::new(),
-            }),
-            writing: Mutex::new(Writing::default()),
-            max_message,
-            peer_max_message,
-            empty_ends,
-        })
-    }
-
-    pub(crate) fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-
-    pub(crate) fn max_message_size(&self) -> usize {
-        self.max_message
-    }
-
-    pub(crate) fn peer_max_message_size(&self) -> u64 {
-        self.peer_max_message
-    }
-
-    pub(crate) fn send(&self, message: &[u8]) -> Result<(), Error> {
-        self.endpoint.may(Operation::Write)?;
-        let mut writing = lock(&self.writing);
-        self.flush_locked(&mut writing)?;
-        if writing.ended {
-            return Err(Error::Io(write_shut()));
-        }
-        message::check_send(message, self.peer_max_message, self.empty_ends)?;
-        self.write_message(&mut writing, message)
-    }
-
     /// Writes one message. Without a write timeout it is written from the
     /// caller's buffer; with one, from a copy, which stays in flight if the
     /// timeout passes so that the message is never torn.
@@ -135,11 +95,79 @@ impl MessageStream {
         }
     }
 
-    pub(crate) fn flush(&self) -> Result<(), Error> {
+    /// Reads the rest of the message being assembled. `Some`: a read
+    /// stopped first (the message stays, for the next receive).
+    fn fill(&self, rx: &mut Receiver, pipe: &PipeHandle) -> Result<Option<Outcome>, Error> {
+        loop {
+            let outcome = match rx.assembly.partial.as_mut() {
+                Some(partial) if !partial.is_complete() => {
+                    let got = partial.got;
+                    self.endpoint.read(pipe, &mut partial.data[got..])
+                }
+                _ => return Ok(None),
+            };
+            match outcome {
+                Outcome::Done(n) => rx.advance(n, None)?,
+                Outcome::MoreData(n) => {
+                    let left = message::left_in_message(pipe.raw())?;
+                    rx.advance(n, Some(left))?;
+                }
+                Outcome::Failed(err) if message::is_closed(&err) => return Err(rx.cut_short()),
+                stopped => return Ok(Some(stopped)),
+            }
+        }
+    }
+}
+
+impl crate::sys::BlockingMessageStream for MessageStream {
+    type Connection = Connection;
+    type Endpoint = Endpoint;
+
+    fn from_connection(connection: Connection) -> io::Result<Self> {
+        let max_message = connection.max_message;
+        let peer_max_message = connection.peer_max_message;
+        let empty_ends = connection.empty_message_ends_stream;
+        Ok(Self {
+            endpoint: Endpoint::new(connection)?,
+            reading: Mutex::new(Reading {
+                rx: Receiver::new(max_message, empty_ends),
+                scratch: Vec::new(),
+            }),
+            writing: Mutex::new(Writing::default()),
+            max_message,
+            peer_max_message,
+            empty_ends,
+        })
+    }
+
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.max_message
+    }
+
+    fn peer_max_message_size(&self) -> u64 {
+        self.peer_max_message
+    }
+
+    fn send(&self, message: &[u8]) -> Result<(), Error> {
+        self.endpoint.may(Operation::Write)?;
+        let mut writing = lock(&self.writing);
+        self.flush_locked(&mut writing)?;
+        if writing.ended {
+            return Err(Error::Io(write_shut()));
+        }
+        message::check_send(message, self.peer_max_message, self.empty_ends)?;
+        self.write_message(&mut writing, message)
+    }
+
+    fn flush(&self) -> Result<(), Error> {
         self.flush_locked(&mut lock(&self.writing))
     }
 
-    pub(crate) fn close_write(&self) -> Result<(), Error> {
+    fn close_write(&self) -> Result<(), Error> {
         if !self.empty_ends {
             return Err(Error::Io(no_close_write()));
         }
@@ -152,7 +180,7 @@ impl MessageStream {
         Ok(())
     }
 
-    pub(crate) fn recv(&self, out: &mut [u8]) -> Result<Option<usize>, Error> {
+    fn recv(&self, out: &mut [u8]) -> Result<Option<usize>, Error> {
         self.endpoint.may(Operation::Read)?;
         let mut reading = lock(&self.reading);
         let rx = &mut reading.rx;
@@ -190,7 +218,7 @@ impl MessageStream {
         rx.assembly.deliver_into(out)
     }
 
-    pub(crate) fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
+    fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
         self.endpoint.may(Operation::Read)?;
         let mut reading = lock(&self.reading);
         let Reading { rx, scratch } = &mut *reading;
@@ -220,28 +248,5 @@ impl MessageStream {
             return read_stopped(rx, stopped).map(|_| None);
         }
         Ok(rx.assembly.deliver_vec())
-    }
-
-    /// Reads the rest of the message being assembled. `Some`: a read
-    /// stopped first (the message stays, for the next receive).
-    fn fill(&self, rx: &mut Receiver, pipe: &PipeHandle) -> Result<Option<Outcome>, Error> {
-        loop {
-            let outcome = match rx.assembly.partial.as_mut() {
-                Some(partial) if !partial.is_complete() => {
-                    let got = partial.got;
-                    self.endpoint.read(pipe, &mut partial.data[got..])
-                }
-                _ => return Ok(None),
-            };
-            match outcome {
-                Outcome::Done(n) => rx.advance(n, None)?,
-                Outcome::MoreData(n) => {
-                    let left = message::left_in_message(pipe.raw())?;
-                    rx.advance(n, Some(left))?;
-                }
-                Outcome::Failed(err) if message::is_closed(&err) => return Err(rx.cut_short()),
-                stopped => return Ok(Some(stopped)),
-            }
-        }
     }
 }

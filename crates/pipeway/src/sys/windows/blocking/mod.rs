@@ -31,48 +31,58 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn bind(
-        name: PipeName,
-        options: &ListenOptions,
-        mode: PipeMode,
-    ) -> Result<Self, Error> {
-        Ok(Self {
-            core: ListenerCore::bind(name, options, mode)?,
-        })
-    }
-
-    pub(crate) fn accept(&self) -> Result<Connection, Error> {
-        self.core.accept()
-    }
-
-    pub(crate) fn shutdown(&self) -> io::Result<()> {
-        self.core.shutdown();
-        Ok(())
-    }
-
-    pub(crate) fn name(&self) -> &PipeName {
-        self.core.name()
-    }
-
     pub(crate) fn sddl(&self) -> &str {
         self.core.sddl()
     }
 }
 
-pub(crate) fn connect(
-    name: PipeName,
-    options: &ConnectOptions,
-    mode: PipeMode,
-) -> Result<Connection, Error> {
-    let mut plan = ConnectPlan::new(name, options, mode)?;
-    loop {
-        match plan.step()? {
-            Step::Connected(connection) => return Ok(connection),
-            Step::Sleep(pause) => std::thread::sleep(pause),
-            Step::WaitBusy(limit) => {
-                if wait_for_instance(plan.wide_path(), limit).is_err() {
-                    // The pipe went away under the wait: look again soon.
-                    std::thread::sleep(limit.min(Duration::from_millis(10)));
+impl crate::sys::BlockingListener for Listener {
+    type Connection = Connection;
+
+    fn bind(name: PipeName, options: &ListenOptions, mode: PipeMode) -> Result<Self, Error> {
+        Ok(Self {
+            core: ListenerCore::bind(name, options, mode)?,
+        })
+    }
+
+    fn accept(&self) -> Result<Connection, Error> {
+        self.core.accept()
+    }
+
+    fn shutdown(&self) -> io::Result<()> {
+        self.core.shutdown();
+        Ok(())
+    }
+
+    fn name(&self) -> &PipeName {
+        self.core.name()
+    }
+}
+
+/// The blocking face on Windows, as the backend contract (`crate::sys`) names it.
+pub(crate) enum Face {}
+
+impl crate::sys::BlockingFace for Face {
+    type Connection = Connection;
+    type Listener = Listener;
+    type ByteStream = ByteStream;
+    type MessageStream = MessageStream;
+
+    fn connect(
+        name: PipeName,
+        options: &ConnectOptions,
+        mode: PipeMode,
+    ) -> Result<Connection, Error> {
+        let mut plan = ConnectPlan::new(name, options, mode)?;
+        loop {
+            match plan.step()? {
+                Step::Connected(connection) => return Ok(connection),
+                Step::Sleep(pause) => std::thread::sleep(pause),
+                Step::WaitBusy(limit) => {
+                    if wait_for_instance(plan.wide_path(), limit).is_err() {
+                        // The pipe went away under the wait: look again soon.
+                        std::thread::sleep(limit.min(Duration::from_millis(10)));
+                    }
                 }
             }
         }

@@ -145,18 +145,34 @@ impl AsyncEndpoint {
     fn io(&self) -> Option<Arc<PipeIo>> {
         lock(&self.io).clone()
     }
+}
 
-    pub(crate) fn peer(&self) -> &PeerIdentity {
+impl crate::sys::AsyncEndpoint for AsyncEndpoint {
+    async fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
+        if !self.direction.writes(self.end) {
+            return Ok(());
+        }
+        let io = self.io().ok_or_else(disconnected)?;
+        let started = Instant::now();
+        // What tokio accepted reaches the pipe first...
+        within(timeout, io.writable()).await?;
+        // ...then the peer reads it.
+        drain_on_blocking_thread(io, remaining(timeout, started)).await
+    }
+}
+
+impl crate::sys::Endpoint for AsyncEndpoint {
+    fn peer(&self) -> &PeerIdentity {
         &self.peer
     }
 
-    pub(crate) fn direction(&self) -> Direction {
+    fn direction(&self) -> Direction {
         self.direction
     }
 
     /// As the blocking face's: `Read` and `Both` work, `Write` alone has
     /// no Windows equivalent.
-    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match how {
             Shutdown::Write => {
                 return Err(no_half_close());
@@ -173,18 +189,6 @@ impl AsyncEndpoint {
         }
         Ok(())
     }
-
-    pub(crate) async fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
-        if !self.direction.writes(self.end) {
-            return Ok(());
-        }
-        let io = self.io().ok_or_else(disconnected)?;
-        let started = Instant::now();
-        // What tokio accepted reaches the pipe first...
-        within(timeout, io.writable()).await?;
-        // ...then the peer reads it.
-        drain_on_blocking_thread(io, remaining(timeout, started)).await
-    }
 }
 
 #[derive(Debug)]
@@ -192,8 +196,11 @@ pub(crate) struct AsyncByteStream {
     endpoint: AsyncEndpoint,
 }
 
-impl AsyncByteStream {
-    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
+impl crate::sys::AsyncByteStream for AsyncByteStream {
+    type Connection = Connection;
+    type Endpoint = AsyncEndpoint;
+
+    fn from_connection(connection: Connection) -> io::Result<Self> {
         let io = PipeIo::new(connection.pipe, connection.end)?;
         Ok(Self {
             endpoint: AsyncEndpoint {
@@ -208,15 +215,11 @@ impl AsyncByteStream {
         })
     }
 
-    pub(crate) fn endpoint(&self) -> &AsyncEndpoint {
+    fn endpoint(&self) -> &AsyncEndpoint {
         &self.endpoint
     }
 
-    pub(crate) fn poll_read(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let endpoint = &self.endpoint;
         endpoint.direction.check(endpoint.end, Operation::Read)?;
         if buf.remaining() == 0 {
@@ -244,7 +247,7 @@ impl AsyncByteStream {
         }
     }
 
-    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let endpoint = &self.endpoint;
         endpoint.direction.check(endpoint.end, Operation::Write)?;
         if buf.is_empty() {
@@ -267,7 +270,7 @@ impl AsyncByteStream {
     /// tokio's pipes take each write whole into a buffer of their own: the
     /// buffers are gathered (up to [`GATHER_LIMIT`]) into one write, so a
     /// vectored write is one `WriteFile`.
-    pub(crate) fn poll_write_vectored(
+    fn poll_write_vectored(
         &self,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
@@ -292,12 +295,12 @@ impl AsyncByteStream {
         self.poll_write(cx, &gathered)
     }
 
-    pub(crate) fn is_write_vectored(&self) -> bool {
+    fn is_write_vectored(&self) -> bool {
         true
     }
 
     /// Windows byte pipes have no half-close.
-    pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
+    fn poll_shutdown(&self) -> Poll<io::Result<()>> {
         Poll::Ready(Err(no_half_close()))
     }
 }

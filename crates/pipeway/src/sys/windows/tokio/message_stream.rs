@@ -45,26 +45,30 @@ impl MessageEndpoint {
     fn pipe(&self) -> Option<Arc<PipeHandle>> {
         lock(&self.pipe).clone()
     }
+}
 
-    pub(crate) fn peer(&self) -> &PeerIdentity {
-        &self.peer
-    }
-
-    pub(crate) fn direction(&self) -> Direction {
-        self.direction
-    }
-
+impl crate::sys::AsyncEndpoint for MessageEndpoint {
     /// Waits until the peer has read every message sent, a send still in
     /// flight included (the pipe counts it as written).
-    pub(crate) async fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
+    async fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
         if !self.direction.writes(self.end) {
             return Ok(());
         }
         let pipe = self.pipe().ok_or_else(disconnected)?;
         drain_on_blocking_thread(pipe, timeout).await
     }
+}
 
-    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+impl crate::sys::Endpoint for MessageEndpoint {
+    fn peer(&self) -> &PeerIdentity {
+        &self.peer
+    }
+
+    fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         if how == Shutdown::Write {
             return Err(no_close_write());
         }
@@ -134,62 +138,8 @@ async fn complete(
 }
 
 impl AsyncMessageStream {
-    pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
-        let reader = Op::new(OnDrop::Cancel)?;
-        let read_cancel = reader.canceller();
-        Ok(Self {
-            endpoint: MessageEndpoint {
-                pipe: Mutex::new(Some(connection.pipe)),
-                read_shut: AtomicBool::new(false),
-                write_shut: AtomicBool::new(false),
-                read_shut_notify: Notify::new(),
-                write_shut_notify: Notify::new(),
-                read_cancel,
-                end: connection.end,
-                direction: connection.direction,
-                peer: connection.peer,
-            },
-            reading: ::tokio::sync::Mutex::new(AsyncReading {
-                rx: Receiver::new(connection.max_message, connection.empty_message_ends_stream),
-                op: reader,
-            }),
-            writing: ::tokio::sync::Mutex::new(AsyncWriting {
-                op: Op::new(OnDrop::Finish)?,
-                ended: false,
-            }),
-            max_message: connection.max_message,
-            peer_max_message: connection.peer_max_message,
-            empty_ends: connection.empty_message_ends_stream,
-        })
-    }
-
-    pub(crate) fn endpoint(&self) -> &MessageEndpoint {
-        &self.endpoint
-    }
-
-    pub(crate) fn max_message_size(&self) -> usize {
-        self.max_message
-    }
-
-    pub(crate) fn peer_max_message_size(&self) -> u64 {
-        self.peer_max_message
-    }
-
     fn write_shut(&self) -> bool {
         self.endpoint.write_shut.load(Ordering::Acquire)
-    }
-
-    pub(crate) async fn send(&self, message: &[u8]) -> Result<(), Error> {
-        let endpoint = &self.endpoint;
-        endpoint.direction.check(endpoint.end, Operation::Write)?;
-        let mut writing = self.writing.lock().await;
-        self.flush_locked(&mut writing).await?;
-        if writing.ended || self.write_shut() {
-            return Err(Error::Io(write_shut()));
-        }
-        message::check_send(message, self.peer_max_message, self.empty_ends)?;
-        self.start_write(&mut writing, message)?;
-        self.flush_locked(&mut writing).await
     }
 
     fn start_write(&self, writing: &mut AsyncWriting, message: &[u8]) -> Result<(), Error> {
@@ -222,45 +172,6 @@ impl AsyncMessageStream {
             Some(Outcome::Failed(err)) => Err(Error::Io(message::write_error(err))),
             Some(_) => Err(Error::Io(write_shut())),
         }
-    }
-
-    pub(crate) async fn flush(&self) -> Result<(), Error> {
-        let mut writing = self.writing.lock().await;
-        self.flush_locked(&mut writing).await
-    }
-
-    pub(crate) async fn close_write(&self) -> Result<(), Error> {
-        if !self.empty_ends {
-            return Err(Error::Io(no_close_write()));
-        }
-        let mut writing = self.writing.lock().await;
-        self.flush_locked(&mut writing).await?;
-        if !writing.ended {
-            self.start_write(&mut writing, &[])?;
-            self.flush_locked(&mut writing).await?;
-            writing.ended = true;
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        let endpoint = &self.endpoint;
-        endpoint.direction.check(endpoint.end, Operation::Read)?;
-        let mut reading = self.reading.lock().await;
-        if !self.next_message(&mut reading).await? {
-            return Ok(None);
-        }
-        reading.rx.assembly.deliver_into(buf)
-    }
-
-    pub(crate) async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
-        let endpoint = &self.endpoint;
-        endpoint.direction.check(endpoint.end, Operation::Read)?;
-        let mut reading = self.reading.lock().await;
-        if !self.next_message(&mut reading).await? {
-            return Ok(None);
-        }
-        Ok(reading.rx.assembly.deliver_vec())
     }
 
     fn read_shut(&self) -> bool {
@@ -341,5 +252,103 @@ impl AsyncMessageStream {
                 },
             }
         }
+    }
+}
+
+impl crate::sys::AsyncMessageStream for AsyncMessageStream {
+    type Connection = Connection;
+    type Endpoint = MessageEndpoint;
+
+    fn from_connection(connection: Connection) -> io::Result<Self> {
+        let reader = Op::new(OnDrop::Cancel)?;
+        let read_cancel = reader.canceller();
+        Ok(Self {
+            endpoint: MessageEndpoint {
+                pipe: Mutex::new(Some(connection.pipe)),
+                read_shut: AtomicBool::new(false),
+                write_shut: AtomicBool::new(false),
+                read_shut_notify: Notify::new(),
+                write_shut_notify: Notify::new(),
+                read_cancel,
+                end: connection.end,
+                direction: connection.direction,
+                peer: connection.peer,
+            },
+            reading: ::tokio::sync::Mutex::new(AsyncReading {
+                rx: Receiver::new(connection.max_message, connection.empty_message_ends_stream),
+                op: reader,
+            }),
+            writing: ::tokio::sync::Mutex::new(AsyncWriting {
+                op: Op::new(OnDrop::Finish)?,
+                ended: false,
+            }),
+            max_message: connection.max_message,
+            peer_max_message: connection.peer_max_message,
+            empty_ends: connection.empty_message_ends_stream,
+        })
+    }
+
+    fn endpoint(&self) -> &MessageEndpoint {
+        &self.endpoint
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.max_message
+    }
+
+    fn peer_max_message_size(&self) -> u64 {
+        self.peer_max_message
+    }
+
+    async fn send(&self, message: &[u8]) -> Result<(), Error> {
+        let endpoint = &self.endpoint;
+        endpoint.direction.check(endpoint.end, Operation::Write)?;
+        let mut writing = self.writing.lock().await;
+        self.flush_locked(&mut writing).await?;
+        if writing.ended || self.write_shut() {
+            return Err(Error::Io(write_shut()));
+        }
+        message::check_send(message, self.peer_max_message, self.empty_ends)?;
+        self.start_write(&mut writing, message)?;
+        self.flush_locked(&mut writing).await
+    }
+
+    async fn flush(&self) -> Result<(), Error> {
+        let mut writing = self.writing.lock().await;
+        self.flush_locked(&mut writing).await
+    }
+
+    async fn close_write(&self) -> Result<(), Error> {
+        if !self.empty_ends {
+            return Err(Error::Io(no_close_write()));
+        }
+        let mut writing = self.writing.lock().await;
+        self.flush_locked(&mut writing).await?;
+        if !writing.ended {
+            self.start_write(&mut writing, &[])?;
+            self.flush_locked(&mut writing).await?;
+            writing.ended = true;
+        }
+        Ok(())
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        let endpoint = &self.endpoint;
+        endpoint.direction.check(endpoint.end, Operation::Read)?;
+        let mut reading = self.reading.lock().await;
+        if !self.next_message(&mut reading).await? {
+            return Ok(None);
+        }
+        reading.rx.assembly.deliver_into(buf)
+    }
+
+    async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
+        let endpoint = &self.endpoint;
+        endpoint.direction.check(endpoint.end, Operation::Read)?;
+        let mut reading = self.reading.lock().await;
+        if !self.next_message(&mut reading).await? {
+            return Ok(None);
+        }
+        Ok(reading.rx.assembly.deliver_vec())
     }
 }

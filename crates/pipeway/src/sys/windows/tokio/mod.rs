@@ -36,27 +36,27 @@ pub(crate) struct AsyncListener {
 }
 
 impl AsyncListener {
-    pub(crate) fn bind(
-        name: PipeName,
-        options: &ListenOptions,
-        mode: PipeMode,
-    ) -> Result<Self, Error> {
+    pub(crate) fn sddl(&self) -> &str {
+        self.core.sddl()
+    }
+}
+
+impl crate::sys::AsyncListener for AsyncListener {
+    type Connection = Connection;
+
+    fn bind(name: PipeName, options: &ListenOptions, mode: PipeMode) -> Result<Self, Error> {
         Ok(Self {
             core: ListenerCore::bind(name, options, mode)?,
         })
     }
 
     /// Cancel safe: a client is either returned or still queued.
-    pub(crate) async fn accept(&self) -> Result<Connection, Error> {
+    async fn accept(&self) -> Result<Connection, Error> {
         self.core.accept_async().await
     }
 
-    pub(crate) fn name(&self) -> &PipeName {
+    fn name(&self) -> &PipeName {
         self.core.name()
-    }
-
-    pub(crate) fn sddl(&self) -> &str {
-        self.core.sddl()
     }
 }
 
@@ -64,23 +64,34 @@ impl AsyncListener {
 /// thread: how long a dropped connect may leave one behind.
 const BUSY_WAIT_SLICE: Duration = Duration::from_millis(250);
 
-pub(crate) async fn connect(
-    name: PipeName,
-    options: &ConnectOptions,
-    mode: PipeMode,
-) -> Result<Connection, Error> {
-    let mut plan = ConnectPlan::new(name, options, mode)?;
-    loop {
-        match plan.step()? {
-            Step::Connected(connection) => return Ok(connection),
-            Step::Sleep(pause) => ::tokio::time::sleep(pause).await,
-            Step::WaitBusy(limit) => {
-                let path = plan.wide_path().to_vec();
-                let limit = limit.min(BUSY_WAIT_SLICE);
-                let waited =
-                    ::tokio::task::spawn_blocking(move || wait_for_instance(&path, limit)).await;
-                if !matches!(waited, Ok(Ok(_))) {
-                    ::tokio::time::sleep(limit.min(Duration::from_millis(10))).await;
+/// The tokio face on Windows, as the backend contract (`crate::sys`) names it.
+pub(crate) enum Face {}
+
+impl crate::sys::TokioFace for Face {
+    type Connection = Connection;
+    type Listener = AsyncListener;
+    type ByteStream = AsyncByteStream;
+    type MessageStream = AsyncMessageStream;
+
+    async fn connect(
+        name: PipeName,
+        options: &ConnectOptions,
+        mode: PipeMode,
+    ) -> Result<Connection, Error> {
+        let mut plan = ConnectPlan::new(name, options, mode)?;
+        loop {
+            match plan.step()? {
+                Step::Connected(connection) => return Ok(connection),
+                Step::Sleep(pause) => ::tokio::time::sleep(pause).await,
+                Step::WaitBusy(limit) => {
+                    let path = plan.wide_path().to_vec();
+                    let limit = limit.min(BUSY_WAIT_SLICE);
+                    let waited =
+                        ::tokio::task::spawn_blocking(move || wait_for_instance(&path, limit))
+                            .await;
+                    if !matches!(waited, Ok(Ok(_))) {
+                        ::tokio::time::sleep(limit.min(Duration::from_millis(10))).await;
+                    }
                 }
             }
         }
