@@ -4,6 +4,9 @@
 
 mod access;
 mod error;
+#[cfg(all(feature = "fuzzing", unix))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 mod listener;
 mod message;
