@@ -10,6 +10,9 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("wire_messages", pipeway::fuzzing::message_reassembly),
     ("wire_byte_records", pipeway::fuzzing::byte_records),
     ("pipe_name", pipeway::fuzzing::pipe_name),
+    ("channel_frames", pipeway_channel::fuzzing::frames),
+    ("channel_error_body", pipeway_channel::fuzzing::error_body),
+    ("channel_bodies", pipeway_channel::fuzzing::bodies),
 ];
 
 /// The entry point of the target called `name`. Panics (so the first run
