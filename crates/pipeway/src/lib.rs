@@ -6,6 +6,9 @@ mod accept;
 mod access;
 mod deadline;
 mod error;
+#[cfg(all(feature = "fuzzing", unix))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 mod listener;
 mod message;
