@@ -14,6 +14,7 @@ mod listener;
 mod message;
 mod messages;
 mod name;
+mod negotiated;
 mod options;
 mod peer;
 mod stream;

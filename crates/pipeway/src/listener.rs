@@ -9,7 +9,7 @@ use crate::name::{IntoPipeName, PipeName};
 use crate::options::{ListenOptions, PipeMode};
 use crate::stream::PipeStream;
 use crate::sys::blocking as sys;
-use crate::sys::prelude::*;
+use crate::sys::prelude::blocking::*;
 
 /// A byte-mode pipe server: binds a name and accepts clients.
 ///

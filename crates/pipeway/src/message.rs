@@ -10,7 +10,7 @@ use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
 use crate::sys::blocking as sys;
-use crate::sys::prelude::*;
+use crate::sys::prelude::blocking::*;
 
 /// One end of a message-mode pipe: every [`send`](Self::send) arrives as
 /// one message, boundaries kept, zero-length messages included.
@@ -103,23 +103,23 @@ impl MessageStream {
 
     /// The largest message this end accepts.
     pub fn max_message_size(&self) -> usize {
-        self.inner.max_message_size()
+        self.inner.endpoint().negotiated().limits.max
     }
 
     /// The largest message the peer accepts (a client learns it from the
     /// server; a server assumes its own limit).
     pub fn peer_max_message_size(&self) -> u64 {
-        self.inner.peer_max_message_size()
+        self.inner.endpoint().negotiated().limits.peer_max
     }
 
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
     }
 
     /// The pipe's direction.
     pub fn direction(&self) -> Direction {
-        self.inner.endpoint().direction()
+        self.inner.endpoint().negotiated().direction
     }
 
     /// Ends the connection both ways (`DisconnectNamedPipe`).

@@ -418,7 +418,12 @@ mod tests {
             r"\\srv\pipe\a\b",
             "a\\b",
         ] {
-            let name = PipeName::parse(form).unwrap();
+            let name = match PipeName::parse(form) {
+                Ok(name) => name,
+                // Windows refuses a backslash inside a local pipe's name.
+                Err(NameError::InvalidChar { what: "'\\'", .. }) if cfg!(windows) => continue,
+                Err(err) => panic!("{form}: {err}"),
+            };
             assert_eq!(PipeName::parse(&name.to_string()), Ok(name), "{form}");
         }
     }

@@ -10,7 +10,7 @@ use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
 use crate::sys::blocking as sys;
-use crate::sys::prelude::*;
+use crate::sys::prelude::blocking::*;
 
 /// One end of a byte-mode pipe: a bidirectional byte stream.
 ///
@@ -70,12 +70,12 @@ impl PipeStream {
 
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
     }
 
     /// The pipe's direction, as this end sees it.
     pub fn direction(&self) -> Direction {
-        self.inner.endpoint().direction()
+        self.inner.endpoint().negotiated().direction
     }
 
     /// Shuts down the read half, the write half, or both. Shutting down the

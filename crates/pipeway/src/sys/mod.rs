@@ -32,7 +32,8 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::name::{NameError, PipeName};
-use crate::options::{ConnectOptions, Direction, ListenOptions, PipeMode};
+use crate::negotiated::Negotiated;
+use crate::options::{ConnectOptions, ListenOptions, PipeMode};
 use crate::peer::PeerIdentity;
 
 #[cfg(unix)]
@@ -65,10 +66,9 @@ pub(crate) trait Platform {
 
 /// What every connected end offers, whatever its face and mode.
 pub(crate) trait Endpoint {
-    /// The process at the other end, as it was when the connection was made.
-    fn peer(&self) -> &PeerIdentity;
-    /// The pipe's direction.
-    fn direction(&self) -> Direction;
+    /// What the connection's two ends settled: this end, the direction,
+    /// the peer, the message limits.
+    fn negotiated(&self) -> &Negotiated;
     /// Shuts down reads, writes or both. `Both` ends the connection, and the
     /// peer still reads what was written before it.
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
@@ -143,8 +143,6 @@ pub(crate) trait BlockingMessageStream: Sized + fmt::Debug {
     fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error>;
     fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error>;
     fn close_write(&self) -> Result<(), Error>;
-    fn max_message_size(&self) -> usize;
-    fn peer_max_message_size(&self) -> u64;
 }
 
 /// The tokio face of a backend. Every future is `Send`, and every receive
@@ -224,23 +222,30 @@ pub(crate) trait AsyncMessageStream: Sized + fmt::Debug + Send + Sync {
     fn recv(&self, buf: &mut [u8]) -> impl Future<Output = Result<Option<usize>, Error>> + Send;
     fn recv_vec(&self) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
     fn close_write(&self) -> impl Future<Output = Result<(), Error>> + Send;
-    fn max_message_size(&self) -> usize;
-    fn peer_max_message_size(&self) -> u64;
 }
 
 // ---------------------------------------------------------------------------
 // The door: what the portable face uses.
 
-/// The contract's traits, for calling their methods.
+/// The contract's traits, for calling their methods: one set per face (one
+/// type may serve both faces, as the Windows listener does).
 pub(crate) mod prelude {
+    /// The blocking face's traits.
+    pub(crate) mod blocking {
+        pub(crate) use crate::sys::{
+            BlockingByteStream as _, BlockingEndpoint as _, BlockingListener as _,
+            BlockingMessageStream as _, Endpoint as _,
+        };
+    }
+
+    /// The tokio face's traits.
     #[cfg(feature = "tokio")]
-    pub(crate) use super::{
-        AsyncByteStream as _, AsyncEndpoint as _, AsyncListener as _, AsyncMessageStream as _,
-    };
-    pub(crate) use super::{
-        BlockingByteStream as _, BlockingEndpoint as _, BlockingListener as _,
-        BlockingMessageStream as _, Endpoint as _,
-    };
+    pub(crate) mod tokio {
+        pub(crate) use crate::sys::{
+            AsyncByteStream as _, AsyncEndpoint as _, AsyncListener as _, AsyncMessageStream as _,
+            Endpoint as _,
+        };
+    }
 }
 
 pub(crate) fn local_endpoint(name: &str) -> Result<PathBuf, NameError> {

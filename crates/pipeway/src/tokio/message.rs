@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
-use crate::sys::prelude::*;
+use crate::sys::prelude::tokio::*;
 use crate::sys::tokio as sys;
 
 /// One end of a message-mode pipe for tokio: the async form of
@@ -83,22 +83,22 @@ impl MessageStream {
 
     /// The largest message this end accepts.
     pub fn max_message_size(&self) -> usize {
-        self.inner.max_message_size()
+        self.inner.endpoint().negotiated().limits.max
     }
 
     /// The largest message the peer accepts.
     pub fn peer_max_message_size(&self) -> u64 {
-        self.inner.peer_max_message_size()
+        self.inner.endpoint().negotiated().limits.peer_max
     }
 
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
     }
 
     /// The pipe's direction.
     pub fn direction(&self) -> Direction {
-        self.inner.endpoint().direction()
+        self.inner.endpoint().negotiated().direction
     }
 
     /// Ends the connection both ways (`DisconnectNamedPipe`).

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
-use crate::sys::prelude::*;
+use crate::sys::prelude::tokio::*;
 use crate::sys::tokio as sys;
 
 /// One end of a byte-mode pipe for tokio: the async form of
@@ -60,12 +60,12 @@ impl PipeStream {
 
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
     }
 
     /// The pipe's direction, as this end sees it.
     pub fn direction(&self) -> Direction {
-        self.inner.endpoint().direction()
+        self.inner.endpoint().negotiated().direction
     }
 
     /// Shuts down the read half, the write half, or both, at once.
@@ -144,7 +144,7 @@ pub struct OwnedReadHalf {
 impl OwnedReadHalf {
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
     }
 }
 
@@ -167,7 +167,7 @@ pub struct OwnedWriteHalf {
 impl OwnedWriteHalf {
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
     }
 }
 

@@ -13,6 +13,7 @@ use rustix::net::SocketAddrUnix;
 
 use crate::error::Error;
 use crate::name::PipeName;
+use crate::negotiated::{MessageLimits, Negotiated};
 use crate::options::{ConnectOptions, Direction, End, PipeMode};
 use crate::peer::PeerIdentity;
 use crate::trust::Trusted;
@@ -211,11 +212,15 @@ impl ConnectPlan {
         Ok(Connection {
             socket,
             wire,
-            end: End::Client,
-            direction,
-            peer,
-            peer_max_message,
-            max_message: self.max_message,
+            negotiated: Negotiated {
+                end: End::Client,
+                direction,
+                peer,
+                limits: MessageLimits {
+                    max: self.max_message,
+                    peer_max: peer_max_message,
+                },
+            },
             permit: None,
         })
     }

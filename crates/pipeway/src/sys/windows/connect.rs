@@ -29,6 +29,7 @@ use windows_sys::Win32::System::Pipes::{
 use crate::access::Account;
 use crate::error::Error;
 use crate::name::PipeName;
+use crate::negotiated::{MessageLimits, Negotiated};
 use crate::options::{ConnectOptions, Direction, End, PipeMode};
 use crate::trust::Trusted;
 use crate::wait::{ConnectWait, Waiting};
@@ -249,12 +250,13 @@ impl ConnectPlan {
         }
         Ok(Connection {
             pipe: Arc::new(pipe),
-            end: End::Client,
-            direction,
             mode: self.mode,
-            peer: crate::peer::PeerIdentity::windows(pid, owner.map(|Sid(sid)| sid)),
-            max_message: self.max_message,
-            peer_max_message: self.max_message as u64,
+            negotiated: Negotiated {
+                end: End::Client,
+                direction,
+                peer: crate::peer::PeerIdentity::windows(pid, owner.map(|Sid(sid)| sid)),
+                limits: MessageLimits::symmetric(self.max_message),
+            },
             empty_message_ends_stream: self.empty_message_ends_stream,
         })
     }

@@ -27,11 +27,8 @@ impl crate::sys::BlockingByteStream for ByteStream {
     type Endpoint = Endpoint;
 
     fn from_connection(connection: Connection) -> io::Result<Self> {
-        let (endpoint, wire, _, _) = Endpoint::new(connection);
-        let budget = match wire {
-            Wire::Plain => 0,
-            Wire::Framed => endpoint.socket.record_budget()?,
-        };
+        let budget = connection.record_budget()?;
+        let (endpoint, wire) = Endpoint::new(connection);
         Ok(Self {
             endpoint,
             wire,
@@ -45,7 +42,7 @@ impl crate::sys::BlockingByteStream for ByteStream {
     }
 
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.endpoint.may(Operation::Read)?;
+        self.endpoint.negotiated.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {
             Wire::Plain => socket.recv(buf),
@@ -55,7 +52,7 @@ impl crate::sys::BlockingByteStream for ByteStream {
     }
 
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.endpoint.may(Operation::Write)?;
+        self.endpoint.negotiated.may(Operation::Write)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {
             Wire::Plain => socket.send(buf),

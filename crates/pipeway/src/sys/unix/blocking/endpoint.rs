@@ -5,10 +5,8 @@ use std::io;
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
 use crate::gate::Permit;
-use crate::options::{Direction, End, Operation};
-use crate::peer::PeerIdentity;
+use crate::negotiated::Negotiated;
 
 use crate::sys::unix::admit::Connection;
 use crate::sys::unix::socket::{Socket, Wire};
@@ -17,40 +15,26 @@ use crate::sys::unix::socket::{Socket, Wire};
 #[derive(Debug)]
 pub(crate) struct Endpoint {
     pub(super) socket: Socket,
-    end: End,
-    direction: Direction,
-    peer: PeerIdentity,
+    pub(super) negotiated: Negotiated,
     _permit: Option<Permit>,
 }
 
 impl Endpoint {
-    pub(super) fn new(connection: Connection) -> (Self, Wire, u64, usize) {
+    pub(super) fn new(connection: Connection) -> (Self, Wire) {
         let Connection {
             socket,
             wire,
-            end,
-            direction,
-            peer,
-            peer_max_message,
-            max_message,
+            negotiated,
             permit,
         } = connection;
         (
             Self {
                 socket,
-                end,
-                direction,
-                peer,
+                negotiated,
                 _permit: permit,
             },
             wire,
-            peer_max_message,
-            max_message,
         )
-    }
-
-    pub(super) fn may(&self, op: Operation) -> Result<(), Error> {
-        self.direction.check(self.end, op)
     }
 }
 
@@ -93,12 +77,8 @@ impl crate::sys::BlockingEndpoint for Endpoint {
 }
 
 impl crate::sys::Endpoint for Endpoint {
-    fn peer(&self) -> &PeerIdentity {
-        &self.peer
-    }
-
-    fn direction(&self) -> Direction {
-        self.direction
+    fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {

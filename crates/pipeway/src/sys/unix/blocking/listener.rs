@@ -8,7 +8,6 @@ use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
 use crate::accept::{self, ADMITTED_AHEAD};
@@ -18,9 +17,9 @@ use crate::name::PipeName;
 use crate::options::{ListenOptions, PipeMode};
 use crate::sync::{lock, wait};
 
-use crate::sys::prelude::*;
-use crate::sys::unix::admit::{Admission, Admitted, Connection};
-use crate::sys::unix::listen::{self, SocketFile};
+use crate::sys::prelude::blocking::*;
+use crate::sys::unix::admit::{self, Admission, Connection};
+use crate::sys::unix::listen::{self, BoundListener, SocketFile};
 use crate::sys::unix::socket::{Socket, Wire};
 
 /// The state the caller's `accept` and the eager acceptor thread share.
@@ -49,18 +48,11 @@ impl Shared {
         };
         let fd = match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
             Ok(fd) => fd,
-            // A client that gave up while queued.
-            Err(Errno::INTR) | Err(Errno::CONNABORTED) => return Ok(None),
+            Err(err) if admit::client_gave_up(err) => return Ok(None),
             Err(_) if self.closed.load(Ordering::Acquire) => return Err(Error::ListenerClosed),
             Err(err) => return Err(Error::Io(err.into())),
         };
-        Ok(match self.admission.admit(Socket::from_fd(fd)) {
-            Admitted::Client(mut connection) => {
-                connection.permit = permit;
-                Some(*connection)
-            }
-            Admitted::Refused | Admitted::Gone => None,
-        })
+        Ok(self.admission.admit(Socket::from_fd(fd), permit))
     }
 
     /// The framed wire's acceptor: admits clients as soon as an instance is
@@ -109,18 +101,16 @@ impl crate::sys::BlockingListener for Listener {
     type Connection = Connection;
 
     fn bind(name: PipeName, options: &ListenOptions, mode: PipeMode) -> Result<Self, Error> {
-        let admission = Admission::new(name, mode, options)?;
-        let (socket, file) = listen::bind(
-            &admission.name,
-            admission.wire,
-            options.first_instance,
-            crate::sys::unix::access::file_permissions(&admission.access),
-            false,
-        )?;
+        let BoundListener {
+            socket,
+            file,
+            admission,
+            gate,
+        } = listen::listener(name, options, mode, false)?;
         let wire = admission.wire;
         let shared = Arc::new(Shared {
             socket,
-            gate: options.max_instances.map(InstanceGate::new),
+            gate,
             admission,
             closed: AtomicBool::new(false),
             queue: Mutex::new(VecDeque::new()),

@@ -19,8 +19,6 @@ pub(crate) struct MessageStream {
     endpoint: Endpoint,
     reader: Mutex<MessageReader>,
     writer: Mutex<MessageWriter>,
-    max_message: usize,
-    peer_max_message: u64,
 }
 
 impl crate::sys::BlockingMessageStream for MessageStream {
@@ -28,14 +26,13 @@ impl crate::sys::BlockingMessageStream for MessageStream {
     type Endpoint = Endpoint;
 
     fn from_connection(connection: Connection) -> io::Result<Self> {
-        let (endpoint, _, peer_max_message, max_message) = Endpoint::new(connection);
-        let budget = endpoint.socket.record_budget()?;
+        let budget = connection.record_budget()?;
+        let (endpoint, _) = Endpoint::new(connection);
+        let limits = endpoint.negotiated.limits;
         Ok(Self {
-            reader: Mutex::new(MessageReader::new(max_message)),
-            writer: Mutex::new(MessageWriter::new(peer_max_message, budget)),
+            reader: Mutex::new(MessageReader::new(limits.max)),
+            writer: Mutex::new(MessageWriter::new(limits.peer_max, budget)),
             endpoint,
-            max_message,
-            peer_max_message,
         })
     }
 
@@ -43,16 +40,8 @@ impl crate::sys::BlockingMessageStream for MessageStream {
         &self.endpoint
     }
 
-    fn max_message_size(&self) -> usize {
-        self.max_message
-    }
-
-    fn peer_max_message_size(&self) -> u64 {
-        self.peer_max_message
-    }
-
     fn send(&self, message: &[u8]) -> Result<(), Error> {
-        self.endpoint.may(Operation::Write)?;
+        self.endpoint.negotiated.may(Operation::Write)?;
         let socket = &self.endpoint.socket;
         // One sender at a time, for the whole message: records never interleave.
         let mut writer = lock(&self.writer);
@@ -74,7 +63,7 @@ impl crate::sys::BlockingMessageStream for MessageStream {
     }
 
     fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.endpoint.may(Operation::Read)?;
+        self.endpoint.negotiated.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         let mut reader = lock(&self.reader);
         reader.recv(buf, socket).map_err(|err| {
@@ -85,7 +74,7 @@ impl crate::sys::BlockingMessageStream for MessageStream {
     }
 
     fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
-        self.endpoint.may(Operation::Read)?;
+        self.endpoint.negotiated.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         lock(&self.reader).recv_vec(socket).map_err(timed_out_error)
     }

@@ -71,3 +71,20 @@ pub(super) fn record_too_long() -> io::Error {
 pub(crate) fn is_resumable(err: &Error) -> bool {
     matches!(err, Error::Io(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted))
 }
+
+/// One record scattered into `parts` as `recvmsg` does it: what fits, and
+/// whether the record was cut. The in-memory record pipes of the tests and
+/// the fuzz targets receive through it.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn scatter(record: &[u8], parts: &mut [IoSliceMut<'_>]) -> Received {
+    let mut offset = 0;
+    for part in parts.iter_mut() {
+        let n = part.len().min(record.len() - offset);
+        part[..n].copy_from_slice(&record[offset..offset + n]);
+        offset += n;
+    }
+    Received {
+        bytes: offset,
+        truncated: offset < record.len(),
+    }
+}

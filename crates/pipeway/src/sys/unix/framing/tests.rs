@@ -39,22 +39,9 @@ impl RecordIo for &mut Records {
             }
             *n -= 1;
         }
-        let Some(record) = self.queue.pop_front() else {
-            return Ok(Received {
-                bytes: 0,
-                truncated: false,
-            });
-        };
-        let mut offset = 0;
-        for part in parts.iter_mut() {
-            let n = part.len().min(record.len() - offset);
-            part[..n].copy_from_slice(&record[offset..offset + n]);
-            offset += n;
-        }
-        Ok(Received {
-            bytes: offset,
-            truncated: offset < record.len(),
-        })
+        // No record left: end-of-file, as a socket whose peer closed.
+        let record = self.queue.pop_front().unwrap_or_default();
+        Ok(scatter(&record, parts))
     }
 }
 

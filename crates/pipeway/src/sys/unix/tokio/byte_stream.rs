@@ -11,7 +11,7 @@ use crate::options::Operation;
 use crate::sync::lock;
 
 use super::endpoint::AsyncEndpoint;
-use crate::sys::prelude::*;
+use crate::sys::prelude::tokio::*;
 use crate::sys::unix::admit::Connection;
 use crate::sys::unix::framing::RecordBuffer;
 use crate::sys::unix::socket::{Socket, Wire};
@@ -29,11 +29,8 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
     type Endpoint = AsyncEndpoint;
 
     fn from_connection(connection: Connection) -> io::Result<Self> {
-        let (endpoint, wire, _, _) = AsyncEndpoint::new(connection)?;
-        let budget = match wire {
-            Wire::Plain => 0,
-            Wire::Framed => endpoint.fd.get_ref().record_budget()?,
-        };
+        let budget = connection.record_budget()?;
+        let (endpoint, wire) = AsyncEndpoint::new(connection)?;
         Ok(Self {
             endpoint,
             wire,
@@ -47,7 +44,7 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
     }
 
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        self.endpoint.may(Operation::Read)?;
+        self.endpoint.negotiated.may(Operation::Read)?;
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
@@ -72,7 +69,7 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
     }
 
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.endpoint.may(Operation::Write)?;
+        self.endpoint.negotiated.may(Operation::Write)?;
         self.endpoint.poll_writable(cx, |socket| match self.wire {
             Wire::Plain => socket.send(buf),
             Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
@@ -93,7 +90,7 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
                 .map_or(&[][..], |b| &**b);
             return self.poll_write(cx, first);
         }
-        self.endpoint.may(Operation::Write)?;
+        self.endpoint.negotiated.may(Operation::Write)?;
         self.endpoint
             .poll_writable(cx, |socket| socket.send_vectored(bufs, false))
     }

@@ -7,12 +7,11 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use ::tokio::io::Interest;
-use ::tokio::io::unix::AsyncFd;
+use ::tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 
 use crate::error::Error;
 use crate::gate::Permit;
-use crate::options::{Direction, End, Operation};
-use crate::peer::PeerIdentity;
+use crate::negotiated::Negotiated;
 
 use super::register;
 use crate::sys::unix::admit::Connection;
@@ -30,22 +29,16 @@ pub(crate) struct AsyncEndpoint {
     /// for reads only took a 64 B message round trip from 15.6 µs to 12.6 µs.
     write_readiness: std::sync::OnceLock<AsyncFd<Socket>>,
     wire: Wire,
-    end: End,
-    direction: Direction,
-    peer: PeerIdentity,
+    pub(super) negotiated: Negotiated,
     _permit: Option<Permit>,
 }
 
 impl AsyncEndpoint {
-    pub(super) fn new(connection: Connection) -> io::Result<(Self, Wire, u64, usize)> {
+    pub(super) fn new(connection: Connection) -> io::Result<(Self, Wire)> {
         let Connection {
             socket,
             wire,
-            end,
-            direction,
-            peer,
-            peer_max_message,
-            max_message,
+            negotiated,
             permit,
         } = connection;
         let interest = match wire {
@@ -57,14 +50,10 @@ impl AsyncEndpoint {
                 fd: register(socket, interest)?,
                 write_readiness: std::sync::OnceLock::new(),
                 wire,
-                end,
-                direction,
-                peer,
+                negotiated,
                 _permit: permit,
             },
             wire,
-            peer_max_message,
-            max_message,
         ))
     }
 
@@ -83,10 +72,6 @@ impl AsyncEndpoint {
         Ok(self.write_readiness.get().expect("set just above"))
     }
 
-    pub(super) fn may(&self, op: Operation) -> Result<(), Error> {
-        self.direction.check(self.end, op)
-    }
-
     /// Runs `op` once the socket is readable, until it stops saying `WouldBlock`.
     pub(super) async fn when_readable<R>(
         &self,
@@ -94,14 +79,8 @@ impl AsyncEndpoint {
     ) -> Result<R, Error> {
         loop {
             let mut ready = self.fd.readable().await?;
-            let attempt = ready.try_io(|socket| match op(socket.get_ref()) {
-                Err(Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => Err(err),
-                other => Ok(other),
-            });
-            match attempt {
-                Ok(Ok(result)) => return result,
-                Ok(Err(err)) => return Err(Error::Io(err)),
-                Err(_would_block) => continue,
+            if let Some(result) = try_once(&mut ready, &mut op) {
+                return result;
             }
         }
     }
@@ -119,14 +98,8 @@ impl AsyncEndpoint {
         let registration = self.write_registration()?;
         loop {
             let mut ready = registration.writable().await?;
-            let attempt = ready.try_io(|socket| match op(socket.get_ref()) {
-                Err(Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => Err(err),
-                other => Ok(other),
-            });
-            match attempt {
-                Ok(Ok(result)) => return result,
-                Ok(Err(err)) => return Err(Error::Io(err)),
-                Err(_would_block) => continue,
+            if let Some(result) = try_once(&mut ready, &mut op) {
+                return result;
             }
         }
     }
@@ -152,6 +125,23 @@ impl AsyncEndpoint {
     }
 }
 
+/// One try of `op` on a socket tokio says is ready. `None`: it would block
+/// after all, and the readiness is cleared for the next wait.
+fn try_once<R>(
+    ready: &mut AsyncFdReadyGuard<'_, Socket>,
+    op: &mut impl FnMut(&Socket) -> Result<R, Error>,
+) -> Option<Result<R, Error>> {
+    let attempt = ready.try_io(|socket| match op(socket.get_ref()) {
+        Err(Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => Err(err),
+        other => Ok(other),
+    });
+    match attempt {
+        Ok(Ok(result)) => Some(result),
+        Ok(Err(err)) => Some(Err(Error::Io(err))),
+        Err(_would_block) => None,
+    }
+}
+
 impl crate::sys::AsyncEndpoint for AsyncEndpoint {
     async fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
         let drained = async {
@@ -172,12 +162,8 @@ impl crate::sys::AsyncEndpoint for AsyncEndpoint {
 }
 
 impl crate::sys::Endpoint for AsyncEndpoint {
-    fn peer(&self) -> &PeerIdentity {
-        &self.peer
-    }
-
-    fn direction(&self) -> Direction {
-        self.direction
+    fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {

@@ -16,8 +16,8 @@ use crate::name::PipeName;
 use crate::options::{ListenOptions, PipeMode};
 
 use super::register;
-use crate::sys::unix::admit::{Admission, Admitted, Connection};
-use crate::sys::unix::listen::{self, SocketFile};
+use crate::sys::unix::admit::{self, Admission, Connection};
+use crate::sys::unix::listen::{self, BoundListener, SocketFile};
 use crate::sys::unix::socket::{Socket, Wire};
 
 #[derive(Debug)]
@@ -51,22 +51,12 @@ impl AsyncShared {
             });
             match accepted {
                 Ok(Ok(fd)) => break fd,
-                Ok(Err(err))
-                    if matches!(
-                        Errno::from_io_error(&err),
-                        Some(Errno::INTR) | Some(Errno::CONNABORTED)
-                    ) => {}
+                Ok(Err(err)) if Errno::from_io_error(&err).is_some_and(admit::client_gave_up) => {}
                 Ok(Err(err)) => return Err(Error::Io(err)),
                 Err(_would_block) => {}
             }
         };
-        Ok(match self.admission.admit(Socket::from_fd(fd)) {
-            Admitted::Client(mut connection) => {
-                connection.permit = permit;
-                Some(*connection)
-            }
-            Admitted::Refused | Admitted::Gone => None,
-        })
+        Ok(self.admission.admit(Socket::from_fd(fd), permit))
     }
 }
 
@@ -99,18 +89,16 @@ impl crate::sys::AsyncListener for AsyncListener {
     type Connection = Connection;
 
     fn bind(name: PipeName, options: &ListenOptions, mode: PipeMode) -> Result<Self, Error> {
-        let admission = Admission::new(name, mode, options)?;
-        let (socket, file) = listen::bind(
-            &admission.name,
-            admission.wire,
-            options.first_instance,
-            super::super::access::file_permissions(&admission.access),
-            true,
-        )?;
+        let BoundListener {
+            socket,
+            file,
+            admission,
+            gate,
+        } = listen::listener(name, options, mode, true)?;
         let wire = admission.wire;
         let shared = Arc::new(AsyncShared {
             fd: register(socket, Interest::READABLE)?,
-            gate: options.max_instances.map(InstanceGate::new),
+            gate,
             admission,
         });
         let accepting = match wire {

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::options::Operation;
 
 use super::endpoint::AsyncEndpoint;
-use crate::sys::prelude::*;
+use crate::sys::prelude::tokio::*;
 use crate::sys::unix::admit::Connection;
 use crate::sys::unix::framing::{MessageReader, MessageWriter, Progress};
 
@@ -44,8 +44,6 @@ pub(crate) struct AsyncMessageStream {
     endpoint: AsyncEndpoint,
     reader: ::tokio::sync::Mutex<MessageReader>,
     writer: ::tokio::sync::Mutex<MessageWriter>,
-    max_message: usize,
-    peer_max_message: u64,
 }
 
 impl AsyncMessageStream {
@@ -64,14 +62,13 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
     type Endpoint = AsyncEndpoint;
 
     fn from_connection(connection: Connection) -> io::Result<Self> {
-        let (endpoint, _, peer_max_message, max_message) = AsyncEndpoint::new(connection)?;
-        let budget = endpoint.fd.get_ref().record_budget()?;
+        let budget = connection.record_budget()?;
+        let (endpoint, _) = AsyncEndpoint::new(connection)?;
+        let limits = endpoint.negotiated.limits;
         Ok(Self {
-            reader: ::tokio::sync::Mutex::new(MessageReader::new(max_message)),
-            writer: ::tokio::sync::Mutex::new(MessageWriter::new(peer_max_message, budget)),
+            reader: ::tokio::sync::Mutex::new(MessageReader::new(limits.max)),
+            writer: ::tokio::sync::Mutex::new(MessageWriter::new(limits.peer_max, budget)),
             endpoint,
-            max_message,
-            peer_max_message,
         })
     }
 
@@ -79,19 +76,11 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
         &self.endpoint
     }
 
-    fn max_message_size(&self) -> usize {
-        self.max_message
-    }
-
-    fn peer_max_message_size(&self) -> u64 {
-        self.peer_max_message
-    }
-
     /// Cancel safe in the sense that matters: if the future is dropped after
     /// the first record left, the rest of the message is kept and goes out
     /// before the next message, so the peer never sees a torn message.
     async fn send(&self, message: &[u8]) -> Result<(), Error> {
-        self.endpoint.may(Operation::Write)?;
+        self.endpoint.negotiated.may(Operation::Write)?;
         let mut writer = self.writer.lock().await;
         self.flush_locked(&mut writer).await?;
         writer.check(message)?;
@@ -117,7 +106,7 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
 
     /// Cancel safe: records already taken from the socket stay in the reader.
     async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.endpoint.may(Operation::Read)?;
+        self.endpoint.negotiated.may(Operation::Read)?;
         let mut reader = self.reader.lock().await;
         let receiving = Receiving {
             reader: &mut reader,
@@ -129,7 +118,7 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
     }
 
     async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
-        self.endpoint.may(Operation::Read)?;
+        self.endpoint.negotiated.may(Operation::Read)?;
         let mut reader = self.reader.lock().await;
         self.endpoint
             .when_readable(|socket| reader.recv_vec(socket))

@@ -31,7 +31,7 @@ impl crate::sys::BlockingByteStream for ByteStream {
     }
 
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.endpoint.may(Operation::Read)?;
+        self.endpoint.negotiated.may(Operation::Read)?;
         if buf.is_empty() {
             // A zero-length ReadFile on a pipe waits for data: answer at once.
             return Ok(0);
@@ -49,7 +49,7 @@ impl crate::sys::BlockingByteStream for ByteStream {
     }
 
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.endpoint.may(Operation::Write)?;
+        self.endpoint.negotiated.may(Operation::Write)?;
         if buf.is_empty() {
             return Ok(0);
         }

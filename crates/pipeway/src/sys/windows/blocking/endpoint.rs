@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use windows_sys::Win32::System::Pipes::GetNamedPipeInfo;
 
-use crate::error::Error;
-use crate::options::{Direction, End, Operation, PipeMode};
-use crate::peer::PeerIdentity;
+use crate::negotiated::Negotiated;
+use crate::options::PipeMode;
 use crate::sync::lock;
 
 use crate::sys::windows::closing::{disconnected, no_close_write, no_half_close, write_shut};
@@ -80,10 +79,8 @@ pub(crate) struct Endpoint {
     pub(super) shut_write: Shut,
     pub(super) read_timeout: Mutex<Option<Duration>>,
     pub(super) write_timeout: Mutex<Option<Duration>>,
-    pub(super) end: End,
-    pub(super) direction: Direction,
     pub(super) mode: PipeMode,
-    pub(super) peer: PeerIdentity,
+    pub(super) negotiated: Negotiated,
 }
 
 impl Endpoint {
@@ -94,15 +91,9 @@ impl Endpoint {
             shut_write: Shut::new()?,
             read_timeout: Mutex::new(None),
             write_timeout: Mutex::new(None),
-            end: connection.end,
-            direction: connection.direction,
             mode: connection.mode,
-            peer: connection.peer,
+            negotiated: connection.negotiated,
         })
-    }
-
-    pub(super) fn may(&self, op: Operation) -> Result<(), Error> {
-        self.direction.check(self.end, op)
     }
 
     /// The pipe, for one read; `None` once reads are shut down.
@@ -157,7 +148,7 @@ impl crate::sys::BlockingEndpoint for Endpoint {
     }
 
     fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
-        if !self.direction.writes(self.end) {
+        if !self.negotiated.direction.writes(self.negotiated.end) {
             return Ok(());
         }
         let pipe = lock(&self.pipe).clone().ok_or_else(disconnected)?;
@@ -166,12 +157,8 @@ impl crate::sys::BlockingEndpoint for Endpoint {
 }
 
 impl crate::sys::Endpoint for Endpoint {
-    fn peer(&self) -> &PeerIdentity {
-        &self.peer
-    }
-
-    fn direction(&self) -> Direction {
-        self.direction
+    fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
     }
 
     /// `Read` ends reads here; `Both` also ends writes and closes the handle

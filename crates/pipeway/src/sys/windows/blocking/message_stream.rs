@@ -35,8 +35,6 @@ pub(crate) struct MessageStream {
     endpoint: Endpoint,
     reading: Mutex<Reading>,
     writing: Mutex<Writing>,
-    max_message: usize,
-    peer_max_message: u64,
     empty_ends: bool,
 }
 
@@ -124,18 +122,15 @@ impl crate::sys::BlockingMessageStream for MessageStream {
     type Endpoint = Endpoint;
 
     fn from_connection(connection: Connection) -> io::Result<Self> {
-        let max_message = connection.max_message;
-        let peer_max_message = connection.peer_max_message;
+        let limits = connection.negotiated.limits;
         let empty_ends = connection.empty_message_ends_stream;
         Ok(Self {
             endpoint: Endpoint::new(connection)?,
             reading: Mutex::new(Reading {
-                rx: Receiver::new(max_message, empty_ends),
+                rx: Receiver::new(limits.max, empty_ends),
                 scratch: Vec::new(),
             }),
             writing: Mutex::new(Writing::default()),
-            max_message,
-            peer_max_message,
             empty_ends,
         })
     }
@@ -144,22 +139,15 @@ impl crate::sys::BlockingMessageStream for MessageStream {
         &self.endpoint
     }
 
-    fn max_message_size(&self) -> usize {
-        self.max_message
-    }
-
-    fn peer_max_message_size(&self) -> u64 {
-        self.peer_max_message
-    }
-
     fn send(&self, message: &[u8]) -> Result<(), Error> {
-        self.endpoint.may(Operation::Write)?;
+        self.endpoint.negotiated.may(Operation::Write)?;
         let mut writing = lock(&self.writing);
         self.flush_locked(&mut writing)?;
         if writing.ended {
             return Err(Error::Io(write_shut()));
         }
-        message::check_send(message, self.peer_max_message, self.empty_ends)?;
+        let peer_max = self.endpoint.negotiated.limits.peer_max;
+        message::check_send(message, peer_max, self.empty_ends)?;
         self.write_message(&mut writing, message)
     }
 
@@ -181,7 +169,7 @@ impl crate::sys::BlockingMessageStream for MessageStream {
     }
 
     fn recv(&self, out: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.endpoint.may(Operation::Read)?;
+        self.endpoint.negotiated.may(Operation::Read)?;
         let mut reading = lock(&self.reading);
         let rx = &mut reading.rx;
         if let Next::End = rx.check()? {
@@ -219,7 +207,7 @@ impl crate::sys::BlockingMessageStream for MessageStream {
     }
 
     fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
-        self.endpoint.may(Operation::Read)?;
+        self.endpoint.negotiated.may(Operation::Read)?;
         let mut reading = lock(&self.reading);
         let Reading { rx, scratch } = &mut *reading;
         if let Next::End = rx.check()? {

@@ -6,7 +6,7 @@
 //! | `endpoint` | what both stream types share: the handle, shutdowns, timeouts, drain |
 //! | `byte_stream` | byte streams |
 //! | `message_stream` | message streams: whole messages, kept whole across timeouts |
-//! | this module | the listener (the shared acceptor thread) and connecting |
+//! | this module | connecting (the listener is `listen::Listener`, both faces' own) |
 
 mod byte_stream;
 mod endpoint;
@@ -15,50 +15,15 @@ mod message_stream;
 pub(crate) use byte_stream::ByteStream;
 pub(crate) use message_stream::MessageStream;
 
-use std::io;
 use std::time::Duration;
 
 use crate::error::Error;
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, ListenOptions, PipeMode};
+use crate::options::{ConnectOptions, PipeMode};
 
 use crate::sys::windows::connect::{ConnectPlan, Step, wait_for_instance};
 use crate::sys::windows::instance::Connection;
-use crate::sys::windows::listen::ListenerCore;
-#[derive(Debug)]
-pub(crate) struct Listener {
-    core: ListenerCore,
-}
-
-impl Listener {
-    pub(crate) fn sddl(&self) -> &str {
-        self.core.sddl()
-    }
-}
-
-impl crate::sys::BlockingListener for Listener {
-    type Connection = Connection;
-
-    fn bind(name: PipeName, options: &ListenOptions, mode: PipeMode) -> Result<Self, Error> {
-        Ok(Self {
-            core: ListenerCore::bind(name, options, mode)?,
-        })
-    }
-
-    fn accept(&self) -> Result<Connection, Error> {
-        self.core.accept()
-    }
-
-    fn shutdown(&self) -> io::Result<()> {
-        self.core.shutdown();
-        Ok(())
-    }
-
-    fn name(&self) -> &PipeName {
-        self.core.name()
-    }
-}
-
+use crate::sys::windows::listen::Listener;
 /// The blocking face on Windows, as the backend contract (`crate::sys`) names it.
 pub(crate) enum Face {}
 

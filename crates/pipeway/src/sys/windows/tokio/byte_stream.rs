@@ -14,8 +14,8 @@ use ::tokio::io::ReadBuf;
 use ::tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer};
 use windows_sys::Win32::Foundation::HANDLE;
 
-use crate::options::{Direction, End, Operation};
-use crate::peer::PeerIdentity;
+use crate::negotiated::Negotiated;
+use crate::options::{End, Operation};
 use crate::sync::lock;
 
 use super::drain_on_blocking_thread;
@@ -136,9 +136,7 @@ pub(crate) struct AsyncEndpoint {
     write_shut: AtomicBool,
     /// The task waiting in `poll_read`, woken by a shutdown of reads.
     read_waker: Mutex<Option<Waker>>,
-    end: End,
-    direction: Direction,
-    peer: PeerIdentity,
+    negotiated: Negotiated,
 }
 
 impl AsyncEndpoint {
@@ -149,7 +147,7 @@ impl AsyncEndpoint {
 
 impl crate::sys::AsyncEndpoint for AsyncEndpoint {
     async fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
-        if !self.direction.writes(self.end) {
+        if !self.negotiated.direction.writes(self.negotiated.end) {
             return Ok(());
         }
         let io = self.io().ok_or_else(disconnected)?;
@@ -162,12 +160,8 @@ impl crate::sys::AsyncEndpoint for AsyncEndpoint {
 }
 
 impl crate::sys::Endpoint for AsyncEndpoint {
-    fn peer(&self) -> &PeerIdentity {
-        &self.peer
-    }
-
-    fn direction(&self) -> Direction {
-        self.direction
+    fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
     }
 
     /// As the blocking face's: `Read` and `Both` work, `Write` alone has
@@ -201,16 +195,14 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
     type Endpoint = AsyncEndpoint;
 
     fn from_connection(connection: Connection) -> io::Result<Self> {
-        let io = PipeIo::new(connection.pipe, connection.end)?;
+        let io = PipeIo::new(connection.pipe, connection.negotiated.end)?;
         Ok(Self {
             endpoint: AsyncEndpoint {
                 io: Mutex::new(Some(Arc::new(io))),
                 read_shut: AtomicBool::new(false),
                 write_shut: AtomicBool::new(false),
                 read_waker: Mutex::new(None),
-                end: connection.end,
-                direction: connection.direction,
-                peer: connection.peer,
+                negotiated: connection.negotiated,
             },
         })
     }
@@ -221,7 +213,7 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
 
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let endpoint = &self.endpoint;
-        endpoint.direction.check(endpoint.end, Operation::Read)?;
+        endpoint.negotiated.may(Operation::Read)?;
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
@@ -249,7 +241,7 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
 
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let endpoint = &self.endpoint;
-        endpoint.direction.check(endpoint.end, Operation::Write)?;
+        endpoint.negotiated.may(Operation::Write)?;
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }

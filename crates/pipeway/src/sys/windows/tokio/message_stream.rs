@@ -14,8 +14,8 @@ use std::time::Duration;
 use ::tokio::sync::Notify;
 
 use crate::error::Error;
-use crate::options::{Direction, End, Operation};
-use crate::peer::PeerIdentity;
+use crate::negotiated::Negotiated;
+use crate::options::Operation;
 use crate::sync::lock;
 
 use super::drain_on_blocking_thread;
@@ -36,9 +36,7 @@ pub(crate) struct MessageEndpoint {
     /// Cancels the receive operation, which may be in flight with no task
     /// waiting for it.
     read_cancel: Canceller,
-    end: End,
-    direction: Direction,
-    peer: PeerIdentity,
+    negotiated: Negotiated,
 }
 
 impl MessageEndpoint {
@@ -51,7 +49,7 @@ impl crate::sys::AsyncEndpoint for MessageEndpoint {
     /// Waits until the peer has read every message sent, a send still in
     /// flight included (the pipe counts it as written).
     async fn wait_for_drain(&self, timeout: Option<Duration>) -> io::Result<()> {
-        if !self.direction.writes(self.end) {
+        if !self.negotiated.direction.writes(self.negotiated.end) {
             return Ok(());
         }
         let pipe = self.pipe().ok_or_else(disconnected)?;
@@ -60,12 +58,8 @@ impl crate::sys::AsyncEndpoint for MessageEndpoint {
 }
 
 impl crate::sys::Endpoint for MessageEndpoint {
-    fn peer(&self) -> &PeerIdentity {
-        &self.peer
-    }
-
-    fn direction(&self) -> Direction {
-        self.direction
+    fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
@@ -107,8 +101,6 @@ pub(crate) struct AsyncMessageStream {
     endpoint: MessageEndpoint,
     reading: ::tokio::sync::Mutex<AsyncReading>,
     writing: ::tokio::sync::Mutex<AsyncWriting>,
-    max_message: usize,
-    peer_max_message: u64,
     empty_ends: bool,
 }
 
@@ -262,6 +254,7 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
     fn from_connection(connection: Connection) -> io::Result<Self> {
         let reader = Op::new(OnDrop::Cancel)?;
         let read_cancel = reader.canceller();
+        let max = connection.negotiated.limits.max;
         Ok(Self {
             endpoint: MessageEndpoint {
                 pipe: Mutex::new(Some(connection.pipe)),
@@ -270,20 +263,16 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
                 read_shut_notify: Notify::new(),
                 write_shut_notify: Notify::new(),
                 read_cancel,
-                end: connection.end,
-                direction: connection.direction,
-                peer: connection.peer,
+                negotiated: connection.negotiated,
             },
             reading: ::tokio::sync::Mutex::new(AsyncReading {
-                rx: Receiver::new(connection.max_message, connection.empty_message_ends_stream),
+                rx: Receiver::new(max, connection.empty_message_ends_stream),
                 op: reader,
             }),
             writing: ::tokio::sync::Mutex::new(AsyncWriting {
                 op: Op::new(OnDrop::Finish)?,
                 ended: false,
             }),
-            max_message: connection.max_message,
-            peer_max_message: connection.peer_max_message,
             empty_ends: connection.empty_message_ends_stream,
         })
     }
@@ -292,23 +281,16 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
         &self.endpoint
     }
 
-    fn max_message_size(&self) -> usize {
-        self.max_message
-    }
-
-    fn peer_max_message_size(&self) -> u64 {
-        self.peer_max_message
-    }
-
     async fn send(&self, message: &[u8]) -> Result<(), Error> {
         let endpoint = &self.endpoint;
-        endpoint.direction.check(endpoint.end, Operation::Write)?;
+        endpoint.negotiated.may(Operation::Write)?;
         let mut writing = self.writing.lock().await;
         self.flush_locked(&mut writing).await?;
         if writing.ended || self.write_shut() {
             return Err(Error::Io(write_shut()));
         }
-        message::check_send(message, self.peer_max_message, self.empty_ends)?;
+        let peer_max = self.endpoint.negotiated.limits.peer_max;
+        message::check_send(message, peer_max, self.empty_ends)?;
         self.start_write(&mut writing, message)?;
         self.flush_locked(&mut writing).await
     }
@@ -334,7 +316,7 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
 
     async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         let endpoint = &self.endpoint;
-        endpoint.direction.check(endpoint.end, Operation::Read)?;
+        endpoint.negotiated.may(Operation::Read)?;
         let mut reading = self.reading.lock().await;
         if !self.next_message(&mut reading).await? {
             return Ok(None);
@@ -344,7 +326,7 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
 
     async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
         let endpoint = &self.endpoint;
-        endpoint.direction.check(endpoint.end, Operation::Read)?;
+        endpoint.negotiated.may(Operation::Read)?;
         let mut reading = self.reading.lock().await;
         if !self.next_message(&mut reading).await? {
             return Ok(None);

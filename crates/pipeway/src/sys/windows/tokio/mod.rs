@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `byte_stream` | byte streams: tokio's pipes on pipeway's handles |
 //! | `message_stream` | message streams: overlapped operations that wake their task |
-//! | this module | the listener (the shared acceptor thread), connecting, draining |
+//! | this module | connecting, draining (the listener is `listen::Listener`, both faces' own) |
 
 mod byte_stream;
 mod message_stream;
@@ -24,42 +24,12 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, ListenOptions, PipeMode};
+use crate::options::{ConnectOptions, PipeMode};
 
 use crate::sys::windows::connect::{ConnectPlan, Step, wait_for_instance};
 use crate::sys::windows::drain::{self, OpenPipe};
 use crate::sys::windows::instance::Connection;
-use crate::sys::windows::listen::ListenerCore;
-#[derive(Debug)]
-pub(crate) struct AsyncListener {
-    core: ListenerCore,
-}
-
-impl AsyncListener {
-    pub(crate) fn sddl(&self) -> &str {
-        self.core.sddl()
-    }
-}
-
-impl crate::sys::AsyncListener for AsyncListener {
-    type Connection = Connection;
-
-    fn bind(name: PipeName, options: &ListenOptions, mode: PipeMode) -> Result<Self, Error> {
-        Ok(Self {
-            core: ListenerCore::bind(name, options, mode)?,
-        })
-    }
-
-    /// Cancel safe: a client is either returned or still queued.
-    async fn accept(&self) -> Result<Connection, Error> {
-        self.core.accept_async().await
-    }
-
-    fn name(&self) -> &PipeName {
-        self.core.name()
-    }
-}
-
+use crate::sys::windows::listen::Listener;
 /// The longest one wait for a busy pipe's instance lasts on a blocking
 /// thread: how long a dropped connect may leave one behind.
 const BUSY_WAIT_SLICE: Duration = Duration::from_millis(250);
@@ -69,7 +39,7 @@ pub(crate) enum Face {}
 
 impl crate::sys::TokioFace for Face {
     type Connection = Connection;
-    type Listener = AsyncListener;
+    type Listener = Listener;
     type ByteStream = AsyncByteStream;
     type MessageStream = AsyncMessageStream;
 
