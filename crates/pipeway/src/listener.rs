@@ -92,6 +92,13 @@ impl PipeListener {
         self.inner.name()
     }
 
+    /// Where the pipe lives: its socket file on Unix, its `\\.\pipe\` path
+    /// on Windows (see [`PipeName::endpoint`]).
+    pub fn endpoint(&self) -> &std::path::Path {
+        self.inner.endpoint()
+    }
+
+    #[cfg(windows)]
     pub(crate) fn sys(&self) -> &sys::Listener {
         &self.inner
     }
@@ -155,6 +162,13 @@ impl MessageListener {
         self.inner.name()
     }
 
+    /// Where the pipe lives: its socket file on Unix, its `\\.\pipe\` path
+    /// on Windows (see [`PipeName::endpoint`]).
+    pub fn endpoint(&self) -> &std::path::Path {
+        self.inner.endpoint()
+    }
+
+    #[cfg(windows)]
     pub(crate) fn sys(&self) -> &sys::Listener {
         &self.inner
     }

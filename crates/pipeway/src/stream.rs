@@ -56,6 +56,21 @@ impl PipeStream {
     /// options do not trust fails with [`Error::UntrustedServer`] before any
     /// byte is sent or read.
     ///
+    /// # Message pipes
+    ///
+    /// On Windows a byte client opens a message-type pipe too (Docker's
+    /// `\\.\pipe\docker_engine`, say, or any go-winio server with
+    /// `MessageMode: true`), in byte read mode, as Win32, .NET and go-winio
+    /// byte clients do. Message boundaries are then the server's affair
+    /// only: a read returns what the buffer holds of one or more messages,
+    /// run together; each `write` arrives at the server as one message; and
+    /// a zero-length message (go-winio's `CloseWrite`) reads as end-of-file.
+    /// A [`MessageStream`](crate::MessageStream) keeps the boundaries.
+    ///
+    /// On Unix a pipeway message pipe speaks pipeway's framed wire, which
+    /// only a [`MessageStream`](crate::MessageStream) reads: a byte client
+    /// fails with [`Error::WrongMode`](crate::Error::WrongMode).
+    ///
     /// [`Error::NotFound`]: crate::Error::NotFound
     /// [`Error::NotListening`]: crate::Error::NotListening
     /// [`Error::Busy`]: crate::Error::Busy

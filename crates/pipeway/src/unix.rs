@@ -94,13 +94,13 @@ pub trait ListenerExt {
 
 impl ListenerExt for crate::PipeListener {
     fn socket_path(&self) -> &Path {
-        self.sys().path()
+        self.endpoint()
     }
 }
 
 impl ListenerExt for crate::MessageListener {
     fn socket_path(&self) -> &Path {
-        self.sys().path()
+        self.endpoint()
     }
 }
 
@@ -229,13 +229,13 @@ fn describe(
 #[cfg(feature = "tokio")]
 impl ListenerExt for crate::tokio::PipeListener {
     fn socket_path(&self) -> &Path {
-        self.sys().path()
+        self.endpoint()
     }
 }
 
 #[cfg(feature = "tokio")]
 impl ListenerExt for crate::tokio::MessageListener {
     fn socket_path(&self) -> &Path {
-        self.sys().path()
+        self.endpoint()
     }
 }

@@ -273,6 +273,37 @@ fn clients_need_no_accept_call_to_connect_while_instances_are_free() {
     assert_eq!(got, ["client 0", "client 1", "client 2"]);
 }
 
+#[test]
+fn no_client_finds_the_pipe_busy_between_accepts() {
+    // go-winio's listener makes its next instance only when Accept is
+    // called again, so a client arriving while the server is busy with the
+    // last one finds no instance. pipeway always keeps one waiting: clients
+    // that try once (a zero timeout) all get in, though the server is slow
+    // to come back to accept.
+    const CLIENTS: usize = 100;
+    let name = unique("between");
+    let listener = PipeListener::bind(&name).unwrap();
+    let server = std::thread::spawn(move || {
+        for _ in 0..CLIENTS {
+            let mut stream = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).unwrap();
+            stream.write_all(&byte).unwrap();
+        }
+    });
+    let once = ConnectOptions::new().timeout(Duration::ZERO);
+    for i in 0..CLIENTS {
+        let mut client = PipeStream::connect_with(&name, &once)
+            .unwrap_or_else(|err| panic!("client {i} did not get in: {err}"));
+        client.write_all(&[i as u8]).unwrap();
+        let mut byte = [0u8; 1];
+        client.read_exact(&mut byte).unwrap();
+        assert_eq!(byte[0], i as u8);
+    }
+    server.join().unwrap();
+}
+
 // ---------------------------------------------------------------------------
 // Deadlines.
 
@@ -421,6 +452,24 @@ async fn tokio_reads_take_a_timeout_and_stay_usable() {
     assert_eq!(&buf, b"data");
 }
 
+#[test]
+fn a_timed_out_message_receive_loses_nothing() {
+    let name = unique("readtimeout");
+    let listener = MessageListener::bind(&name).unwrap();
+    let client = MessageStream::connect(&name).unwrap();
+    let server = listener.accept().unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let err = server.recv_vec().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    client.send(b"after the timeout").unwrap();
+    assert_eq!(
+        server.recv_vec().unwrap(),
+        Some(b"after the timeout".to_vec())
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Drain, disconnect, buffers.
 
@@ -447,6 +496,50 @@ fn wait_for_drain_waits_until_the_peer_has_read_everything() {
     })
     .unwrap();
     reader.join().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    wine,
+    ignore = "Wine 8's FlushFileBuffers does not wait on a handle bound to a completion port, as tokio's pipes are"
+)]
+async fn tokio_byte_streams_wait_for_the_peer_to_drain_them() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let name = unique("drainasync");
+    let listener = pipeway::tokio::PipeListener::bind(&name).unwrap();
+    let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    let mut server = listener.accept().await.unwrap();
+    client.write_all(&[3u8; 1000]).await.unwrap();
+    let err = client
+        .wait_for_drain(Some(Duration::from_millis(200)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    let mut buf = vec![0u8; 1000];
+    server.read_exact(&mut buf).await.unwrap();
+    client
+        .wait_for_drain(Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_message_streams_wait_for_the_peer_to_drain_them() {
+    let name = unique("drainmsg");
+    let listener = pipeway::tokio::MessageListener::bind(&name).unwrap();
+    let client = pipeway::tokio::MessageStream::connect(&name).await.unwrap();
+    let server = listener.accept().await.unwrap();
+    client.send(b"unread").await.unwrap();
+    let err = client
+        .wait_for_drain(Some(Duration::from_millis(200)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert_eq!(server.recv_vec().await.unwrap(), Some(b"unread".to_vec()));
+    client
+        .wait_for_drain(Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
 }
 
 #[test]

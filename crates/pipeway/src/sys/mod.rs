@@ -102,6 +102,8 @@ pub(crate) trait BlockingListener: Sized + fmt::Debug {
     /// Stops accepting and wakes every `accept`.
     fn shutdown(&self) -> io::Result<()>;
     fn name(&self) -> &PipeName;
+    /// Where the pipe lives: the socket file, or the `\\.\pipe\` path.
+    fn endpoint(&self) -> &Path;
 }
 
 /// A blocking end's deadlines and drain. Timeouts are never zero (the
@@ -171,6 +173,7 @@ pub(crate) trait AsyncListener: Sized + fmt::Debug + Send + Sync {
     /// or still queued.
     fn accept(&self) -> impl Future<Output = Result<Self::Connection, Error>> + Send;
     fn name(&self) -> &PipeName;
+    fn endpoint(&self) -> &Path;
 }
 
 /// A tokio end's drain.

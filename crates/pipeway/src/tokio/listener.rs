@@ -61,6 +61,13 @@ impl PipeListener {
         self.inner.name()
     }
 
+    /// Where the pipe lives: its socket file on Unix, its `\\.\pipe\` path
+    /// on Windows (see [`PipeName::endpoint`]).
+    pub fn endpoint(&self) -> &std::path::Path {
+        self.inner.endpoint()
+    }
+
+    #[cfg(windows)]
     pub(crate) fn sys(&self) -> &sys::AsyncListener {
         &self.inner
     }
@@ -100,6 +107,13 @@ impl MessageListener {
         self.inner.name()
     }
 
+    /// Where the pipe lives: its socket file on Unix, its `\\.\pipe\` path
+    /// on Windows (see [`PipeName::endpoint`]).
+    pub fn endpoint(&self) -> &std::path::Path {
+        self.inner.endpoint()
+    }
+
+    #[cfg(windows)]
     pub(crate) fn sys(&self) -> &sys::AsyncListener {
         &self.inner
     }

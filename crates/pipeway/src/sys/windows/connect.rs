@@ -223,7 +223,10 @@ impl ConnectPlan {
         } else {
             PipeMode::Byte
         };
-        if actual_mode != self.mode {
+        // A byte client reads any pipe, a message pipe in byte read mode, as
+        // Win32, .NET and go-winio clients do; a message client needs a
+        // message pipe.
+        if self.mode == PipeMode::Message && actual_mode == PipeMode::Byte {
             return Err(Error::WrongMode {
                 name: self.wait.name().to_string(),
                 expected: self.mode,

@@ -232,6 +232,10 @@ impl crate::sys::BlockingListener for Listener {
         &self.shared.admission.config.name
     }
 
+    fn endpoint(&self) -> &std::path::Path {
+        &self.shared.admission.config.path
+    }
+
     fn accept(&self) -> Result<Connection, Error> {
         let mut state = self.shared.lock();
         loop {
@@ -280,6 +284,10 @@ impl crate::sys::AsyncListener for Listener {
 
     fn name(&self) -> &PipeName {
         <Self as crate::sys::BlockingListener>::name(self)
+    }
+
+    fn endpoint(&self) -> &std::path::Path {
+        <Self as crate::sys::BlockingListener>::endpoint(self)
     }
 }
 

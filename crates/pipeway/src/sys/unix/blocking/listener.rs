@@ -91,12 +91,6 @@ pub(crate) struct Listener {
     acceptor: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Listener {
-    pub(crate) fn path(&self) -> &std::path::Path {
-        self.file.path()
-    }
-}
-
 impl crate::sys::BlockingListener for Listener {
     type Connection = Connection;
 
@@ -178,6 +172,10 @@ impl crate::sys::BlockingListener for Listener {
 
     fn name(&self) -> &PipeName {
         &self.shared.admission.name
+    }
+
+    fn endpoint(&self) -> &std::path::Path {
+        self.file.path()
     }
 }
 

@@ -79,12 +79,6 @@ pub(crate) struct AsyncListener {
     accepting: Accepting,
 }
 
-impl AsyncListener {
-    pub(crate) fn path(&self) -> &std::path::Path {
-        self.file.path()
-    }
-}
-
 impl crate::sys::AsyncListener for AsyncListener {
     type Connection = Connection;
 
@@ -138,6 +132,10 @@ impl crate::sys::AsyncListener for AsyncListener {
 
     fn name(&self) -> &PipeName {
         &self.shared.admission.name
+    }
+
+    fn endpoint(&self) -> &std::path::Path {
+        self.file.path()
     }
 }
 
