@@ -11,12 +11,15 @@ mod error;
 pub mod fuzzing;
 mod gate;
 mod listener;
+mod listing;
 mod message;
 mod messages;
 mod name;
 mod negotiated;
 mod options;
 mod peer;
+mod principal;
+mod sealed;
 mod stream;
 mod sync;
 mod sys;
@@ -34,6 +37,7 @@ pub mod windows;
 
 pub use error::{Error, Result};
 pub use listener::{MessageListener, PipeListener};
+pub use listing::{LocalPipe, PipeState, inspect, local_pipes};
 pub use message::MessageStream;
 pub use name::{IntoPipeName, NameError, PipeName};
 pub use options::{
@@ -41,4 +45,5 @@ pub use options::{
     PipeMode,
 };
 pub use peer::PeerIdentity;
+pub use principal::Principal;
 pub use stream::PipeStream;

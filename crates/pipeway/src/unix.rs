@@ -2,18 +2,16 @@
 //! local pipes. What Unix alone can do lives here, as extension traits, so
 //! that using it elsewhere is a compile error rather than a surprise.
 
-use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::access::Account;
-use crate::name::{IntoPipeName, PipeName};
+use crate::name::PipeName;
 use crate::options::{ConnectOptions, ListenOptions, ServerRequirement};
 use crate::peer::PeerIdentity;
-use crate::sys::unix::{DOTNET_PREFIX, pipe_directory, probe};
+use crate::sealed::Sealed;
 
 /// Numeric ids of the peer.
-pub trait PeerIdentityExt {
+pub trait PeerIdentityExt: Sealed {
     /// The peer's user id.
     fn uid(&self) -> u32;
     /// The peer's primary group id.
@@ -29,8 +27,25 @@ impl PeerIdentityExt for PeerIdentity {
     }
 }
 
+/// The uid behind a [`Principal`](crate::Principal).
+pub trait PrincipalExt: Sized + Sealed {
+    /// The user's id.
+    fn uid(&self) -> u32;
+    /// The user with this uid.
+    fn from_uid(uid: u32) -> Self;
+}
+
+impl PrincipalExt for crate::Principal {
+    fn uid(&self) -> u32 {
+        self.uid
+    }
+    fn from_uid(uid: u32) -> Self {
+        crate::Principal { uid }
+    }
+}
+
 /// Where a name's socket lives.
-pub trait PipeNameExt {
+pub trait PipeNameExt: Sealed {
     /// The socket path of a local name (`${TMPDIR:-/tmp}/CoreFxPipe_<name>`)
     /// or of a socket-path name; `None` for a remote name.
     fn socket_path(&self) -> Option<&Path>;
@@ -43,7 +58,7 @@ impl PipeNameExt for PipeName {
 }
 
 /// Access rules by numeric id.
-pub trait ListenOptionsExt {
+pub trait ListenOptionsExt: Sealed {
     /// Also admits the user with this uid.
     fn allow_uid(self, uid: u32) -> Self;
     /// Also admits members of the group with this gid.
@@ -74,7 +89,7 @@ impl ListenOptionsExt for ListenOptions {
 }
 
 /// Server requirements by numeric id.
-pub trait ConnectOptionsExt {
+pub trait ConnectOptionsExt: Sealed {
     /// Trusts only a server running as `uid` (or root).
     fn require_server_uid(self, uid: u32) -> Self;
 }
@@ -87,7 +102,7 @@ impl ConnectOptionsExt for ConnectOptions {
 }
 
 /// The socket path a listener bound.
-pub trait ListenerExt {
+pub trait ListenerExt: Sealed {
     /// The path of the listener's socket file.
     fn socket_path(&self) -> &Path;
 }
@@ -104,127 +119,9 @@ impl ListenerExt for crate::MessageListener {
     }
 }
 
-/// Whether anyone serves a pipe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PipeState {
-    /// A server listens on it; `pid` where this user may see the process.
-    Live {
-        /// The server's process id.
-        pid: Option<u32>,
-    },
-    /// A socket file with no server: left behind by one that died. The
-    /// next server to bind the name reclaims it.
-    Stale,
-}
-
-/// A local pipe's socket file, as [`local_pipes`] and [`inspect`] see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct LocalPipe {
-    /// The pipe's name (`echo` for `/tmp/CoreFxPipe_echo`), or the path for
-    /// a socket-path name.
-    pub name: String,
-    /// The socket file.
-    pub path: PathBuf,
-    /// The file owner's uid.
-    pub owner: u32,
-    /// The file owner's user name, when the user database knows the uid.
-    pub owner_name: Option<String>,
-    /// The file's permission bits.
-    pub mode: u32,
-    /// Whether a server listens on it.
-    pub state: PipeState,
-}
-
-/// The local pipes in `${TMPDIR:-/tmp}`: every `CoreFxPipe_*` socket, live
-/// or stale, sorted by name. Looking does not connect to any of them.
-pub fn local_pipes() -> io::Result<Vec<LocalPipe>> {
-    let dir = pipe_directory();
-    let listening = probe::listening_sockets();
-    let mut pipes = Vec::new();
-    for entry in std::fs::read_dir(&dir)? {
-        let entry = entry?;
-        let file_name = entry.file_name();
-        let Some(name) = file_name
-            .to_str()
-            .and_then(|n| n.strip_prefix(DOTNET_PREFIX))
-        else {
-            continue;
-        };
-        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
-            continue;
-        };
-        if !meta.file_type().is_socket() {
-            continue;
-        }
-        pipes.push(describe(
-            name.to_owned(),
-            entry.path(),
-            &meta,
-            listening.as_ref(),
-        )?);
-    }
-    pipes.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(pipes)
-}
-
-/// One pipe's socket file: owner, mode, and whether a server listens on it.
-pub fn inspect(name: impl IntoPipeName) -> crate::Result<LocalPipe> {
-    let name = name.into_pipe_name()?;
-    let path = name.local_path()?.to_owned();
-    let meta = std::fs::symlink_metadata(&path).map_err(|err| {
-        if err.kind() == io::ErrorKind::NotFound {
-            crate::Error::NotFound {
-                name: name.to_string(),
-                path: path.clone(),
-                waited: std::time::Duration::ZERO,
-            }
-        } else {
-            crate::Error::Io(err)
-        }
-    })?;
-    if !meta.file_type().is_socket() {
-        return Err(crate::Error::NotASocket { path });
-    }
-    Ok(describe(
-        name.to_string(),
-        path,
-        &meta,
-        probe::listening_sockets().as_ref(),
-    )?)
-}
-
-fn describe(
-    name: String,
-    path: PathBuf,
-    meta: &std::fs::Metadata,
-    listening: Option<&std::collections::HashMap<PathBuf, u64>>,
-) -> io::Result<LocalPipe> {
-    let state = match listening {
-        Some(listening) => match listening.get(&path) {
-            Some(&inode) => PipeState::Live {
-                pid: probe::pid_holding_socket(inode),
-            },
-            None => PipeState::Stale,
-        },
-        // No passive listing on this system: ask the socket itself.
-        None => match probe::probe(&path)? {
-            probe::Liveness::Live { creds, .. } => PipeState::Live {
-                pid: creds.and_then(|c| c.pid),
-            },
-            _ => PipeState::Stale,
-        },
-    };
-    Ok(LocalPipe {
-        name,
-        path,
-        owner: meta.uid(),
-        owner_name: crate::sys::unix::users::user_name(meta.uid()),
-        mode: meta.mode() & 0o7777,
-        state,
-    })
-}
+/// The local pipes, as the crate root lists them; kept here under their old
+/// paths.
+pub use crate::listing::{LocalPipe, PipeState, inspect, local_pipes};
 
 #[cfg(feature = "tokio")]
 impl ListenerExt for crate::tokio::PipeListener {

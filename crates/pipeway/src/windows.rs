@@ -45,9 +45,10 @@ use crate::access::Account;
 use crate::name::PipeName;
 use crate::options::{ConnectOptions, ListenOptions, ServerRequirement};
 use crate::peer::PeerIdentity;
+use crate::sealed::Sealed;
 
 /// The peer's Windows identity.
-pub trait PeerIdentityExt {
+pub trait PeerIdentityExt: Sealed {
     /// The peer's user SID (`S-1-5-21-…`): on a server stream the client's
     /// user, on a client stream the pipe's owner. `None` when Windows did
     /// not tell (a client that connected anonymously, from a process this
@@ -68,8 +69,26 @@ impl PeerIdentityExt for PeerIdentity {
     }
 }
 
+/// The SID behind a [`Principal`](crate::Principal).
+pub trait PrincipalExt: Sized + Sealed {
+    /// The user's SID (`S-1-5-…`).
+    fn sid(&self) -> &str;
+    /// The account with this SID (or `DOMAIN\name`, or `name`), if Windows
+    /// knows it.
+    fn from_account(account: &str) -> io::Result<Option<Self>>;
+}
+
+impl PrincipalExt for crate::Principal {
+    fn sid(&self) -> &str {
+        &self.sid
+    }
+    fn from_account(account: &str) -> io::Result<Option<Self>> {
+        Ok(crate::sys::windows::accounts::sid_of(account)?.map(|sid| crate::Principal { sid }))
+    }
+}
+
 /// Where a name's pipe lives.
-pub trait PipeNameExt {
+pub trait PipeNameExt: Sealed {
     /// The `\\.\pipe\name` path of a local name; `None` for a remote one.
     fn pipe_path(&self) -> Option<&Path>;
 }
@@ -81,7 +100,7 @@ impl PipeNameExt for PipeName {
 }
 
 /// Windows-only listener settings.
-pub trait ListenOptionsExt {
+pub trait ListenOptionsExt: Sealed {
     /// Admits clients on other hosts (no `PIPE_REJECT_REMOTE_CLIENTS`). The
     /// access rules still apply to them. Off by default.
     fn accept_remote_clients(self, accept: bool) -> Self;
@@ -121,7 +140,7 @@ impl ListenOptionsExt for ListenOptions {
 }
 
 /// Windows-only client settings.
-pub trait ConnectOptionsExt {
+pub trait ConnectOptionsExt: Sealed {
     /// Trusts only a pipe owned by the account with this SID (or by SYSTEM
     /// or Administrators).
     fn require_server_sid(self, sid: impl Into<String>) -> Self;
@@ -144,7 +163,7 @@ impl ConnectOptionsExt for ConnectOptions {
 }
 
 /// What a listener gave its pipe.
-pub trait ListenerExt {
+pub trait ListenerExt: Sealed {
     /// The security descriptor of every instance, in SDDL
     /// (`O:<owner>D:P(A;;FA;;;<owner>)(A;;FA;;;SY)` by default).
     fn security_descriptor(&self) -> &str;

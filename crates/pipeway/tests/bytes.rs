@@ -222,12 +222,23 @@ fn the_peer_identity_matches_the_connecting_process() {
     let client = PipeStream::connect(&name).unwrap();
     let server_end = listener.accept().unwrap();
     let me = std::process::id();
+    let user = pipeway::Principal::current().unwrap();
     for peer in [server_end.peer(), client.peer()] {
         assert_eq!(peer.pid(), Some(me));
+        // The portable principal: the same user on both ends, with a name.
+        assert_eq!(peer.principal().as_ref(), Some(&user));
     }
+    let account = user.account_name().expect("this user has an account name");
+    assert!(
+        account.ends_with(server_end.peer().user_name().unwrap()),
+        "{account}"
+    );
     #[cfg(unix)]
     {
-        use pipeway::unix::PeerIdentityExt;
+        use pipeway::unix::{PeerIdentityExt, PrincipalExt};
+        assert_eq!(user.uid(), server_end.peer().uid());
+        assert_eq!(user.id(), user.uid().to_string());
+        assert_eq!(user.to_string(), format!("uid {}", user.uid()));
         // SAFETY: geteuid/getegid have no preconditions.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         for peer in [server_end.peer(), client.peer()] {
@@ -244,8 +255,11 @@ fn the_peer_identity_matches_the_connecting_process() {
     }
     #[cfg(windows)]
     {
-        use pipeway::windows::PeerIdentityExt;
+        use pipeway::windows::{PeerIdentityExt, PrincipalExt};
         let sid = pipeway::windows::current_user_sid().unwrap();
+        assert_eq!(user.sid(), sid);
+        assert_eq!(user.id(), sid);
+        assert_eq!(user.account_name(), server_end.peer().account_name());
         // The server sees the client's user; the client, the pipe's owner.
         for peer in [server_end.peer(), client.peer()] {
             assert_eq!(peer.sid(), Some(sid.as_str()));

@@ -240,6 +240,45 @@ fn a_live_name_is_never_joined() {
 }
 
 #[test]
+fn a_served_pipe_is_inspected_without_a_connection_and_goes_with_its_listener() {
+    let name = unique("inspected");
+    let listener = PipeListener::bind(&name).unwrap();
+    let inspected = pipeway::inspect(&name).unwrap();
+    assert_eq!(inspected.path, listener.endpoint());
+    assert!(matches!(inspected.state, pipeway::PipeState::Live { .. }));
+    #[cfg(unix)]
+    assert_eq!(
+        inspected.owner,
+        pipeway::unix::PrincipalExt::uid(&pipeway::Principal::current().unwrap())
+    );
+    drop(listener);
+    assert!(matches!(
+        pipeway::inspect(&name),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+#[cfg_attr(
+    wine,
+    ignore = r"Wine 8 cannot list \\.\pipe\ (FindFirstFileW fails with ERROR_BAD_DEV_TYPE)"
+)]
+fn a_served_pipe_is_listed_and_goes_with_its_listener() {
+    let name = unique("listed");
+    let listener = PipeListener::bind(&name).unwrap();
+    let pipes = pipeway::local_pipes().unwrap();
+    let listed = pipes
+        .iter()
+        .find(|pipe| pipe.name == name)
+        .unwrap_or_else(|| panic!("{name} not in {pipes:?}"));
+    assert_eq!(listed.path, listener.endpoint());
+    assert!(matches!(listed.state, pipeway::PipeState::Live { .. }));
+    drop(listener);
+    let listed_after = pipeway::local_pipes().unwrap();
+    assert!(!listed_after.iter().any(|pipe| pipe.name == name));
+}
+
+#[test]
 fn invalid_names_are_refused_at_bind_and_connect() {
     for bad in [
         "",

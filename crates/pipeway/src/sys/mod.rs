@@ -31,10 +31,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::listing::LocalPipe;
 use crate::name::{NameError, PipeName};
 use crate::negotiated::Negotiated;
 use crate::options::{ConnectOptions, ListenOptions, PipeMode};
 use crate::peer::PeerIdentity;
+use crate::principal::Principal;
 
 #[cfg(unix)]
 pub(crate) mod unix;
@@ -62,6 +64,14 @@ pub(crate) trait Platform {
     fn host_name() -> Option<String>;
     /// The peer's user name, from the platform's account database.
     fn user_name(peer: &PeerIdentity) -> Option<String>;
+    /// The user this process runs as.
+    fn current_principal() -> io::Result<Principal>;
+    /// A user's account name (`DOMAIN\name` on Windows).
+    fn account_name(principal: &Principal) -> Option<String>;
+    /// The local pipes, in any order, without connecting to them.
+    fn local_pipes() -> io::Result<Vec<LocalPipe>>;
+    /// One local pipe, without connecting to it.
+    fn inspect(name: &PipeName) -> Result<LocalPipe, Error>;
 }
 
 /// What every connected end offers, whatever its face and mode.
@@ -269,6 +279,22 @@ pub(crate) fn host_name() -> Option<String> {
 
 pub(crate) fn user_name(peer: &PeerIdentity) -> Option<String> {
     <backend::Os as Platform>::user_name(peer)
+}
+
+pub(crate) fn current_principal() -> io::Result<Principal> {
+    <backend::Os as Platform>::current_principal()
+}
+
+pub(crate) fn account_name(principal: &Principal) -> Option<String> {
+    <backend::Os as Platform>::account_name(principal)
+}
+
+pub(crate) fn local_pipes() -> io::Result<Vec<LocalPipe>> {
+    <backend::Os as Platform>::local_pipes()
+}
+
+pub(crate) fn inspect(name: &PipeName) -> Result<LocalPipe, Error> {
+    <backend::Os as Platform>::inspect(name)
 }
 
 /// The blocking face's types, as the backend provides them.

@@ -7,6 +7,7 @@ pub(crate) mod connect;
 pub(crate) mod creds;
 pub(crate) mod framing;
 pub(crate) mod listen;
+pub(crate) mod listing;
 pub(crate) mod probe;
 pub(crate) mod socket;
 #[cfg(feature = "tokio")]
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::name::NameError;
 use crate::peer::PeerIdentity;
+use crate::principal::Principal;
 
 /// The size of `sockaddr_un.sun_path`, which must hold the path and its NUL.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -86,6 +88,24 @@ impl crate::sys::Platform for Os {
 
     fn user_name(peer: &PeerIdentity) -> Option<String> {
         users::user_name(peer.uid)
+    }
+
+    fn current_principal() -> std::io::Result<Principal> {
+        Ok(Principal {
+            uid: users::effective_uid(),
+        })
+    }
+
+    fn account_name(principal: &Principal) -> Option<String> {
+        users::user_name(principal.uid)
+    }
+
+    fn local_pipes() -> std::io::Result<Vec<crate::listing::LocalPipe>> {
+        listing::local_pipes()
+    }
+
+    fn inspect(name: &crate::PipeName) -> Result<crate::listing::LocalPipe, crate::Error> {
+        listing::inspect(name)
     }
 }
 

@@ -16,6 +16,7 @@
 //! | `message` | message mode: whole messages, `ERROR_MORE_DATA` |
 //! | `closing` | what an end says when half-closed or used after it closed |
 //! | `drain` | waiting until the peer has read everything, with a timeout |
+//! | `listing` | the pipes in `\\.\pipe\`, without opening them |
 //! | `blocking` | the blocking face's streams |
 //! | `tokio` | the tokio face's listeners and streams |
 
@@ -30,6 +31,7 @@ pub(crate) mod drain;
 pub(crate) mod identity;
 pub(crate) mod instance;
 pub(crate) mod listen;
+pub(crate) mod listing;
 pub(crate) mod message;
 pub(crate) mod overlapped;
 pub(crate) mod security;
@@ -43,6 +45,7 @@ use windows_sys::Win32::System::SystemInformation::{ComputerNameDnsHostname, Get
 
 use crate::name::NameError;
 use crate::peer::PeerIdentity;
+use crate::principal::Principal;
 
 /// Where local pipes live.
 pub(crate) const PIPE_PREFIX: &str = r"\\.\pipe\";
@@ -99,6 +102,24 @@ impl crate::sys::Platform for Os {
 
     fn user_name(peer: &PeerIdentity) -> Option<String> {
         account(peer).map(|(_, name)| name.clone())
+    }
+
+    fn current_principal() -> std::io::Result<Principal> {
+        Ok(Principal {
+            sid: accounts::current_user_sid()?,
+        })
+    }
+
+    fn account_name(principal: &Principal) -> Option<String> {
+        accounts::account_of(&principal.sid).map(|account| accounts::qualified(&account))
+    }
+
+    fn local_pipes() -> std::io::Result<Vec<crate::listing::LocalPipe>> {
+        listing::local_pipes()
+    }
+
+    fn inspect(name: &crate::PipeName) -> Result<crate::listing::LocalPipe, crate::Error> {
+        listing::inspect(name)
     }
 }
 
