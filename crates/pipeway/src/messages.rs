@@ -12,12 +12,9 @@ use std::io;
 use crate::error::Error;
 
 /// Refuses a message larger than the peer accepts, before any of it is sent.
-pub(crate) fn check_send(len: usize, peer_max: u64) -> Result<(), Error> {
-    if len as u64 > peer_max {
-        return Err(Error::MessageTooLarge {
-            len: len as u64,
-            max: peer_max,
-        });
+pub(crate) fn check_send(len: usize, peer_max: usize) -> Result<(), Error> {
+    if len > peer_max {
+        return Err(Error::MessageTooLarge { len, max: peer_max });
     }
     Ok(())
 }
@@ -103,8 +100,8 @@ impl Reassembly {
     pub(crate) fn admit(&mut self, len: u64) -> Result<usize, Error> {
         if len > self.max as u64 {
             return Err(self.fail(Error::MessageTooLarge {
-                len,
-                max: self.max as u64,
+                len: usize::try_from(len).unwrap_or(usize::MAX),
+                max: self.max,
             }));
         }
         Ok(len as usize)
@@ -204,7 +201,7 @@ mod tests {
         assert!(matches!(
             rx.admit(u64::MAX),
             Err(Error::MessageTooLarge {
-                len: u64::MAX,
+                len: usize::MAX,
                 max: 8
             })
         ));

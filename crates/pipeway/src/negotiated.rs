@@ -4,7 +4,7 @@
 //! so that no backend keeps these facts, or checks them, its own way.
 
 use crate::error::Error;
-use crate::options::{Direction, End, Operation};
+use crate::options::{Direction, End, Operation, PipeMode};
 use crate::peer::PeerIdentity;
 
 /// The largest messages each side accepts.
@@ -15,16 +15,13 @@ pub(crate) struct MessageLimits {
     /// The largest message the peer accepts: what a pipeway server's hello
     /// said; a server, or a client of a native Windows pipe (which carries
     /// no handshake), takes its own limit.
-    pub peer_max: u64,
+    pub peer_max: usize,
 }
 
 impl MessageLimits {
     /// Both sides at `max`: what an end assumes when the peer does not say.
     pub(crate) fn symmetric(max: usize) -> Self {
-        Self {
-            max,
-            peer_max: max as u64,
-        }
+        Self { max, peer_max: max }
     }
 }
 
@@ -32,6 +29,8 @@ impl MessageLimits {
 #[derive(Debug)]
 pub(crate) struct Negotiated {
     pub end: End,
+    /// The pipe's own type (a byte client may read a message pipe).
+    pub pipe_mode: PipeMode,
     pub direction: Direction,
     pub peer: PeerIdentity,
     pub limits: MessageLimits,

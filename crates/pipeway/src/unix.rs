@@ -9,6 +9,9 @@ use crate::name::PipeName;
 use crate::options::{ConnectOptions, ListenOptions, ServerRequirement};
 use crate::peer::PeerIdentity;
 use crate::sealed::Sealed;
+use crate::sys::prelude::blocking::*;
+#[cfg(feature = "tokio")]
+use crate::sys::prelude::tokio::*;
 
 /// Numeric ids of the peer.
 pub trait PeerIdentityExt: Sealed {
@@ -136,3 +139,26 @@ impl ListenerExt for crate::tokio::MessageListener {
         self.endpoint()
     }
 }
+
+/// A stream's socket: open, and the same socket, for as long as the stream
+/// lives (a shutdown or disconnect does not close it). Reading or writing it
+/// directly bypasses pipeway's framing on a message or limited pipe.
+macro_rules! socket_of_stream {
+    ($($stream:ty),*) => {$(
+        impl std::os::fd::AsFd for $stream {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                crate::sys::Endpoint::as_fd(self.sys().endpoint())
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $stream {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(self))
+            }
+        }
+    )*};
+}
+
+socket_of_stream!(crate::PipeStream, crate::MessageStream);
+#[cfg(feature = "tokio")]
+socket_of_stream!(crate::tokio::PipeStream, crate::tokio::MessageStream);

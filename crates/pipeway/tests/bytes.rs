@@ -301,6 +301,44 @@ fn shutting_down_a_listener_wakes_a_blocked_accept() {
     assert!(refused.is_err());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_a_tokio_listener_wakes_its_accepts_and_ends_incoming() {
+    use futures_core::Stream;
+    // A byte pipe on the plain wire, and one with an instance limit (the
+    // framed wire on Unix, whose clients are admitted ahead of accept).
+    for options in [
+        pipeway::ListenOptions::new(),
+        pipeway::ListenOptions::new().max_instances(2),
+    ] {
+        let name = unique("wakeasync");
+        let listener =
+            std::sync::Arc::new(pipeway::tokio::PipeListener::bind_with(&name, &options).unwrap());
+        let waiting = {
+            let listener = listener.clone();
+            tokio::spawn(async move { listener.accept().await.map(|_| ()) })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        listener.shutdown().unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the accept woke")
+            .unwrap();
+        assert!(
+            matches!(result, Err(pipeway::Error::ListenerClosed)),
+            "{result:?}"
+        );
+        let mut incoming = listener.incoming();
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut incoming).poll_next(cx)).await;
+        assert!(next.is_none(), "a shut listener's stream has ended");
+        let quick = pipeway::ConnectOptions::new().timeout(Duration::ZERO);
+        assert!(
+            pipeway::tokio::PipeStream::connect_with(&name, &quick)
+                .await
+                .is_err()
+        );
+    }
+}
+
 #[test]
 fn closing_a_stream_wakes_a_blocked_read_on_it() {
     let name = unique("wakeread");
@@ -425,4 +463,64 @@ async fn vectored_writes_deliver_every_buffer_in_order() {
         write_all_vectored(&mut client, &parts).await;
         assert!(reader.await.unwrap() == expected);
     }
+}
+
+#[tokio::test]
+async fn halves_reunite_only_with_their_own_and_the_stream_goes_on_whole() {
+    let name = unique("reunite");
+    let listener = pipeway::tokio::PipeListener::bind(&name).unwrap();
+    let first = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    let mut first_server = listener.accept().await.unwrap();
+    let second = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    let _second_server = listener.accept().await.unwrap();
+    let (first_read, first_write) = first.into_split();
+    let (second_read, second_write) = second.into_split();
+    let pipeway::tokio::ReuniteError(first_read, second_write) =
+        first_read.reunite(second_write).unwrap_err();
+    drop((second_read, second_write));
+    let mut first = first_read.reunite(first_write).unwrap();
+    // Reuniting did not shut the write side, as dropping the half would.
+    first.write_all(b"still").await.unwrap();
+    let mut buf = [0u8; 5];
+    first_server.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"still");
+    // Nothing to read: try_read says so at once.
+    let err = first.try_read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stream_lends_its_socket_for_as_long_as_it_lives() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let name = unique("asfd");
+    let listener = PipeListener::bind(&name).unwrap();
+    let client = PipeStream::connect(&name).unwrap();
+    let _server = listener.accept().unwrap();
+    let fd = client.as_fd().as_raw_fd();
+    assert_eq!(fd, client.as_raw_fd());
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `kind` and `len` are valid for the option's size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut kind as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(
+        (rc, kind),
+        (0, libc::SOCK_STREAM),
+        "a plain byte pipe's socket"
+    );
+    client.disconnect().unwrap();
+    // Disconnecting shuts the socket down; it stays open until the drop.
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    assert_ne!(
+        unsafe { libc::fcntl(client.as_fd().as_raw_fd(), libc::F_GETFD) },
+        -1
+    );
 }

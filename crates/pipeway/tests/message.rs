@@ -165,7 +165,7 @@ fn a_hostile_peer_announcing_a_huge_length_is_refused_before_allocation() {
         // is raised first.
         match server.recv_vec().unwrap_err() {
             Error::MessageTooLarge { len, max } => {
-                assert_eq!(len, announced);
+                assert_eq!(len as u64, announced);
                 assert_eq!(max, 16 << 20);
             }
             other => panic!("expected MessageTooLarge, got {other}"),

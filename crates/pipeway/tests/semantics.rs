@@ -557,6 +557,43 @@ fn a_server_side_disconnect_ends_the_client_after_what_was_written() {
 }
 
 #[test]
+fn pipe_info_tells_the_type_direction_buffers_and_instances() {
+    let name = unique("info");
+    let options = ListenOptions::new()
+        .direction(Direction::Outbound)
+        .max_instances(3)
+        .in_buffer_size(32 * 1024)
+        .out_buffer_size(32 * 1024);
+    let listener = MessageListener::bind_with(&name, &options).unwrap();
+    let client = MessageStream::connect(&name).unwrap();
+    let server = listener.accept().unwrap();
+
+    let info = server.info().unwrap();
+    assert_eq!(info.mode, pipeway::PipeMode::Message);
+    assert_eq!(info.end, pipeway::End::Server);
+    assert_eq!(info.direction, Direction::Outbound);
+    assert_eq!(info.max_instances, Some(3));
+    assert!(
+        info.instances.is_some_and(|n| (1..=3).contains(&n)),
+        "{info:?}"
+    );
+    assert!(info.out_buffer_size >= 4096, "{info:?}");
+
+    let info = client.info().unwrap();
+    assert_eq!(info.mode, pipeway::PipeMode::Message);
+    assert_eq!(info.end, pipeway::End::Client);
+    assert_eq!(info.direction, Direction::Outbound);
+    if cfg!(windows) {
+        // Windows tells every end the pipe's instances.
+        assert_eq!(info.max_instances, Some(3));
+        assert!(info.instances.is_some());
+    } else {
+        // A Unix client cannot see the server's limit.
+        assert_eq!((info.instances, info.max_instances), (None, None));
+    }
+}
+
+#[test]
 fn buffer_sizes_reach_the_kernel() {
     let name = unique("buffers");
     let listener = PipeListener::bind_with(

@@ -266,3 +266,22 @@ async fn a_tokio_byte_client_reads_a_message_type_pipe_as_bytes() {
         .await
         .unwrap();
 }
+
+#[test]
+fn a_stream_lends_its_pipe_handle_until_it_disconnects() {
+    use std::os::windows::io::AsRawHandle;
+    let name = unique("rawhandle");
+    let listener = PipeListener::bind(&name).unwrap();
+    let client = PipeStream::connect(&name).unwrap();
+    let _server = listener.accept().unwrap();
+    let handle = client.as_raw_handle();
+    assert!(!handle.is_null());
+    // A Win32 call on it sees a byte pipe.
+    // SAFETY: a live pipe handle, borrowed for the call.
+    let file = std::mem::ManuallyDrop::new(unsafe {
+        <std::fs::File as std::os::windows::io::FromRawHandle>::from_raw_handle(handle)
+    });
+    assert_eq!(win32::pipe_flags(&file) & win32::MESSAGE_TYPE_FLAG, 0);
+    client.disconnect().unwrap();
+    assert!(client.as_raw_handle().is_null());
+}

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{unique, win32};
-use pipeway::windows::{ConnectOptionsExt, ListenOptionsExt, ListenerExt, PeerIdentityExt};
+use pipeway::windows::{
+    ConnectOptionsExt, ImpersonationLevel, ListenOptionsExt, ListenerExt, PeerIdentityExt,
+};
 use pipeway::{
     ConnectOptions, Direction, Error, ListenOptions, MessageListener, MessageStream, PipeListener,
     PipeStream,
@@ -361,4 +363,112 @@ fn message_limits_hold_on_both_ends_without_a_handshake() {
     ));
     modest.send(&[3u8; 1000]).unwrap();
     assert_eq!(server.recv_vec().unwrap(), Some(vec![3u8; 1000]));
+}
+
+// ---------------------------------------------------------------------------
+// A descriptor given as SDDL; acting as the client.
+
+/// The DACL part of a descriptor in SDDL.
+fn dacl(sddl: &str) -> &str {
+    &sddl[sddl.find("D:").expect("a DACL")..]
+}
+
+#[test]
+fn a_security_descriptor_given_as_sddl_is_the_pipes() {
+    let name = unique("sddlgiven");
+    let sddl = "D:P(A;;FA;;;WD)";
+    let options = ListenOptions::new().security_descriptor(sddl);
+    let listener = PipeListener::bind_with(&name, &options).unwrap();
+    assert_eq!(listener.security_descriptor(), sddl);
+    let client = win32::client(&name, 0).unwrap();
+    // Windows gives the pipe an owner of its choosing; the DACL is ours.
+    assert_eq!(
+        dacl(&win32::security_of(&client)),
+        dacl(&win32::normalized(sddl))
+    );
+    let _stream = listener.accept().unwrap();
+
+    let err = PipeListener::bind_with(
+        unique("badsddl"),
+        &ListenOptions::new().security_descriptor("D:(not sddl"),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("D:(not sddl"), "{err}");
+}
+
+/// The impersonation level of the calling thread's token; `None` when the
+/// thread has none of its own (it is not impersonating anyone).
+fn thread_impersonation_level() -> Option<i32> {
+    use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+    use windows_sys::Win32::Foundation::HANDLE;
+    use windows_sys::Win32::Security::{GetTokenInformation, TOKEN_QUERY, TokenImpersonationLevel};
+    use windows_sys::Win32::System::Threading::{GetCurrentThread, OpenThreadToken};
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: the pseudo-handle of this thread needs no closing; `token` is
+    // a valid out pointer, owned at once on success.
+    if unsafe { OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, 1, &mut token) } == 0 {
+        return None;
+    }
+    // SAFETY: a token handle just opened, owned here alone.
+    let token = unsafe { OwnedHandle::from_raw_handle(token as _) };
+    let mut level = 0i32;
+    let mut len = 0u32;
+    // SAFETY: `level` holds the SECURITY_IMPERSONATION_LEVEL asked for.
+    let ok = unsafe {
+        GetTokenInformation(
+            token.as_raw_handle() as HANDLE,
+            TokenImpersonationLevel,
+            (&mut level as *mut i32).cast(),
+            4,
+            &mut len,
+        )
+    };
+    assert_ne!(ok, 0, "GetTokenInformation failed");
+    Some(level)
+}
+
+#[test]
+fn a_server_thread_acts_as_its_client_as_far_as_the_client_lets_it() {
+    use std::sync::mpsc;
+    use windows_sys::Win32::Security::{SecurityIdentification, SecurityImpersonation};
+
+    // Another thread of the server, asked for its token while the server
+    // thread acts as the client.
+    let (ask, asked) = mpsc::channel::<()>();
+    let (answer, answered) = mpsc::channel();
+    let bystander = std::thread::spawn(move || {
+        while asked.recv().is_ok() {
+            answer.send(thread_impersonation_level()).unwrap();
+        }
+    });
+
+    for (level, expected) in [
+        (ImpersonationLevel::Impersonation, SecurityImpersonation),
+        (ImpersonationLevel::Identification, SecurityIdentification),
+    ] {
+        let name = unique("runas");
+        let listener = PipeListener::bind(&name).unwrap();
+        let client = PipeStream::connect_with(&name, &quick().impersonation_level(level)).unwrap();
+        let server = listener.accept().unwrap();
+        assert_eq!(thread_impersonation_level(), None);
+        let (inside, other) = server
+            .run_as_client(|| {
+                ask.send(()).unwrap();
+                (thread_impersonation_level(), answered.recv().unwrap())
+            })
+            .unwrap();
+        assert_eq!(inside, Some(expected), "{level:?}");
+        assert_eq!(other, None, "another thread keeps its own identity");
+        assert_eq!(
+            thread_impersonation_level(),
+            None,
+            "the thread is itself again"
+        );
+        // A client end cannot act as its server.
+        let err = client.run_as_client(|| ()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    }
+    drop(ask);
+    bystander.join().unwrap();
 }

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::info::PipeInfo;
 use crate::listing::LocalPipe;
 use crate::name::{NameError, PipeName};
 use crate::negotiated::Negotiated;
@@ -82,6 +83,18 @@ pub(crate) trait Endpoint {
     /// Shuts down reads, writes or both. `Both` ends the connection, and the
     /// peer still reads what was written before it.
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+    /// Makes the calling thread act as the client of this server end until
+    /// the result is dropped (the portable face has checked it is a server
+    /// end).
+    fn impersonate_client(&self) -> io::Result<Impersonation>;
+    /// What the pipe is, as this end sees it.
+    fn info(&self) -> io::Result<PipeInfo>;
+    /// The socket, for `AsFd`: open for as long as the end lives.
+    #[cfg(unix)]
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_>;
+    /// The pipe handle, for `AsRawHandle`; null once disconnected.
+    #[cfg(windows)]
+    fn as_raw_handle(&self) -> std::os::windows::io::RawHandle;
 }
 
 /// The blocking face of a backend.
@@ -182,6 +195,8 @@ pub(crate) trait AsyncListener: Sized + fmt::Debug + Send + Sync {
     /// The next admitted client. Cancel safe: a client is either returned
     /// or still queued.
     fn accept(&self) -> impl Future<Output = Result<Self::Connection, Error>> + Send;
+    /// Stops accepting and wakes every `accept`, as the blocking face's does.
+    fn shutdown(&self) -> io::Result<()>;
     fn name(&self) -> &PipeName;
     fn endpoint(&self) -> &Path;
 }
@@ -220,6 +235,14 @@ pub(crate) trait AsyncByteStream: Sized + fmt::Debug + Send + Sync {
     fn is_write_vectored(&self) -> bool;
     /// Shuts down the write side (where the platform can).
     fn poll_shutdown(&self) -> std::task::Poll<io::Result<()>>;
+    /// Reads what is there now, without waiting: `WouldBlock` if nothing is.
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes what fits now, without waiting: `WouldBlock` if nothing does.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+    /// Ready once a read may find something (spurious readiness allowed).
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>>;
+    /// Ready once a write may go (spurious readiness allowed).
+    fn poll_write_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>>;
 }
 
 /// A tokio message stream. Sends cut short by a dropped future finish
@@ -260,6 +283,9 @@ pub(crate) mod prelude {
         };
     }
 }
+
+/// The calling thread acting as a server's client, until dropped.
+pub(crate) type Impersonation = backend::Impersonation;
 
 pub(crate) fn local_endpoint(name: &str) -> Result<PathBuf, NameError> {
     <backend::Os as Platform>::local_endpoint(name)

@@ -56,6 +56,38 @@ impl PipeListener {
         )?))
     }
 
+    /// The admitted clients, as a [`Stream`](futures_core::Stream) that ends
+    /// when the listener shuts down; see [`Incoming`](super::Incoming).
+    ///
+    /// ```
+    /// use futures_core::Stream;
+    /// # fn main() -> pipeway::Result<()> {
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let name = format!("incoming-doc-{}", std::process::id());
+    /// let listener = pipeway::tokio::PipeListener::bind(name.as_str())?;
+    /// let mut clients = listener.incoming();
+    /// let _client = pipeway::tokio::PipeStream::connect(name.as_str()).await?;
+    /// let first = std::future::poll_fn(|cx| std::pin::Pin::new(&mut clients).poll_next(cx)).await;
+    /// assert!(first.is_some_and(|stream| stream.is_ok()));
+    /// listener.shutdown()?;
+    /// let after = std::future::poll_fn(|cx| std::pin::Pin::new(&mut clients).poll_next(cx)).await;
+    /// assert!(after.is_none(), "shutting down ends the stream");
+    /// # Ok(()) })
+    /// # }
+    /// ```
+    pub fn incoming(&self) -> super::Incoming<'_, PipeStream> {
+        super::Incoming::new(move || Box::pin(self.accept()))
+    }
+
+    /// Stops accepting, waking every task waiting in
+    /// [`accept`](Self::accept) (it fails with
+    /// [`Error::ListenerClosed`](crate::Error::ListenerClosed)); clients
+    /// connecting from now on are refused. Streams already accepted are not
+    /// affected. See [`crate::PipeListener::shutdown`].
+    pub fn shutdown(&self) -> std::io::Result<()> {
+        self.inner.shutdown()
+    }
+
     /// The name this listener serves.
     pub fn name(&self) -> &PipeName {
         self.inner.name()
@@ -100,6 +132,16 @@ impl MessageListener {
         Ok(MessageStream::from_sys(
             sys::AsyncMessageStream::from_connection(connection)?,
         ))
+    }
+
+    /// The admitted clients, as a stream; see [`PipeListener::incoming`].
+    pub fn incoming(&self) -> super::Incoming<'_, MessageStream> {
+        super::Incoming::new(move || Box::pin(self.accept()))
+    }
+
+    /// Stops accepting; see [`PipeListener::shutdown`].
+    pub fn shutdown(&self) -> std::io::Result<()> {
+        self.inner.shutdown()
     }
 
     /// The name this listener serves.

@@ -132,6 +132,7 @@ impl Admission {
             wire: self.wire,
             negotiated: Negotiated {
                 end: End::Server,
+                pipe_mode: self.mode,
                 direction: self.direction,
                 peer: PeerIdentity::from_credentials(peer),
                 // A server takes its own limit for what its clients accept.

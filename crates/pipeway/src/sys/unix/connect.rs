@@ -185,7 +185,7 @@ impl ConnectPlan {
         hello: Option<Hello>,
     ) -> Result<Connection, Error> {
         let (offered, peer_max_message) = match hello {
-            None => (Direction::Duplex, self.max_message as u64),
+            None => (Direction::Duplex, self.max_message),
             Some(Hello::Refused(Refusal::AccessDenied)) => {
                 return Err(Error::AccessDenied {
                     name: self.wait.name().to_string(),
@@ -204,7 +204,11 @@ impl ConnectPlan {
                         actual: mode,
                     });
                 }
-                (direction, max_message)
+                // A limit past what this end can address is no limit here.
+                (
+                    direction,
+                    usize::try_from(max_message).unwrap_or(usize::MAX),
+                )
             }
         };
         let direction = Direction::negotiate(self.wait.name(), self.requested_direction, offered)?;
@@ -214,6 +218,7 @@ impl ConnectPlan {
             wire,
             negotiated: Negotiated {
                 end: End::Client,
+                pipe_mode: self.mode,
                 direction,
                 peer,
                 limits: MessageLimits {

@@ -6,6 +6,7 @@ pub(crate) mod blocking;
 pub(crate) mod connect;
 pub(crate) mod creds;
 pub(crate) mod framing;
+pub(crate) mod impersonate;
 pub(crate) mod listen;
 pub(crate) mod listing;
 pub(crate) mod probe;
@@ -19,8 +20,10 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use crate::name::NameError;
+
 use crate::peer::PeerIdentity;
 use crate::principal::Principal;
+pub(crate) use impersonate::Impersonation;
 
 /// The size of `sockaddr_un.sun_path`, which must hold the path and its NUL.
 #[cfg(any(target_os = "linux", target_os = "android"))]

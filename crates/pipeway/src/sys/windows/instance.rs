@@ -129,7 +129,11 @@ impl InstanceConfig {
             _ => PIPE_UNLIMITED_INSTANCES,
         };
         let access = access::resolve(&options.access)?;
-        let security = SecurityDescriptor::from_sddl(&access::sddl(&access))?;
+        let sddl = match &options.windows.security_descriptor {
+            Some(sddl) => sddl.clone(),
+            None => access::sddl(&access),
+        };
+        let security = SecurityDescriptor::from_sddl(&sddl)?;
         let open_mode = FILE_FLAG_OVERLAPPED
             | match options.direction {
                 Direction::Duplex => PIPE_ACCESS_DUPLEX,

@@ -76,6 +76,7 @@ impl Admission {
             mode: self.config.mode,
             negotiated: Negotiated {
                 end: End::Server,
+                pipe_mode: self.config.mode,
                 direction: self.config.direction,
                 peer: client.peer(),
                 limits: MessageLimits::symmetric(self.max_message),
@@ -288,6 +289,12 @@ impl crate::sys::AsyncListener for Listener {
 
     fn endpoint(&self) -> &std::path::Path {
         <Self as crate::sys::BlockingListener>::endpoint(self)
+    }
+
+    /// As the blocking face's: it waits only for the acceptor thread to
+    /// close its instances, which takes no client's time.
+    fn shutdown(&self) -> io::Result<()> {
+        <Self as crate::sys::BlockingListener>::shutdown(self)
     }
 }
 

@@ -31,8 +31,8 @@ pub(crate) const FIRST_READ: usize = 64 * 1024;
 /// Checks a message before any of it is sent: within what the peer accepts
 /// and one write can carry, and not empty where an empty message would end
 /// the stream (go-winio's convention).
-pub(crate) fn check_send(message: &[u8], peer_max: u64, empty_ends: bool) -> Result<(), Error> {
-    messages::check_send(message.len(), peer_max.min(MAX_TRANSFER as u64))?;
+pub(crate) fn check_send(message: &[u8], peer_max: usize, empty_ends: bool) -> Result<(), Error> {
+    messages::check_send(message.len(), peer_max.min(MAX_TRANSFER))?;
     if message.is_empty() && empty_ends {
         return Err(Error::Io(io::Error::new(
             io::ErrorKind::InvalidInput,

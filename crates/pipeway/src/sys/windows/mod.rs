@@ -44,8 +44,10 @@ use std::path::{Path, PathBuf};
 use windows_sys::Win32::System::SystemInformation::{ComputerNameDnsHostname, GetComputerNameExW};
 
 use crate::name::NameError;
+
 use crate::peer::PeerIdentity;
 use crate::principal::Principal;
+pub(crate) use identity::Impersonation;
 
 /// Where local pipes live.
 pub(crate) const PIPE_PREFIX: &str = r"\\.\pipe\";

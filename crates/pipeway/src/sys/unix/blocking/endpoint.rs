@@ -16,7 +16,7 @@ use crate::sys::unix::socket::{Socket, Wire};
 pub(crate) struct Endpoint {
     pub(super) socket: Socket,
     pub(super) negotiated: Negotiated,
-    _permit: Option<Permit>,
+    permit: Option<Permit>,
 }
 
 impl Endpoint {
@@ -31,7 +31,7 @@ impl Endpoint {
             Self {
                 socket,
                 negotiated,
-                _permit: permit,
+                permit,
             },
             wire,
         )
@@ -83,5 +83,17 @@ impl crate::sys::Endpoint for Endpoint {
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.socket.shutdown(how)
+    }
+
+    fn impersonate_client(&self) -> io::Result<crate::sys::Impersonation> {
+        crate::sys::unix::impersonate::begin(&self.socket, &self.negotiated)
+    }
+
+    fn info(&self) -> io::Result<crate::PipeInfo> {
+        crate::sys::unix::socket::pipe_info(&self.socket, &self.negotiated, self.permit.as_ref())
+    }
+
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.socket)
     }
 }

@@ -11,7 +11,7 @@ use super::RecordIo;
 
 #[derive(Debug)]
 pub(crate) struct MessageWriter {
-    peer_max: u64,
+    peer_max: usize,
     budget: usize,
     /// The unsent rest of a message that a timeout (or a dropped tokio future)
     /// interrupted: sent before anything else, so the peer never sees half a
@@ -24,7 +24,7 @@ pub(crate) struct MessageWriter {
 pub(crate) type Progress = Option<usize>;
 
 impl MessageWriter {
-    pub(crate) fn new(peer_max: u64, budget: usize) -> Self {
+    pub(crate) fn new(peer_max: usize, budget: usize) -> Self {
         Self {
             peer_max,
             budget,

@@ -46,7 +46,7 @@ impl RecordIo for &mut Records {
 }
 
 fn send(records: &mut Records, message: &[u8], budget: usize) {
-    let mut writer = MessageWriter::new(u64::MAX, budget);
+    let mut writer = MessageWriter::new(usize::MAX, budget);
     let mut progress = None;
     writer.send(message, &mut progress, &mut *records).unwrap();
     assert_eq!(progress, Some(message.len()));
@@ -97,7 +97,7 @@ fn an_announced_length_over_the_limit_fails_before_allocating() {
         matches!(
             err,
             Error::MessageTooLarge {
-                len: u64::MAX,
+                len: usize::MAX,
                 max: 1024
             }
         ),
@@ -163,7 +163,7 @@ fn an_interrupted_send_finishes_before_the_next_message() {
         ..Records::default()
     };
     let big = vec![9u8; 10_000];
-    let mut writer = MessageWriter::new(u64::MAX, 1000);
+    let mut writer = MessageWriter::new(usize::MAX, 1000);
     records.block_after = Some(4);
     let mut progress = None;
     assert!(writer.send(&big, &mut progress, &mut records).is_err());
@@ -188,7 +188,7 @@ fn a_send_stopped_before_its_first_record_keeps_nothing() {
         block_after: Some(0),
         ..Records::default()
     };
-    let mut writer = MessageWriter::new(u64::MAX, 1000);
+    let mut writer = MessageWriter::new(usize::MAX, 1000);
     let mut progress = None;
     assert!(writer.send(b"never", &mut progress, &mut records).is_err());
     writer.keep_rest(b"never", progress);

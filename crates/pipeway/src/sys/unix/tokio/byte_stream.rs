@@ -104,6 +104,37 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
     fn poll_shutdown(&self) -> Poll<io::Result<()>> {
         Poll::Ready(self.endpoint.shutdown(Shutdown::Write))
     }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.endpoint.negotiated.may(Operation::Read)?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.endpoint.try_reading(|socket| match self.wire {
+            Wire::Plain => socket.recv(buf),
+            Wire::Framed => lock(&self.records).read(buf, socket),
+        })
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.endpoint.negotiated.may(Operation::Write)?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.endpoint.try_writing(|socket| match self.wire {
+            Wire::Plain => socket.send(buf),
+            Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
+        })
+    }
+
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The guard is dropped without clearing: readiness stays for the read.
+        self.endpoint.fd.poll_read_ready(cx).map_ok(drop)
+    }
+
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.endpoint.poll_write_ready(cx)
+    }
 }
 
 /// Receives into the unfilled part of `buf` without zeroing it first: a

@@ -30,7 +30,7 @@ pub(crate) struct AsyncEndpoint {
     write_readiness: std::sync::OnceLock<AsyncFd<Socket>>,
     wire: Wire,
     pub(super) negotiated: Negotiated,
-    _permit: Option<Permit>,
+    permit: Option<Permit>,
 }
 
 impl AsyncEndpoint {
@@ -51,7 +51,7 @@ impl AsyncEndpoint {
                 write_readiness: std::sync::OnceLock::new(),
                 wire,
                 negotiated,
-                _permit: permit,
+                permit,
             },
             wire,
         ))
@@ -102,6 +102,29 @@ impl AsyncEndpoint {
                 return result;
             }
         }
+    }
+
+    /// Runs `op` once, now, on the socket: `WouldBlock` if it is not
+    /// readable (tokio's readiness is cleared for the next wait).
+    pub(super) fn try_reading<R>(
+        &self,
+        op: impl FnOnce(&Socket) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.fd.try_io(Interest::READABLE, op)
+    }
+
+    /// Runs `op` once, now, on the socket: `WouldBlock` if it is not
+    /// writable.
+    pub(super) fn try_writing<R>(
+        &self,
+        op: impl FnOnce(&Socket) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.write_registration()?.try_io(Interest::WRITABLE, op)
+    }
+
+    /// Ready once a write may go, readiness left for the write.
+    pub(super) fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.write_registration()?.poll_write_ready(cx).map_ok(drop)
     }
 
     /// The poll form of [`when_writable`](Self::when_writable), for `AsyncWrite`.
@@ -168,5 +191,21 @@ impl crate::sys::Endpoint for AsyncEndpoint {
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.fd.get_ref().shutdown(how)
+    }
+
+    fn impersonate_client(&self) -> io::Result<crate::sys::Impersonation> {
+        crate::sys::unix::impersonate::begin(self.fd.get_ref(), &self.negotiated)
+    }
+
+    fn info(&self) -> io::Result<crate::PipeInfo> {
+        crate::sys::unix::socket::pipe_info(
+            self.fd.get_ref(),
+            &self.negotiated,
+            self.permit.as_ref(),
+        )
+    }
+
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(self.fd.get_ref())
     }
 }

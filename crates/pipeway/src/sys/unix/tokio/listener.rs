@@ -3,9 +3,10 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ::tokio::io::Interest;
-use ::tokio::io::unix::AsyncFd;
+use ::tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
@@ -25,13 +26,39 @@ struct AsyncShared {
     fd: AsyncFd<Socket>,
     admission: Admission,
     gate: Option<Arc<InstanceGate>>,
+    /// `shutdown` was called: every accept fails with `ListenerClosed`.
+    closed: AtomicBool,
+    /// Wakes the accepts waiting when `shutdown` is called: a non-blocking
+    /// accept on a shut-down Unix socket says "try again", not "closed".
+    closing: ::tokio::sync::Notify,
 }
 
 impl AsyncShared {
+    /// Waits until a client may be waiting, or the listener is shut down.
+    async fn readable_or_closed(&self) -> Result<AsyncFdReadyGuard<'_, Socket>, Error> {
+        let mut readable = std::pin::pin!(self.fd.readable());
+        let mut closing = std::pin::pin!(self.closing.notified());
+        // Registered before the flag is read, so a shutdown in between wakes it.
+        closing.as_mut().enable();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::ListenerClosed);
+        }
+        std::future::poll_fn(|cx| {
+            if closing.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(Err(Error::ListenerClosed));
+            }
+            readable.as_mut().poll(cx).map_err(Error::Io)
+        })
+        .await
+    }
+
     /// Takes one client off the kernel's queue and admits it. `None`: it was
     /// refused (and logged) or left. Cancel safe: a client is either
     /// returned or still queued in the kernel.
     async fn accept_one(&self) -> Result<Option<Connection>, Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::ListenerClosed);
+        }
         let permit = match &self.gate {
             Some(gate) => Some(
                 gate.acquire_async()
@@ -41,7 +68,7 @@ impl AsyncShared {
             None => None,
         };
         let fd = loop {
-            let mut ready = self.fd.readable().await?;
+            let mut ready = self.readable_or_closed().await?;
             let accepted = ready.try_io(|socket| {
                 rustix::net::accept_with(
                     socket.get_ref(),
@@ -52,6 +79,10 @@ impl AsyncShared {
             match accepted {
                 Ok(Ok(fd)) => break fd,
                 Ok(Err(err)) if Errno::from_io_error(&err).is_some_and(admit::client_gave_up) => {}
+                // Shut down: the socket's shutdown woke this accept.
+                Ok(Err(_)) if self.closed.load(Ordering::Acquire) => {
+                    return Err(Error::ListenerClosed);
+                }
                 Ok(Err(err)) => return Err(Error::Io(err)),
                 Err(_would_block) => {}
             }
@@ -94,6 +125,8 @@ impl crate::sys::AsyncListener for AsyncListener {
             fd: register(socket, Interest::READABLE)?,
             gate,
             admission,
+            closed: AtomicBool::new(false),
+            closing: ::tokio::sync::Notify::new(),
         });
         let accepting = match wire {
             Wire::Plain => Accepting::Direct,
@@ -136,6 +169,20 @@ impl crate::sys::AsyncListener for AsyncListener {
 
     fn endpoint(&self) -> &std::path::Path {
         self.file.path()
+    }
+
+    /// Stops accepting: once the clients already admitted are taken, every
+    /// waiting and later `accept` fails with `ListenerClosed`, and new
+    /// clients are refused (the listening socket is shut down, which also
+    /// wakes the accepts waiting on it).
+    fn shutdown(&self) -> io::Result<()> {
+        let shared = &self.shared;
+        shared.closed.store(true, Ordering::Release);
+        shared.closing.notify_waiters();
+        if let Some(gate) = &shared.gate {
+            gate.close();
+        }
+        shared.fd.get_ref().shutdown(std::net::Shutdown::Both)
     }
 }
 

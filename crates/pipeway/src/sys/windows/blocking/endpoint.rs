@@ -181,4 +181,20 @@ impl crate::sys::Endpoint for Endpoint {
         }
         Ok(())
     }
+
+    fn impersonate_client(&self) -> io::Result<crate::sys::Impersonation> {
+        let pipe = lock(&self.pipe).clone().ok_or_else(disconnected)?;
+        crate::sys::windows::identity::impersonate(pipe.raw())
+    }
+
+    fn info(&self) -> io::Result<crate::PipeInfo> {
+        let pipe = lock(&self.pipe).clone().ok_or_else(disconnected)?;
+        crate::sys::windows::connect::info_of(pipe.raw(), &self.negotiated)
+    }
+
+    fn as_raw_handle(&self) -> std::os::windows::io::RawHandle {
+        lock(&self.pipe)
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |pipe| pipe.raw() as _)
+    }
 }

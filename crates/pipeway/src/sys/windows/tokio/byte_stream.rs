@@ -183,6 +183,21 @@ impl crate::sys::Endpoint for AsyncEndpoint {
         }
         Ok(())
     }
+
+    fn impersonate_client(&self) -> io::Result<crate::sys::Impersonation> {
+        let io = self.io().ok_or_else(disconnected)?;
+        crate::sys::windows::identity::impersonate(io.handle())
+    }
+
+    fn info(&self) -> io::Result<crate::PipeInfo> {
+        let io = self.io().ok_or_else(disconnected)?;
+        crate::sys::windows::connect::info_of(io.handle(), &self.negotiated)
+    }
+
+    fn as_raw_handle(&self) -> std::os::windows::io::RawHandle {
+        self.io()
+            .map_or(std::ptr::null_mut(), |io| io.handle() as _)
+    }
 }
 
 #[derive(Debug)]
@@ -294,5 +309,48 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
     /// Windows byte pipes have no half-close.
     fn poll_shutdown(&self) -> Poll<io::Result<()>> {
         Poll::Ready(Err(no_half_close()))
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let endpoint = &self.endpoint;
+        endpoint.negotiated.may(Operation::Read)?;
+        if buf.is_empty() || endpoint.read_shut.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let Some(io) = endpoint.io() else {
+            return Ok(0);
+        };
+        match io.try_read(buf) {
+            Err(err) if message::is_closed(&err) => Ok(0),
+            other => other,
+        }
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let endpoint = &self.endpoint;
+        endpoint.negotiated.may(Operation::Write)?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if endpoint.write_shut.load(Ordering::Acquire) {
+            return Err(write_shut());
+        }
+        let io = endpoint.io().ok_or_else(disconnected)?;
+        io.try_write(buf).map_err(message::write_error)
+    }
+
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.endpoint.io() {
+            Some(io) if !self.endpoint.read_shut.load(Ordering::Acquire) => io.poll_read_ready(cx),
+            // Shut or disconnected: a read answers at once (end-of-file).
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.endpoint.io() {
+            Some(io) => io.poll_write_ready(cx),
+            None => Poll::Ready(Err(disconnected())),
+        }
     }
 }

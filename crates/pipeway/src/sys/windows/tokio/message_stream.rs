@@ -78,6 +78,21 @@ impl crate::sys::Endpoint for MessageEndpoint {
         }
         Ok(())
     }
+
+    fn impersonate_client(&self) -> io::Result<crate::sys::Impersonation> {
+        let pipe = self.pipe().ok_or_else(disconnected)?;
+        crate::sys::windows::identity::impersonate(pipe.raw())
+    }
+
+    fn info(&self) -> io::Result<crate::PipeInfo> {
+        let pipe = self.pipe().ok_or_else(disconnected)?;
+        crate::sys::windows::connect::info_of(pipe.raw(), &self.negotiated)
+    }
+
+    fn as_raw_handle(&self) -> std::os::windows::io::RawHandle {
+        self.pipe()
+            .map_or(std::ptr::null_mut(), |pipe| pipe.raw() as _)
+    }
 }
 
 #[derive(Debug)]
