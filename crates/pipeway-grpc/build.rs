@@ -14,6 +14,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => protoc_bin_vendored::protoc_bin_path()?,
     };
     println!("cargo:rerun-if-env-changed=PROTOC");
+    // Printing any rerun-if line turns off cargo's default of rerunning on
+    // every change in the package: name the protos, or editing one would
+    // not regenerate its code.
+    println!("cargo:rerun-if-changed=proto");
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
     tonic_prost_build::configure()

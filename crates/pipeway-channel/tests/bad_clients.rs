@@ -17,10 +17,10 @@ use pipeway_channel::{Client, DisconnectReason, Error, Event, FullQueuePolicy, S
 #[test]
 #[ignore = "run as a child process by a_client_killed_mid_message_is_disconnected_alone"]
 fn child_sends_part_of_a_frame() {
-    let Ok(path) = std::env::var("PIPEWAY_CHANNEL_CHILD_SOCKET") else {
+    let Ok(name) = std::env::var("PIPEWAY_CHANNEL_CHILD_PIPE") else {
         return;
     };
-    let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+    let mut stream = pipeway::PipeStream::connect(name.as_str()).unwrap();
     let mut part = vec![0, 0, 0, 100, 0];
     part.extend_from_slice(&[0; 8]);
     part.extend_from_slice(b"{\"");
@@ -56,7 +56,7 @@ async fn a_client_killed_mid_message_is_disconnected_alone() {
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .env("PIPEWAY_CHANNEL_CHILD_SOCKET", socket_path(&name))
+            .env("PIPEWAY_CHANNEL_CHILD_PIPE", &name)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),

@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::process::ExitCode;
 
-use pipeway::unix::{ListenerExt, PeerIdentityExt};
 use pipeway::{MessageListener, MessageStream, PeerIdentity, PipeListener, PipeStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -15,10 +14,10 @@ use crate::Result;
 
 fn who(peer: &PeerIdentity) -> String {
     format!(
-        "pid {}, uid {}, gid {}, user {}",
+        "pid {}, {}, user {}",
         peer.pid().map_or_else(|| "?".into(), |p| p.to_string()),
-        peer.uid(),
-        peer.gid(),
+        peer.principal()
+            .map_or_else(|| "?".into(), |principal| principal.to_string()),
         peer.user_name().unwrap_or("?")
     )
 }
@@ -43,7 +42,7 @@ fn bytes(name: &str) -> Result<()> {
     let listener = PipeListener::bind(name)?;
     println!(
         "server: listening on {name} at {}",
-        listener.socket_path().display()
+        listener.endpoint().display()
     );
     let server = std::thread::spawn(move || -> pipeway::Result<()> {
         for _ in 0..2 {

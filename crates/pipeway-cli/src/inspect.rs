@@ -3,15 +3,34 @@
 
 use std::process::ExitCode;
 
-use pipeway::unix::{LocalPipe, PipeState};
+use pipeway::{LocalPipe, PipeState};
 
 use crate::Result;
 
+#[cfg(unix)]
 fn owner(pipe: &LocalPipe) -> String {
     match &pipe.owner_name {
         Some(name) => format!("{name} ({})", pipe.owner),
         None => pipe.owner.to_string(),
     }
+}
+
+/// Windows tells a pipe's owner only to a client that opens it.
+#[cfg(windows)]
+fn owner(pipe: &LocalPipe) -> String {
+    pipe.owner_name.clone().unwrap_or_else(|| "-".into())
+}
+
+/// The socket file's mode bits; Windows pipes have a security descriptor
+/// instead, which only a client that opens the pipe reads.
+fn mode(pipe: &LocalPipe) -> Option<u32> {
+    #[cfg(unix)]
+    return Some(pipe.mode);
+    #[cfg(windows)]
+    return {
+        let _ = pipe;
+        None
+    };
 }
 
 /// `rw-rw----` for 0o660.
@@ -39,7 +58,7 @@ fn state(pipe: &LocalPipe) -> String {
 }
 
 pub(crate) fn list() -> Result<ExitCode> {
-    let pipes = pipeway::unix::local_pipes()?;
+    let pipes = pipeway::local_pipes()?;
     if pipes.is_empty() {
         eprintln!("no local pipes");
         return Ok(ExitCode::SUCCESS);
@@ -51,7 +70,7 @@ pub(crate) fn list() -> Result<ExitCode> {
                 pipe.name.clone(),
                 state(pipe),
                 owner(pipe),
-                permissions(pipe.mode),
+                mode(pipe).map_or_else(|| "-".into(), permissions),
                 pipe.path.display().to_string(),
             ]
         })
@@ -82,11 +101,13 @@ pub(crate) fn list() -> Result<ExitCode> {
 }
 
 pub(crate) fn info(name: &str) -> Result<ExitCode> {
-    let pipe = pipeway::unix::inspect(name)?;
+    let pipe = pipeway::inspect(name)?;
     println!("name:   {}", pipe.name);
     println!("path:   {}", pipe.path.display());
     println!("owner:  {}", owner(&pipe));
-    println!("mode:   {:04o} ({})", pipe.mode, permissions(pipe.mode));
+    if let Some(mode) = mode(&pipe) {
+        println!("mode:   {mode:04o} ({})", permissions(mode));
+    }
     match pipe.state {
         PipeState::Live { pid } => {
             println!("live:   yes");

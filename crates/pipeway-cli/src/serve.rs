@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Args;
-use pipeway::unix::{ListenerExt, PeerIdentityExt};
 use pipeway::{Direction, PeerIdentity};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
@@ -41,15 +40,20 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A peer as the connect lines show it.
+/// A peer as the connect lines show it: `pid 42, uid 1000 (alice), gid
+/// 1000` on Unix, `pid 42, S-1-5-21-… (alice)` on Windows.
 fn describe(peer: &PeerIdentity) -> String {
     let pid = peer
         .pid()
         .map_or_else(|| "?".to_owned(), |pid| pid.to_string());
-    match peer.user_name() {
-        Some(user) => format!("pid {pid}, uid {} ({user}), gid {}", peer.uid(), peer.gid()),
-        None => format!("pid {pid}, uid {}, gid {}", peer.uid(), peer.gid()),
-    }
+    let user = match (peer.principal(), peer.user_name()) {
+        (Some(principal), Some(name)) => format!("{principal} ({name})"),
+        (Some(principal), None) => principal.to_string(),
+        (None, _) => "user unknown".to_owned(),
+    };
+    #[cfg(unix)]
+    let user = format!("{user}, gid {}", pipeway::unix::PeerIdentityExt::gid(peer));
+    format!("pid {pid}, {user}")
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -83,7 +87,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     eprintln!(
         "serving {} at {} ({shape})",
         listener.name(),
-        listener.socket_path().display()
+        listener.endpoint().display()
     );
     loop {
         let client = tokio::select! {
@@ -140,10 +144,10 @@ impl Listener {
         }
     }
 
-    fn socket_path(&self) -> &std::path::Path {
+    fn endpoint(&self) -> &std::path::Path {
         match self {
-            Listener::Bytes(listener) => listener.socket_path(),
-            Listener::Messages(listener) => listener.socket_path(),
+            Listener::Bytes(listener) => listener.endpoint(),
+            Listener::Messages(listener) => listener.endpoint(),
         }
     }
 }
@@ -273,19 +277,44 @@ async fn read_stdin_lines(lines: broadcast::Sender<Arc<Vec<u8>>>) {
     }
 }
 
-/// SIGINT or SIGTERM: stop accepting, so the listener is dropped and its
-/// socket file removed.
+/// SIGINT or SIGTERM (Ctrl+C or Ctrl+Break on Windows): stop accepting, so
+/// the listener is dropped and its socket file removed.
+#[cfg(unix)]
 struct Shutdown {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
+#[cfg(unix)]
 impl Shutdown {
     fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn requested(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+#[cfg(windows)]
+struct Shutdown {
+    interrupt: tokio::signal::windows::CtrlC,
+    terminate: tokio::signal::windows::CtrlBreak,
+}
+
+#[cfg(windows)]
+impl Shutdown {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: tokio::signal::windows::ctrl_c()?,
+            terminate: tokio::signal::windows::ctrl_break()?,
         })
     }
 

@@ -151,19 +151,30 @@ async fn a_channel_wide_timeout_is_deadline_exceeded_too() {
 }
 
 #[tokio::test]
-async fn the_handler_sees_the_callers_pid_and_uid() {
+async fn the_handler_sees_the_callers_pid_and_user() {
     let name = unique("whoami");
     let server = Server::start(&name, TestService::default());
     let mut client = client(&name).await;
 
     let caller = client.whoami(Empty {}).await.unwrap().into_inner();
-    // SAFETY: geteuid and getegid have no preconditions.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let me = pipeway::Principal::current().unwrap();
     assert_eq!(caller.pid, std::process::id());
-    assert_eq!(caller.uid, uid);
-    assert_eq!(caller.gid, gid);
-    if uid == 0 {
-        assert_eq!(caller.user_name, "root");
+    assert_eq!(caller.principal, me.id());
+    assert!(
+        me.account_name()
+            .is_some_and(|account| account.ends_with(&caller.user_name)),
+        "{} is not {me}",
+        caller.user_name
+    );
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid and getegid have no preconditions.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        assert_eq!(caller.uid, uid);
+        assert_eq!(caller.gid, gid);
+        if uid == 0 {
+            assert_eq!(caller.user_name, "root");
+        }
     }
     server.stop().await;
 }

@@ -2,6 +2,7 @@
 //! as a client of a pipeway-grpc server and as the server of a pipeway-grpc
 //! client, both at `unix:` + the pipe's socket path, both serving or calling
 //! seed 000's `buy.proto` from stubs generated now by grpcio-tools.
+#![cfg(unix)]
 //!
 //! `scripts/test.sh` installs grpcio and grpcio-tools. Without them (or
 //! without `python3`) these tests fail when `CI` is set, and are skipped

@@ -1,14 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use pipeway_channel::{ClientId, DisconnectReason, Event, Events};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
 
 /// A pipe name no other test (or test run) uses.
 pub fn unique(tag: &str) -> String {
@@ -18,15 +16,6 @@ pub fn unique(tag: &str) -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// Where a local pipe's socket lives, computed from the documented mapping.
-pub fn socket_path(name: &str) -> PathBuf {
-    let dir = std::env::var("TMPDIR")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "/tmp".into());
-    Path::new(&dir).join(format!("CoreFxPipe_{name}"))
 }
 
 /// A generous bound for waits that should end quickly, so a broken test
@@ -110,14 +99,15 @@ pub fn describe<In, Out>(event: &Event<In, Out>) -> String {
     }
 }
 
-/// A raw connection to a channel, speaking the wire format by hand.
+/// A raw connection to a channel, speaking the wire format by hand over a
+/// plain byte pipe (on Unix, the very stream socket any program opens).
 pub struct Raw {
-    pub stream: UnixStream,
+    pub stream: pipeway::tokio::PipeStream,
 }
 
 impl Raw {
     pub async fn connect(name: &str) -> Self {
-        let stream = within("a raw connect", UnixStream::connect(socket_path(name)))
+        let stream = within("a raw connect", pipeway::tokio::PipeStream::connect(name))
             .await
             .expect("raw connect");
         Self { stream }
@@ -172,6 +162,7 @@ impl Raw {
 
 /// Raises this process's open-file limit to its hard limit (tests with
 /// hundreds of clients hold two descriptors per client).
+#[cfg(unix)]
 pub fn raise_fd_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     const WANTED: u64 = 4096;
@@ -194,3 +185,7 @@ pub fn raise_fd_limit() {
         );
     }
 }
+
+/// Windows has no descriptor limit to raise.
+#[cfg(windows)]
+pub fn raise_fd_limit() {}
