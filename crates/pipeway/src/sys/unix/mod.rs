@@ -7,7 +7,11 @@ pub(crate) mod connect;
 pub(crate) mod creds;
 pub(crate) mod framing;
 pub(crate) mod listen;
+pub(crate) mod mailslot;
+pub(crate) mod mapping;
 pub(crate) mod probe;
+pub(crate) mod shm;
+pub(crate) mod shm_link;
 pub(crate) mod socket;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
