@@ -5,6 +5,7 @@ mod bench;
 mod connect;
 mod demo;
 mod inspect;
+mod mailslot;
 mod serve;
 
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Command {
     Demo,
     /// Measure round trips and throughput against raw Unix sockets.
     Bench(bench::BenchArgs),
+    /// Mailslots: one-way messages from any number of writers to one reader.
+    #[command(subcommand)]
+    Mailslot(mailslot::MailslotCommand),
 }
 
 /// The pipe's shape, shared by `serve` and `connect`.
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
         Command::Info { name } => inspect::info(&name),
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(args),
+        Command::Mailslot(command) => mailslot::run(command),
     };
     match result {
         Ok(code) => code,

@@ -68,16 +68,22 @@ impl ResolvedAccess {
 
     /// The pipe's security descriptor, in SDDL.
     pub(crate) fn sddl(&self) -> String {
+        self.sddl_granting(CLIENT_RIGHTS)
+    }
+
+    /// A security descriptor for any kernel object, granting admitted
+    /// users `client_rights` (a file mapping's differ from a pipe's).
+    pub(crate) fn sddl_granting(&self, client_rights: u32) -> String {
         let mut sddl = format!("O:{owner}D:P(A;;FA;;;{owner})", owner = self.owner);
         for sid in &self.deny {
             sddl.push_str(&format!("(D;;FA;;;{sid})"));
         }
         sddl.push_str("(A;;FA;;;SY)");
         for sid in &self.allow {
-            sddl.push_str(&format!("(A;;{CLIENT_RIGHTS:#x};;;{sid})"));
+            sddl.push_str(&format!("(A;;{client_rights:#x};;;{sid})"));
         }
         if self.everyone {
-            sddl.push_str(&format!("(A;;{CLIENT_RIGHTS:#x};;;WD)"));
+            sddl.push_str(&format!("(A;;{client_rights:#x};;;WD)"));
         }
         sddl
     }
