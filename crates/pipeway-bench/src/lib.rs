@@ -18,6 +18,10 @@
 //! ```
 
 pub mod pipes;
+#[cfg(target_os = "linux")]
+pub mod shm;
+#[cfg(all(target_os = "linux", feature = "iceoryx2"))]
+mod shm_iceoryx;
 
 use std::time::{Duration, Instant};
 

@@ -130,6 +130,8 @@ pub(crate) fn connect_options(mode: &ModeArgs, timeout: Duration) -> ConnectOpti
 pub(crate) type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
+    // `pipeway bench --shm` runs its servers as this program again.
+    pipeway_bench::shm::serve_if_peer();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -10,7 +10,8 @@ use windows_sys::Win32::Foundation::{
     ERROR_SEM_TIMEOUT, GENERIC_WRITE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_READ, OPEN_EXISTING, ReadFile, WriteFile,
+    CreateFileW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING, ReadFile,
+    WriteFile,
 };
 use windows_sys::Win32::System::Mailslots::{CreateMailslotW, GetMailslotInfo, SetMailslotInfo};
 use windows_sys::Win32::System::SystemServices::{MAILSLOT_NO_MESSAGE, MAILSLOT_WAIT_FOREVER};
@@ -147,7 +148,8 @@ impl Client {
             CreateFileW(
                 path.as_ptr(),
                 GENERIC_WRITE,
-                FILE_SHARE_READ,
+                // Other writers hold it open too.
+                FILE_SHARE_READ | FILE_SHARE_WRITE,
                 std::ptr::null(),
                 OPEN_EXISTING,
                 FILE_ATTRIBUTE_NORMAL,
