@@ -19,7 +19,7 @@ use rustix::net::{
 
 use crate::mailslot::{MailslotError, MailslotInfo, MailslotName, MailslotOptions};
 
-use super::access::ResolvedAccess;
+use super::access::{ResolvedAccess, decide, file_permissions, resolve};
 use super::creds::Credentials;
 use super::listen::{SocketFile, clear_the_way_with};
 use super::probe;
@@ -70,8 +70,8 @@ impl Server {
         options: &MailslotOptions,
     ) -> Result<Self, MailslotError> {
         let path = socket_path(name)?;
-        let access = ResolvedAccess::resolve(&options.access)?;
-        let perms = access.file_permissions();
+        let access = resolve(&options.access)?;
+        let perms = file_permissions(&access);
         let addr = SocketAddrUnix::new(&path).map_err(io::Error::from)?;
         let mut attempt = 0;
         let socket = loop {
@@ -226,7 +226,7 @@ impl Server {
             tracing::warn!(mailslot = %self.name, "dropped a message that came without its sender's credentials");
             return Ok(None);
         };
-        if let Err(reason) = self.access.decide(&sender, || {
+        if let Err(reason) = decide(&self.access, &sender, || {
             super::users::groups_of_uid(sender.uid, sender.gid)
         }) {
             tracing::warn!(mailslot = %self.name, pid = ?sender.pid, uid = sender.uid, "dropped a message: {reason}");

@@ -18,7 +18,7 @@ use crate::access::AccessRules;
 use crate::peer::PeerIdentity;
 use crate::shm::{ShmError, ShmName};
 
-use super::access::ResolvedAccess;
+use super::access::{file_permissions, resolve};
 use super::creds::Credentials;
 use super::mapping::Mapping;
 use super::probe::{self, FileId};
@@ -206,7 +206,7 @@ fn file_mode(rules: &AccessRules) -> Result<(u32, Option<u32>), ShmError> {
              or everyone, but not single users or several groups",
         ));
     }
-    let perms = ResolvedAccess::resolve(rules)?.file_permissions();
+    let perms = file_permissions(&resolve(rules)?);
     Ok((perms.mode, perms.group))
 }
 

@@ -18,7 +18,7 @@ use windows_sys::Win32::System::SystemServices::{MAILSLOT_NO_MESSAGE, MAILSLOT_W
 
 use crate::mailslot::{MailslotError, MailslotInfo, MailslotName, MailslotOptions};
 
-use super::access::ResolvedAccess;
+use super::access::{resolve, sddl};
 use super::security::SecurityDescriptor;
 use super::win::{is, last_error, owned, raw, wide};
 
@@ -40,8 +40,8 @@ impl Server {
         name: &MailslotName,
         options: &MailslotOptions,
     ) -> Result<Self, MailslotError> {
-        let access = ResolvedAccess::resolve(&options.access)?;
-        let security = SecurityDescriptor::from_sddl(&access.sddl())?;
+        let access = resolve(&options.access)?;
+        let security = SecurityDescriptor::from_sddl(&sddl(&access))?;
         let attributes = security.attributes();
         let path = wide(name.path());
         let max = u32::try_from(options.max_message_size).unwrap_or(u32::MAX);

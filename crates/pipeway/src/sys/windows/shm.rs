@@ -22,7 +22,7 @@ use crate::access::AccessRules;
 use crate::peer::PeerIdentity;
 use crate::shm::{ShmError, ShmName};
 
-use super::access::ResolvedAccess;
+use super::access::{resolve, sddl_granting};
 use super::security::{SecurityDescriptor, pipe_security};
 use super::win::{owned, raw, wide};
 
@@ -95,8 +95,9 @@ impl Region {
         size: usize,
         rules: &AccessRules,
     ) -> Result<Self, ShmError> {
-        let access = ResolvedAccess::resolve(rules)?;
-        let security = SecurityDescriptor::from_sddl(&access.sddl_granting(MAPPING_CLIENT_RIGHTS))?;
+        let access = resolve(rules)?;
+        let security =
+            SecurityDescriptor::from_sddl(&sddl_granting(&access, MAPPING_CLIENT_RIGHTS))?;
         let attributes = security.attributes();
         let object = wide(name.object_name());
         let size64 = size as u64;
