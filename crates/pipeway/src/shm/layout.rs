@@ -27,7 +27,9 @@ pub(crate) const RING_CONTROL_SIZE: usize = 256;
 pub(crate) const CONSUMER_OFFSET: usize = 128;
 
 /// The record header: payload length (u32 LE) and flags (u32 LE).
-pub(crate) const RECORD_HEADER: usize = 8;
+pub(crate) const RECORD_HEADER: usize = RECORD_HEADER_LEN;
+/// The size of a record header, in bytes.
+pub const RECORD_HEADER_LEN: usize = 8;
 /// Records start on 8-byte boundaries.
 pub(crate) const RECORD_ALIGN: u64 = 8;
 
