@@ -3,7 +3,7 @@
 //! shared memory once and read the answer where it lies.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
@@ -57,23 +57,48 @@ pub(super) fn start(cx: &Context, size: usize, server_cpu: usize) -> io::Result<
         server_cpu,
     )?;
     let (node, publisher, subscriber) = ports(&base, "request", "response", size)?;
-    // Let the ports find each other before the first sample.
-    std::thread::sleep(Duration::from_millis(50));
-    Ok(Echo::boxed(
-        IceExchange {
-            _node: node,
-            publisher,
-            subscriber,
-        },
-        size,
-        server,
-    ))
+    let mut exchange = IceExchange {
+        _node: node,
+        publisher,
+        subscriber,
+    };
+    exchange.handshake(size)?;
+    Ok(Echo::boxed(exchange, size, server))
 }
+
+/// How long a round trip may take before the row fails instead of hanging.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct IceExchange {
     _node: Node<ipc::Service>,
     publisher: Publisher<ipc::Service, [u8], ()>,
     subscriber: Subscriber<ipc::Service, [u8], ()>,
+}
+
+impl IceExchange {
+    /// Sends pings until one is answered: a sample sent before the ports
+    /// have found each other is lost, so the measured round trips start
+    /// only once they have. Then drains any late answers.
+    fn handshake(&mut self, size: usize) -> io::Result<()> {
+        let ping = vec![0u8; size];
+        let started = Instant::now();
+        loop {
+            let request = self.publisher.loan_slice_uninit(size).map_err(failed)?;
+            request.write_from_slice(&ping).send().map_err(failed)?;
+            let sent = Instant::now();
+            while sent.elapsed() < Duration::from_millis(20) {
+                if self.subscriber.receive().map_err(failed)?.is_some() {
+                    std::thread::sleep(Duration::from_millis(20));
+                    while self.subscriber.receive().map_err(failed)?.is_some() {}
+                    return Ok(());
+                }
+                std::hint::spin_loop();
+            }
+            if started.elapsed() > REPLY_TIMEOUT {
+                return Err(failed("the server never answered"));
+            }
+        }
+    }
 }
 
 impl Exchange for IceExchange {
@@ -83,12 +108,18 @@ impl Exchange for IceExchange {
             .loan_slice_uninit(message.len())
             .map_err(failed)?;
         request.write_from_slice(message).send().map_err(failed)?;
+        let sent = Instant::now();
+        let mut polls = 0u32;
         loop {
             if let Some(answer) = self.subscriber.receive().map_err(failed)? {
                 let payload = answer.payload();
                 let len = payload.len().min(reply.len());
                 reply[..len].copy_from_slice(&payload[..len]);
                 return Ok(payload.len());
+            }
+            polls = polls.wrapping_add(1);
+            if polls % 4096 == 0 && sent.elapsed() > REPLY_TIMEOUT {
+                return Err(failed("no answer within 2 s (a lost sample?)"));
             }
             std::hint::spin_loop();
         }
@@ -104,11 +135,20 @@ pub(super) fn serve(args: &[String]) -> io::Result<()> {
     peer::ready()?;
     peer::exit_when_stdin_closes();
     let corrupt = corrupt_echo_asked();
+    let mut last = Instant::now();
     loop {
         let Some(request) = subscriber.receive().map_err(failed)? else {
-            std::hint::spin_loop();
+            // Spin while busy; idle for over the channel's spin (1 ms),
+            // nap, so that this server does not take the CPU from the
+            // other rows' servers between its own rounds.
+            if last.elapsed() > super::SPIN {
+                std::thread::sleep(Duration::from_micros(200));
+            } else {
+                std::hint::spin_loop();
+            }
             continue;
         };
+        last = Instant::now();
         let reply = publisher
             .loan_slice_uninit(request.payload().len())
             .map_err(failed)?;
