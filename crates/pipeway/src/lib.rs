@@ -10,6 +10,7 @@ mod message;
 mod name;
 mod options;
 mod peer;
+mod process;
 mod stream;
 mod sys;
 mod wait;
@@ -32,4 +33,5 @@ pub use options::{
     PipeMode,
 };
 pub use peer::PeerIdentity;
+pub use process::{PeerProcess, ProcessError};
 pub use stream::PipeStream;

@@ -6,6 +6,7 @@
 //! in how they sleep between attempts and wait for the hello.
 
 use std::io::{self, IoSliceMut};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -189,7 +190,8 @@ impl ConnectPlan {
     /// byte goes either way.
     fn check_server(&self, socket: &Socket) -> Result<PeerIdentity, Error> {
         let creds = socket.peer_cred()?;
-        let peer = PeerIdentity::from_credentials(creds);
+        let peer = PeerIdentity::from_credentials(creds)
+            .with_process(super::process::of_socket(socket.as_fd(), creds.pid));
         match &self.trusted {
             Trusted::Anyone => Ok(peer),
             Trusted::Uids(uids) if uids.contains(&creds.uid) => Ok(peer),

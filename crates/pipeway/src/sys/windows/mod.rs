@@ -108,6 +108,7 @@ impl PeerIdentity {
             sid,
             user_name: Default::default(),
             account: Default::default(),
+            process: crate::process::no_process("no process handle was taken for this peer"),
         }
     }
 }
