@@ -4,7 +4,7 @@
 //! they come; messages one per line), or back to them with `--echo`. On an
 //! outbound pipe, where clients only read, each line of stdin goes to every
 //! connected client. Connects and disconnects are reported on stderr with
-//! the peer's identity. SIGINT and SIGTERM stop the server cleanly, which
+//! the peer's identity and executable. SIGINT and SIGTERM stop the server cleanly, which
 //! removes its socket file.
 
 use std::io::Write;
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Args;
 use pipeway::unix::{ListenerExt, PeerIdentityExt};
-use pipeway::{Direction, PeerIdentity};
+use pipeway::{Direction, PeerIdentity, PeerProcess, ProcessError};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
 
@@ -41,14 +41,25 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A peer as the connect lines show it.
+/// A peer as the connect lines show it: who, and what program it runs.
 fn describe(peer: &PeerIdentity) -> String {
     let pid = peer
         .pid()
         .map_or_else(|| "?".to_owned(), |pid| pid.to_string());
-    match peer.user_name() {
+    let who = match peer.user_name() {
         Some(user) => format!("pid {pid}, uid {} ({user}), gid {}", peer.uid(), peer.gid()),
         None => format!("pid {pid}, uid {}, gid {}", peer.uid(), peer.gid()),
+    };
+    format!("{who}, exe {}", executable(peer))
+}
+
+/// The client's program, read through its process handle (so never the
+/// program of a process that took the pid of a client already gone).
+fn executable(peer: &PeerIdentity) -> String {
+    match peer.process().and_then(PeerProcess::exe) {
+        Ok(path) => path.display().to_string(),
+        Err(ProcessError::Exited { .. }) => "? (the client has exited)".to_owned(),
+        Err(err) => format!("? ({err})"),
     }
 }
 
