@@ -55,6 +55,34 @@ fn child() {
             let mut byte = [0u8; 1];
             let _ = stream.read(&mut byte);
         }
+        // Runs out of descriptors just as it accepts: the connection still
+        // works, and the missing process handle says why.
+        "few-descriptors" => {
+            let listener = PipeListener::bind(&pipe).unwrap();
+            let mut client = PipeStream::connect(&pipe).unwrap();
+            // SAFETY: F_DUPFD_CLOEXEC of stdin gives the lowest free
+            // descriptor, closed again at once; setrlimit (the soft limit
+            // only) then lets this process open that one descriptor and no
+            // other; `limit` is a valid rlimit for both calls.
+            unsafe {
+                let lowest = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 0);
+                assert!(lowest >= 0);
+                libc::close(lowest);
+                let mut limit: libc::rlimit = std::mem::zeroed();
+                assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+                limit.rlim_cur = lowest as libc::rlim_t + 1;
+                assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+            }
+            let mut server = listener.accept().unwrap();
+            match server.peer().process() {
+                Err(ProcessError::Io(err)) => assert_eq!(err.raw_os_error(), Some(libc::EMFILE)),
+                other => panic!("expected EMFILE, got {other:?}"),
+            }
+            client.write_all(b"still works").unwrap();
+            let mut got = [0u8; 11];
+            server.read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"still works");
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -176,6 +204,16 @@ fn a_signal_reaches_the_client_process() {
     // A number that names no signal is refused before any system call.
     let err = process.send_signal(12345).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+}
+
+#[test]
+fn out_of_descriptors_at_accept_costs_the_process_handle_not_the_connection() {
+    if !supported() {
+        return;
+    }
+    let child = spawn_child("few-descriptors", &unique("proc-fds"));
+    let status = reap(child);
+    assert!(status.success(), "the child failed: {status}");
 }
 
 #[tokio::test]
