@@ -102,8 +102,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
             () = stop.requested() => break,
         };
         let id = ids.fetch_add(1, Ordering::Relaxed);
-        eprintln!("client {id} connected: {}", describe(client.peer()));
+        // Subscribed before the line announces the client: a stdin line sent
+        // once the announcement is seen must reach it.
         let lines = lines.as_ref().map(broadcast::Sender::subscribe);
+        eprintln!("client {id} connected: {}", describe(client.peer()));
         tokio::spawn(async move {
             let reason = match client {
                 Client::Bytes(stream) => serve_bytes(stream, args.echo, lines).await,
