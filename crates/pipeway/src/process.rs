@@ -96,7 +96,8 @@ impl PeerProcess {
     ///
     /// On Linux this is `/proc/PID/exe` (a binary deleted or replaced since
     /// it started reads as `PATH (deleted)`), which needs the right to
-    /// inspect the process: the same user, or root (`CAP_SYS_PTRACE`);
+    /// inspect the process (ptrace read access): root (`CAP_SYS_PTRACE`), or
+    /// the same user when the process is dumpable (not setuid, say);
     /// otherwise `PermissionDenied`. The pid is taken from the pidfd
     /// (`Pid:` in `/proc/self/fdinfo/FD`), the link read, and the pidfd
     /// asked again: a pid stays with its process until the process is
