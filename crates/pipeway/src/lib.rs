@@ -17,6 +17,7 @@ mod messages;
 mod name;
 mod options;
 mod peer;
+mod process;
 pub mod shm;
 mod stream;
 mod sync;
@@ -42,4 +43,5 @@ pub use options::{
     PipeMode,
 };
 pub use peer::PeerIdentity;
+pub use process::{PeerProcess, ProcessError};
 pub use stream::PipeStream;

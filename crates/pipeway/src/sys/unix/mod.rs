@@ -10,6 +10,7 @@ pub(crate) mod listen;
 pub(crate) mod mailslot;
 pub(crate) mod mapping;
 pub(crate) mod probe;
+pub(crate) mod process;
 pub(crate) mod shm;
 pub(crate) mod shm_link;
 pub(crate) mod socket;
@@ -94,6 +95,7 @@ impl PeerIdentity {
             uid: creds.uid,
             gid: creds.gid,
             user_name: Default::default(),
+            process: crate::process::no_process("no process handle was taken for this peer"),
         }
     }
 }
