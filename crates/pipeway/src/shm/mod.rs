@@ -5,7 +5,7 @@
 //!   On Linux it is the file `/dev/shm/pipeway_<name>`, owner-only by
 //!   default; its creator holds a lock on it while alive, so memory left by
 //!   a crashed creator is told apart and reclaimed (see [`ShmName`]).
-//! - [`ShmListener`] / [`ShmChannel`]: request/response messages between two
+//! - `ShmListener` / `ShmChannel` (Linux): request/response messages between two
 //!   processes through two rings in shared memory, set up over a pipe of
 //!   the same name (so the pipe's access rules and identity checks apply),
 //!   with the memory passed as a descriptor rather than left at a path.
@@ -34,7 +34,7 @@
 //! bytes; a record never wraps: when it does not fit before the ring's end
 //! the producer publishes a `PAD` record to the end and starts again at 0.
 //! A message of up to ring size − 8 bytes is one record (received in place
-//! by [`ShmChannel::recv_borrowed`]); a larger one is chunks of a quarter
+//! by `ShmChannel::recv_borrowed`); a larger one is chunks of a quarter
 //! ring flagged `MORE` but the last. A send cancelled between chunks is
 //! followed by an `ABORT` record, and the receiver drops the partial
 //! message.
