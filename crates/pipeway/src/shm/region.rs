@@ -85,6 +85,9 @@ pub enum ShmAccess {
 /// let mut text = [0u8; 30];
 /// reader.read_at(0, &mut text)?;
 /// assert_eq!(&text, b"Message from the first process");
+/// assert_eq!(creator.creator().unwrap().pid(), Some(std::process::id()));
+/// // An opener learns the creator's pid on Linux (Windows does not keep it).
+/// #[cfg(unix)]
 /// assert_eq!(reader.creator().unwrap().pid(), Some(std::process::id()));
 /// # Ok::<(), pipeway::shm::ShmError>(())
 /// ```
