@@ -2,6 +2,8 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(unix)]
+mod accept_retry;
 mod access;
 mod error;
 mod gate;

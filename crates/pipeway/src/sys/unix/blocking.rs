@@ -11,6 +11,7 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
+use crate::accept_retry::{AcceptRetry, Next};
 use crate::error::Error;
 use crate::gate::{InstanceGate, Permit};
 use crate::name::PipeName;
@@ -50,12 +51,22 @@ impl Shared {
             Some(gate) => Some(gate.acquire_blocking().map_err(|_| Error::ListenerClosed)?),
             None => None,
         };
-        let fd = match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
-            Ok(fd) => fd,
-            // A client that gave up while queued.
-            Err(Errno::INTR) | Err(Errno::CONNABORTED) => return Ok(None),
-            Err(_) if self.closed.load(Ordering::Acquire) => return Err(Error::ListenerClosed),
-            Err(err) => return Err(Error::Io(err.into())),
+        let mut retry = AcceptRetry::new();
+        let fd = loop {
+            match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
+                Ok(fd) => {
+                    retry.succeeded(&self.admission.name);
+                    break fd;
+                }
+                Err(_) if self.closed.load(Ordering::Acquire) => {
+                    return Err(Error::ListenerClosed);
+                }
+                Err(err) => match retry.failed(&self.admission.name, &err.into()) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => std::thread::sleep(pause),
+                    Next::Fail => return Err(Error::Io(err.into())),
+                },
+            }
         };
         Ok(match self.admission.admit(Socket::from_fd(fd)) {
             Admitted::Client(mut connection) => {

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{Interest, ReadBuf};
-use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
+use crate::accept_retry::{AcceptRetry, Next};
 use crate::error::Error;
 use crate::gate::{InstanceGate, Permit};
 use crate::name::PipeName;
@@ -56,6 +56,7 @@ impl AsyncShared {
             ),
             None => None,
         };
+        let mut retry = AcceptRetry::new();
         let fd = loop {
             let mut ready = self.fd.readable().await?;
             let accepted = ready.try_io(|socket| {
@@ -66,13 +67,15 @@ impl AsyncShared {
                 .map_err(io::Error::from)
             });
             match accepted {
-                Ok(Ok(fd)) => break fd,
-                Ok(Err(err))
-                    if matches!(
-                        Errno::from_io_error(&err),
-                        Some(Errno::INTR) | Some(Errno::CONNABORTED)
-                    ) => {}
-                Ok(Err(err)) => return Err(Error::Io(err)),
+                Ok(Ok(fd)) => {
+                    retry.succeeded(&self.admission.name);
+                    break fd;
+                }
+                Ok(Err(err)) => match retry.failed(&self.admission.name, &err) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => ::tokio::time::sleep(pause).await,
+                    Next::Fail => return Err(Error::Io(err)),
+                },
                 Err(_would_block) => {}
             }
         };
