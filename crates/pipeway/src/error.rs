@@ -166,6 +166,24 @@ pub enum Error {
         direction: Direction,
     },
 
+    /// The peer takes nothing more from this end: it shut down its read
+    /// side. The server of an outbound byte pipe does so when it admits a
+    /// client, and a client opened to write only does so at connect; on the
+    /// plain wire a client cannot learn the direction sooner than this. The
+    /// write that failed sent nothing. Its [`io::ErrorKind`] is
+    /// [`BrokenPipe`](io::ErrorKind::BrokenPipe), as for any broken pipe.
+    #[error(
+        "the {peer} does not read this pipe ({}): this write sent nothing",
+        if *.may_have_closed { "it shut its read side, or closed" } else { "it shut its read side" }
+    )]
+    PeerNotReading {
+        /// `server` or `client`.
+        peer: &'static str,
+        /// The peer may instead have closed the pipe: an end that does not
+        /// read either cannot tell the two apart.
+        may_have_closed: bool,
+    },
+
     /// A message larger than the maximum: refused before anything was sent,
     /// or announced by the peer and refused before anything was allocated.
     #[error("message of {len} bytes is larger than the maximum of {max} bytes")]
@@ -229,6 +247,7 @@ impl Error {
             Error::StaleNotRemovable { source, .. } => source.kind(),
             Error::WrongMode { .. } | Error::DirectionMismatch { .. } => K::InvalidInput,
             Error::WrongDirection { .. } => K::Unsupported,
+            Error::PeerNotReading { .. } => K::BrokenPipe,
             Error::MessageTooLarge { .. } => K::InvalidData,
             Error::BufferTooSmall { .. } => K::InvalidInput,
             Error::Protocol(_) => K::InvalidData,

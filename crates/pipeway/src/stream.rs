@@ -40,6 +40,11 @@ impl PipeStream {
         Self { inner }
     }
 
+    #[cfg(unix)]
+    pub(crate) fn sys(&self) -> &sys::ByteStream {
+        &self.inner
+    }
+
     /// Connects to `name` with the default options: waits up to 5 s for the
     /// pipe, and trusts only a server of this user or root.
     pub fn connect(name: impl IntoPipeName) -> Result<Self> {

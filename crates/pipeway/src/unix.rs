@@ -104,6 +104,47 @@ impl ListenerExt for crate::MessageListener {
     }
 }
 
+/// Unix extras of a blocking byte stream.
+pub trait PipeStreamExt {
+    /// Waits until the connection is over both ways (`POLLHUP`): nothing
+    /// more will arrive and nothing more can be sent, because the peer closed
+    /// its end, or because between them the two ends shut down both halves.
+    /// Returns whether it is over; `timeout` of `None` waits for ever, zero
+    /// just looks.
+    ///
+    /// After end-of-file this tells a peer that only stopped writing (the
+    /// server of an inbound pipe does at once) from one that is gone: a relay
+    /// such as `pipeway connect` keeps sending its input to the first and
+    /// ends at once with the second.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    /// use pipeway::unix::PipeStreamExt;
+    /// use pipeway::{Direction, ListenOptions, PipeListener, PipeStream};
+    ///
+    /// let name = format!("doc-hangup-{}", std::process::id());
+    /// let inbound = ListenOptions::new().direction(Direction::Inbound);
+    /// let listener = PipeListener::bind_with(&name, &inbound)?;
+    /// let mut client = PipeStream::connect(&name)?;
+    /// let server = listener.accept()?;
+    /// // The server of an inbound pipe does not write: end-of-file at once...
+    /// assert_eq!(client.read(&mut [0u8; 16])?, 0);
+    /// // ...but it still reads, so the pipe is not over yet.
+    /// assert!(!client.wait_for_hangup(Some(Duration::ZERO))?);
+    /// drop(server);
+    /// assert!(client.wait_for_hangup(None)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn wait_for_hangup(&self, timeout: Option<std::time::Duration>) -> io::Result<bool>;
+}
+
+impl PipeStreamExt for crate::PipeStream {
+    fn wait_for_hangup(&self, timeout: Option<std::time::Duration>) -> io::Result<bool> {
+        self.sys().endpoint().wait_for_hangup(timeout)
+    }
+}
+
 /// Whether anyone serves a pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

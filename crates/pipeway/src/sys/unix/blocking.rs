@@ -21,6 +21,7 @@ use crate::peer::PeerIdentity;
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
 use super::framing::{MessageReader, MessageWriter, RecordBuffer};
+use super::halves::Halves;
 use super::listen::{self, SocketFile};
 use super::socket::{Socket, Wire};
 
@@ -308,6 +309,7 @@ pub(crate) struct Endpoint {
     socket: Socket,
     end: End,
     direction: Direction,
+    halves: Halves,
     peer: PeerIdentity,
     _permit: Option<Permit>,
 }
@@ -329,6 +331,7 @@ impl Endpoint {
                 socket,
                 end,
                 direction,
+                halves: Halves::new(end, direction),
                 peer,
                 _permit: permit,
             },
@@ -351,7 +354,18 @@ impl Endpoint {
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how)
+        self.socket.shutdown(how)?;
+        self.halves.shut(how);
+        Ok(())
+    }
+
+    /// A send's error, with a broken pipe explained (see [`Halves::explain`]).
+    fn explain(&self, err: io::Error) -> Error {
+        self.halves.explain(timed_out(err), &self.socket)
+    }
+
+    pub(crate) fn wait_for_hangup(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        self.socket.wait_for_hangup(timeout)
     }
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
@@ -442,7 +456,7 @@ impl ByteStream {
             Wire::Plain => socket.send(buf),
             Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
         };
-        result.map_err(timed_out)
+        result.map_err(|err| self.endpoint.explain(err).into())
     }
 }
 
@@ -488,13 +502,15 @@ impl MessageStream {
         let socket = &self.endpoint.socket;
         // One sender at a time, for the whole message: records never interleave.
         let mut writer = lock(&self.writer);
-        writer.flush(socket).map_err(timed_out)?;
+        writer
+            .flush(socket)
+            .map_err(|err| self.endpoint.explain(err))?;
         writer.check(message)?;
         let mut progress = None;
         writer.send(message, &mut progress, socket).map_err(|err| {
             // A timeout part way: the rest goes out before the next message.
             writer.keep_rest(message, progress);
-            Error::Io(timed_out(err))
+            self.endpoint.explain(err)
         })
     }
 

@@ -6,6 +6,7 @@ pub(crate) mod blocking;
 pub(crate) mod connect;
 pub(crate) mod creds;
 pub(crate) mod framing;
+pub(crate) mod halves;
 pub(crate) mod listen;
 pub(crate) mod probe;
 pub(crate) mod socket;

@@ -22,6 +22,7 @@ use crate::peer::PeerIdentity;
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
 use super::framing::{MessageReader, MessageWriter, Progress, RecordBuffer};
+use super::halves::Halves;
 use super::listen::{self, SocketFile};
 use super::socket::{Socket, Wire};
 
@@ -266,6 +267,7 @@ pub(crate) struct AsyncEndpoint {
     wire: Wire,
     end: End,
     direction: Direction,
+    halves: Halves,
     peer: PeerIdentity,
     _permit: Option<Permit>,
 }
@@ -293,6 +295,7 @@ impl AsyncEndpoint {
                 wire,
                 end,
                 direction,
+                halves: Halves::new(end, direction),
                 peer,
                 _permit: permit,
             },
@@ -330,7 +333,17 @@ impl AsyncEndpoint {
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.fd.get_ref().shutdown(how)
+        self.fd.get_ref().shutdown(how)?;
+        self.halves.shut(how);
+        Ok(())
+    }
+
+    /// A send's error, with a broken pipe explained (see [`Halves::explain`]).
+    fn explain(&self, err: Error) -> Error {
+        match err {
+            Error::Io(err) => self.halves.explain(err, self.fd.get_ref()),
+            other => other,
+        }
     }
 
     /// Runs `op` once the socket is readable, until it stops saying `WouldBlock`.
@@ -481,10 +494,12 @@ impl AsyncByteStream {
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.endpoint.may(Operation::Write)?;
-        self.endpoint.poll_writable(cx, |socket| match self.wire {
-            Wire::Plain => socket.send(buf),
-            Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
-        })
+        self.endpoint
+            .poll_writable(cx, |socket| match self.wire {
+                Wire::Plain => socket.send(buf),
+                Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
+            })
+            .map_err(|err| self.endpoint.explain(Error::Io(err)).into())
     }
 
     /// One `sendmsg` of several buffers on the plain wire; the framed wire
@@ -504,6 +519,7 @@ impl AsyncByteStream {
         self.endpoint.may(Operation::Write)?;
         self.endpoint
             .poll_writable(cx, |socket| socket.send_vectored(bufs, false))
+            .map_err(|err| self.endpoint.explain(Error::Io(err)).into())
     }
 
     /// Whether a vectored write is one system call (the plain wire) rather
@@ -616,6 +632,7 @@ impl AsyncMessageStream {
                     .map_err(Error::Io)
             })
             .await
+            .map_err(|err| self.endpoint.explain(err))
     }
 
     async fn flush_locked(&self, writer: &mut MessageWriter) -> Result<(), Error> {
@@ -625,6 +642,7 @@ impl AsyncMessageStream {
         self.endpoint
             .when_writable(|socket| writer.flush(socket).map_err(Error::Io))
             .await
+            .map_err(|err| self.endpoint.explain(err))
     }
 
     pub(crate) async fn flush(&self) -> Result<(), Error> {
