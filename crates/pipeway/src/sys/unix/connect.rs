@@ -78,6 +78,7 @@ impl ConnectPlan {
                 });
             }
         };
+        super::directory::warn_if_anyone_may_replace(&path);
         const ROOT: u32 = 0;
         let trusted = match &options.server {
             ServerRequirement::SameUserOrRoot => Trusted::Uids(vec![users::effective_uid(), ROOT]),

@@ -55,6 +55,7 @@ pub(crate) fn bind(
         name: name.to_string(),
     })?;
     let addr = SocketAddrUnix::new(path).map_err(io::Error::from)?;
+    super::directory::warn_if_anyone_may_replace(path);
     let mut attempt = 0;
     loop {
         attempt += 1;

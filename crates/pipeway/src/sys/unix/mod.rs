@@ -5,6 +5,7 @@ pub(crate) mod admit;
 pub(crate) mod blocking;
 pub(crate) mod connect;
 pub(crate) mod creds;
+pub(crate) mod directory;
 pub(crate) mod framing;
 pub(crate) mod halves;
 pub(crate) mod listen;
