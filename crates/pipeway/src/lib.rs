@@ -12,6 +12,7 @@ mod message;
 mod name;
 mod options;
 mod peer;
+mod show;
 mod stream;
 mod sys;
 mod wait;

@@ -54,7 +54,10 @@ where
         Ok(result) => result,
         Err(_elapsed) => Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("the pipe operation took longer than {duration:?}"),
+            format!(
+                "the pipe operation took longer than {}",
+                crate::show::Human(duration)
+            ),
         )
         .into()),
     }
