@@ -1,27 +1,58 @@
-//! What a listener does when `accept` fails for a reason that passes: one
-//! rule for both faces and both wires.
+//! What every accept loop keeps, whatever its backend and face: how far it
+//! may admit clients ahead of the caller's `accept`, and what it does when
+//! taking a client fails.
 //!
 //! Running out of descriptors (`EMFILE`, `ENFILE`), of socket buffers
 //! (`ENOBUFS`) or of memory (`ENOMEM`) says nothing about the listener: it
-//! ends when some other connection closes. So such a failure never ends a
-//! listener (or an `accept` call): it is logged and the accept is tried
-//! again after a pause, which grows while the failures last so that a
-//! listener out of descriptors does not spin. A client that gave up while
-//! queued (`ECONNABORTED`, `EPROTO`) or a signal (`EINTR`) is no failure at
-//! all: the accept goes on at once.
+//! ends when some other connection closes. So such a failure of `accept`
+//! never ends a listener (or an `accept` call) in either face: it is logged
+//! and tried again after a pause (`AcceptRetry`), which grows while the
+//! failures last so that a listener out of descriptors does not spin. A
+//! client that gave up while queued (`ECONNABORTED`, `EPROTO`) or a signal
+//! (`EINTR`) is no failure at all: the accept goes on at once. (Windows
+//! creates instances rather than accepting; its listener retries a failed
+//! create on its own, with `accept_failed`.)
 
+#[cfg(unix)]
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::name::PipeName;
+
+/// How many clients a listener admits ahead of the caller's `accept`: they
+/// are connected and checked, and wait in the listener's queue. At the
+/// limit the listener stops taking clients, so new ones wait as they would
+/// for a busy pipe (in the kernel's queue on Unix, `ERROR_PIPE_BUSY` and
+/// `WaitNamedPipe` on Windows).
+pub(crate) const ADMITTED_AHEAD: usize = 64;
+
+/// How long an accept loop pauses after taking a client failed for a reason
+/// that may pass (out of descriptors or memory, say), rather than spin.
+pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Logs a failure to take a client and says how long to pause before the
+/// next try. The listener goes on: one failed accept never ends it.
+pub(crate) fn accept_failed(pipe: &PipeName, err: &Error) -> Duration {
+    tracing::warn!(pipe = %pipe, %err, "accept failed; trying again");
+    RETRY_PAUSE
+}
 
 /// The first pause after a failure; each further failure doubles it, up to
 /// [`MAX_PAUSE`].
+#[cfg(unix)]
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
 /// The longest pause: how late a listener may notice that descriptors freed.
+#[cfg(unix)]
 const MAX_PAUSE: Duration = Duration::from_millis(100);
 /// While failures go on, how often they are logged again.
+#[cfg(unix)]
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// How an accept failed.
+#[cfg(unix)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Failure {
     /// The client left, or a signal came: accept the next one at once.
@@ -33,29 +64,18 @@ pub(crate) enum Failure {
 }
 
 /// Sorts an accept error by what the listener should do about it.
+#[cfg(unix)]
 pub(crate) fn classify(err: &io::Error) -> Failure {
-    #[cfg(unix)]
-    {
-        match err.raw_os_error() {
-            Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR) => Failure::ClientGone,
-            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                Failure::OutOfResources
-            }
-            _ if err.kind() == io::ErrorKind::OutOfMemory => Failure::OutOfResources,
-            _ => Failure::Other,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        if err.kind() == io::ErrorKind::OutOfMemory {
-            Failure::OutOfResources
-        } else {
-            Failure::Other
-        }
+    match err.raw_os_error() {
+        Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR) => Failure::ClientGone,
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => Failure::OutOfResources,
+        _ if err.kind() == io::ErrorKind::OutOfMemory => Failure::OutOfResources,
+        _ => Failure::Other,
     }
 }
 
 /// What the caller of [`AcceptRetry::failed`] does next.
+#[cfg(unix)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Next {
     /// Accept again now.
@@ -68,6 +88,7 @@ pub(crate) enum Next {
 
 /// The state of one accept loop: how many failures in a row, the next
 /// pause, and when they were last logged.
+#[cfg(unix)]
 #[derive(Debug)]
 pub(crate) struct AcceptRetry {
     failures: u64,
@@ -75,6 +96,7 @@ pub(crate) struct AcceptRetry {
     logged: Option<Instant>,
 }
 
+#[cfg(unix)]
 impl AcceptRetry {
     pub(crate) fn new() -> Self {
         Self {
