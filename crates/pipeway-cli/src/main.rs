@@ -5,6 +5,7 @@ mod bench;
 mod connect;
 mod demo;
 mod inspect;
+mod outbound;
 mod serve;
 
 use std::process::ExitCode;
@@ -28,8 +29,20 @@ struct Cli {
 enum Command {
     /// Serve a pipe: print what clients send (or echo it back), with
     /// connect and disconnect lines on stderr.
+    ///
+    /// Clients are served at once, each on its own. Stdin is read only on an
+    /// --outbound pipe, as `nc -lU` reads it: once a client is connected, each
+    /// line goes to every connected client (in message mode, as one message),
+    /// and at the end of stdin every client gets what was sent, then
+    /// end-of-file, and the server exits 0. SIGINT or SIGTERM stops the
+    /// server and removes its socket file.
     Serve(serve::ServeArgs),
     /// Connect to a pipe and relay stdin to it and it to stdout, like `nc -U`.
+    ///
+    /// Exits 0 once the pipe is done both ways. A byte pipe's direction shows
+    /// as it is used: the client of an inbound pipe sends all of stdin and
+    /// ends; the client of an outbound pipe prints what the server sends and
+    /// says once that the pipe does not read its input.
     Connect(connect::ConnectArgs),
     /// List the local pipes: name, state, owner, mode, path.
     List,
@@ -126,6 +139,15 @@ pub(crate) fn connect_options(mode: &ModeArgs, timeout: Duration) -> ConnectOpti
 }
 
 pub(crate) type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
+
+/// `1 client`, `2 clients`.
+pub(crate) fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
 
 fn main() -> ExitCode {
     // `pipeway bench` runs this program again as the peers of its cases.
