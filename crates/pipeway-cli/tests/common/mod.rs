@@ -90,8 +90,10 @@ impl Server {
         if let Some(line) = self.seen.iter().find(|l| l.contains(text)) {
             return line.clone();
         }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            match self.stderr.recv_timeout(Duration::from_secs(10)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
                 Ok(line) => {
                     self.seen.push(line.clone());
                     if line.contains(text) {
