@@ -126,6 +126,15 @@ fn list_and_info_show_a_live_pipe_and_its_server() {
         .unwrap_or_else(|| panic!("{listing}"));
     assert!(row.contains(&format!("live (pid {pid})")), "{row}");
     assert!(row.contains("rw-------"), "{row}");
+    // The permissions column says what it is; the type column what the
+    // socket shows: a byte pipe here.
+    let header = listing.lines().next().unwrap();
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        columns,
+        ["NAME", "STATE", "OWNER", "PERMISSIONS", "TYPE", "PATH"]
+    );
+    assert_eq!(common::column(header, row, "TYPE"), "byte", "{row}");
     assert!(
         row.contains(&socket_path(&name).display().to_string()),
         "{row}"
@@ -135,12 +144,13 @@ fn list_and_info_show_a_live_pipe_and_its_server() {
     assert!(out.status.success());
     let info = text(&out.stdout);
     assert!(
-        info.contains(&format!("path:   {}", socket_path(&name).display())),
+        info.contains(&format!("path:        {}", socket_path(&name).display())),
         "{info}"
     );
-    assert!(info.contains("mode:   0600"), "{info}");
-    assert!(info.contains("live:   yes"), "{info}");
-    assert!(info.contains(&format!("server: pid {pid}")), "{info}");
+    assert!(info.contains("permissions: 0600 (rw-------)"), "{info}");
+    assert!(info.contains("type:        byte"), "{info}");
+    assert!(info.contains("live:        yes"), "{info}");
+    assert!(info.contains(&format!("server:      pid {pid}")), "{info}");
 }
 
 #[test]
@@ -159,7 +169,7 @@ fn info_reports_a_stale_pipe() {
     drop(std::os::unix::net::UnixListener::bind(socket_path(&name)).unwrap());
     let out = pipeway(&["info", &name], b"");
     assert!(
-        text(&out.stdout).contains("live:   no"),
+        text(&out.stdout).contains("live:        no"),
         "{}",
         text(&out.stdout)
     );

@@ -176,6 +176,22 @@ pub struct LocalPipe {
     pub mode: u32,
     /// Whether a server listens on it.
     pub state: PipeState,
+    /// Which wire a live pipe speaks, from its socket's type; `None` when
+    /// that is not known (a stale file, or a system with no socket table).
+    pub wire: Option<Wire>,
+}
+
+/// Which of pipeway's two wires a live pipe's socket speaks (see the crate
+/// docs, "Two wires"), as its socket type shows without connecting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Wire {
+    /// A stream socket: a byte pipe with default options (or a .NET, socat
+    /// or other program's socket).
+    Plain,
+    /// A seqpacket socket: pipeway's framed wire, which a message pipe or a
+    /// byte pipe with an instance limit uses.
+    Framed,
 }
 
 /// The local pipes in `${TMPDIR:-/tmp}`: every `CoreFxPipe_*` socket, live
@@ -240,12 +256,20 @@ fn describe(
     name: String,
     path: PathBuf,
     meta: &std::fs::Metadata,
-    listening: Option<&std::collections::HashMap<PathBuf, u64>>,
+    listening: Option<&std::collections::HashMap<PathBuf, probe::Listening>>,
 ) -> io::Result<LocalPipe> {
+    let found = listening.and_then(|listening| listening.get(&path));
+    let wire = found.map(|socket| {
+        if socket.seqpacket {
+            Wire::Framed
+        } else {
+            Wire::Plain
+        }
+    });
     let state = match listening {
-        Some(listening) => match listening.get(&path) {
-            Some(&inode) => PipeState::Live {
-                pid: probe::pid_holding_socket(inode),
+        Some(_) => match found {
+            Some(socket) => PipeState::Live {
+                pid: probe::pid_holding_socket(socket.inode),
             },
             None => PipeState::Stale,
         },
@@ -264,6 +288,7 @@ fn describe(
         owner_name: crate::sys::unix::users::user_name(meta.uid()),
         mode: meta.mode() & 0o7777,
         state,
+        wire,
     })
 }
 

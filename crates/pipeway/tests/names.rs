@@ -332,8 +332,10 @@ fn a_stale_file_makes_a_client_wait_then_fail_as_not_listening() {
 #[test]
 fn the_listing_shows_live_and_stale_pipes_without_connecting() {
     let live = unique("listlive");
+    let framed = unique("listframed");
     let stale = unique("liststale");
     let listener = PipeListener::bind(&live).unwrap();
+    let _messages = pipeway::MessageListener::bind(&framed).unwrap();
     drop(std::os::unix::net::UnixListener::bind(socket_path(&stale)).unwrap());
     let pipes = pipeway::unix::local_pipes().unwrap();
     let find = |name: &str| pipes.iter().find(|p| p.name == name).cloned();
@@ -345,10 +347,14 @@ fn the_listing_shows_live_and_stale_pipes_without_connecting() {
         }
     );
     assert_eq!(live_entry.mode, 0o600);
+    assert_eq!(live_entry.wire, Some(pipeway::unix::Wire::Plain));
     assert_eq!(
-        find(&stale).expect("the stale pipe is listed").state,
-        pipeway::unix::PipeState::Stale
+        find(&framed).expect("the message pipe is listed").wire,
+        Some(pipeway::unix::Wire::Framed)
     );
+    let stale_entry = find(&stale).expect("the stale pipe is listed");
+    assert_eq!(stale_entry.state, pipeway::unix::PipeState::Stale);
+    assert_eq!(stale_entry.wire, None);
     std::fs::remove_file(socket_path(&stale)).unwrap();
     // Listing did not connect: the first client the listener accepts is the
     // one connecting now, not a probe left queued by the listing.

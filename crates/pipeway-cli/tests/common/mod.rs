@@ -299,3 +299,12 @@ impl Drop for Client {
         let _ = self.child.wait();
     }
 }
+
+/// The cell under `name` in an aligned table's `row`, `header` being its
+/// first line.
+pub fn column<'a>(header: &str, row: &'a str, name: &str) -> &'a str {
+    let start = header.find(name).expect("the column exists");
+    row.get(start..)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("")
+}
