@@ -5,6 +5,8 @@
 //! direction does what the pipe allows and exits 0.
 
 mod common;
+#[path = "../../pipeway/tests/dotnet/peer.rs"]
+mod dotnet;
 
 use common::{Client, Server, socket_path, text, unique};
 
@@ -138,4 +140,21 @@ fn a_client_waiting_for_input_ends_when_the_server_goes() {
     let (status, stdout, stderr) = client.finish();
     assert!(status.success(), "{status}: {stderr}");
     assert_eq!(stdout, "");
+}
+
+/// The .NET side of defect 1: a `PipeDirection.In` client reading to the
+/// end (`ReadToEnd`) gets all the server's input and its end.
+#[test]
+fn a_dotnet_in_client_reads_an_outbound_server_to_its_end() {
+    let Some(peer) = dotnet::peer() else { return };
+    let name = unique("dotnet-in");
+    let mut server = Server::start(&[&name, "--outbound"]);
+    let client = dotnet::Dotnet::start(peer, "client", &name, "in");
+    server.wait_for("client 1 connected");
+    server.send_stdin(b"news 1\nnews 2\n");
+    server.close_stdin();
+    let (code, stdout, stderr) = client.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "connecting\nreceived: news 1\nnews 2\n");
+    assert!(server.wait_for_exit().status.success());
 }
