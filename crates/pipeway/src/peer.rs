@@ -15,13 +15,18 @@ use std::sync::OnceLock;
 /// owner: the account the server's security descriptor names, which is what
 /// the client checked before trusting the server.
 ///
-/// ```no_run
-/// use pipeway::PipeListener;
+/// ```
+/// use pipeway::{PipeListener, PipeStream};
 ///
-/// let listener = PipeListener::bind("whoami")?;
+/// let name = format!("doc-peer-identity-{}", std::process::id());
+/// let listener = PipeListener::bind(&name)?;
+/// let client = PipeStream::connect(&name)?;
 /// let stream = listener.accept()?;
-/// let peer = stream.peer();
+///
+/// let peer = stream.peer(); // the client: this very process
+/// assert_eq!(peer.pid(), Some(std::process::id()));
 /// println!("pid {:?}, user {:?}", peer.pid(), peer.user_name());
+/// assert_eq!(client.peer().pid(), Some(std::process::id())); // and the server
 /// # Ok::<(), pipeway::Error>(())
 /// ```
 #[derive(Clone)]
