@@ -4,8 +4,9 @@
 //! they come, messages one per line; with `--prefix`, line by line, each
 //! line after its client's number), or back to them with `--echo`. Only an
 //! outbound pipe reads stdin: see [`crate::outbound`]. Connects and
-//! disconnects are reported on stderr with the peer's identity. SIGINT and
-//! SIGTERM stop the server cleanly, which removes its socket file.
+//! disconnects are reported on stderr with the peer's identity and
+//! executable. SIGINT and SIGTERM stop the server cleanly, which removes its
+//! socket file.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use clap::Args;
 use pipeway::unix::{ListenerExt, PeerIdentityExt};
-use pipeway::{Direction, PeerIdentity};
+use pipeway::{Direction, PeerIdentity, PeerProcess, ProcessError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -50,14 +51,25 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A peer as the connect lines show it.
+/// A peer as the connect lines show it: who, and what program it runs.
 fn describe(peer: &PeerIdentity) -> String {
     let pid = peer
         .pid()
         .map_or_else(|| "?".to_owned(), |pid| pid.to_string());
-    match peer.user_name() {
+    let who = match peer.user_name() {
         Some(user) => format!("pid {pid}, uid {} ({user}), gid {}", peer.uid(), peer.gid()),
         None => format!("pid {pid}, uid {}, gid {}", peer.uid(), peer.gid()),
+    };
+    format!("{who}, exe {}", executable(peer))
+}
+
+/// The client's program, read through its process handle (so never the
+/// program of a process that took the pid of a client already gone).
+fn executable(peer: &PeerIdentity) -> String {
+    match peer.process().and_then(PeerProcess::exe) {
+        Ok(path) => path.display().to_string(),
+        Err(ProcessError::Exited { .. }) => "? (the client has exited)".to_owned(),
+        Err(err) => format!("? ({err})"),
     }
 }
 
@@ -132,8 +144,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         };
         let id = next_id;
         next_id += 1;
-        eprintln!("client {id} connected: {}", describe(client.peer()));
+        // Joined before the line announces the client, as a reader of the
+        // announcement would expect (stdin is read only once one has joined).
         let lines = outbound.as_ref().map(Outbound::join);
+        eprintln!("client {id} connected: {}", describe(client.peer()));
         let echo = args.echo;
         clients.spawn(async move {
             let reason = match client {

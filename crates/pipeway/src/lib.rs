@@ -16,6 +16,7 @@ mod messages;
 mod name;
 mod options;
 mod peer;
+mod process;
 mod show;
 mod stream;
 mod sync;
@@ -41,4 +42,5 @@ pub use options::{
     PipeMode,
 };
 pub use peer::PeerIdentity;
+pub use process::{PeerProcess, ProcessError};
 pub use stream::PipeStream;
