@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use pipeway::unix::{ListenerExt, PeerIdentityExt};
+use pipeway::unix::ListenerExt;
 use pipeway::{Direction, PeerIdentity, PeerProcess, ProcessError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -53,14 +53,8 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
 
 /// A peer as the connect lines show it: who, and what program it runs.
 fn describe(peer: &PeerIdentity) -> String {
-    let pid = peer
-        .pid()
-        .map_or_else(|| "?".to_owned(), |pid| pid.to_string());
-    let who = match peer.user_name() {
-        Some(user) => format!("pid {pid}, uid {} ({user}), gid {}", peer.uid(), peer.gid()),
-        None => format!("pid {pid}, uid {}, gid {}", peer.uid(), peer.gid()),
-    };
-    format!("{who}, exe {}", executable(peer))
+    // `pid 12, uid 1000 (ann), gid 1000`, as the library shows a peer.
+    format!("{peer}, exe {}", executable(peer))
 }
 
 /// The client's program, read through its process handle (so never the
