@@ -26,9 +26,10 @@ use crate::sys::blocking as sys;
 ///
 /// let name = format!("doc-pipe-listener-{}", std::process::id());
 /// let listener = PipeListener::bind(&name)?;
-/// std::thread::spawn(move || {
-///     // An echo server: each client on a thread of its own.
-///     for stream in listener.incoming() {
+/// let server = std::thread::spawn(move || {
+///     // An echo server, here for one client (`incoming()` alone goes on
+///     // for ever): each client on a thread of its own.
+///     for stream in listener.incoming().take(1) {
 ///         let Ok(mut stream) = stream else { continue };
 ///         std::thread::spawn(move || {
 ///             let mut buf = [0u8; 4096];
@@ -46,6 +47,7 @@ use crate::sys::blocking as sys;
 /// let mut echo = [0u8; 4];
 /// client.read_exact(&mut echo)?;
 /// assert_eq!(&echo, b"ping");
+/// server.join().unwrap(); // the listener is dropped: its socket file goes
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]

@@ -123,6 +123,7 @@ fn echo_a_line(stream: pipeway::PipeStream) {
 
 /// The server process, its stderr read line by line.
 struct Server {
+    pipe: String,
     child: Child,
     stderr: Receiver<String>,
     seen: Vec<String>,
@@ -160,6 +161,7 @@ impl Server {
             }
         });
         let mut server = Server {
+            pipe: pipe.to_owned(),
             child,
             stderr,
             seen: Vec::new(),
@@ -194,9 +196,11 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Kills the server, which cannot remove its socket file then: this does.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(common::socket_path(&self.pipe));
     }
 }
 

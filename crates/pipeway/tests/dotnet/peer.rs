@@ -64,6 +64,9 @@ pub fn peer() -> Option<&'static Path> {
 
 /// A running .NET peer; its stdout read line by line.
 pub struct Dotnet {
+    /// The socket file a .NET server binds (and removes only once it has
+    /// accepted a client): removed here if the server is killed first.
+    server_socket: Option<PathBuf>,
     child: Child,
     stdout: Receiver<String>,
 }
@@ -86,7 +89,17 @@ impl Dotnet {
                 }
             }
         });
-        Dotnet { child, stdout }
+        let server_socket = (role == "server").then(|| {
+            let dir = std::env::var_os("TMPDIR")
+                .filter(|dir| !dir.is_empty())
+                .unwrap_or_else(|| "/tmp".into());
+            Path::new(&dir).join(format!("CoreFxPipe_{name}"))
+        });
+        Dotnet {
+            server_socket,
+            child,
+            stdout,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -134,5 +147,8 @@ impl Drop for Dotnet {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(socket) = &self.server_socket {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }
