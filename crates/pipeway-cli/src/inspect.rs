@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use pipeway::unix::{LocalPipe, PipeState};
+use pipeway::unix::{LocalPipe, PipeState, Wire};
 
 use crate::Result;
 
@@ -29,6 +29,18 @@ fn permissions(mode: u32) -> String {
         .collect()
 }
 
+/// What the socket's type says of the pipe: `byte` for a plain stream
+/// socket; `framed` for pipeway's framed wire, which a message pipe or a
+/// byte pipe with an instance limit uses (which of the two only a connect
+/// would tell, and listing never connects).
+fn wire(pipe: &LocalPipe) -> &'static str {
+    match pipe.wire {
+        Some(Wire::Plain) => "byte",
+        Some(Wire::Framed) => "framed",
+        _ => "-",
+    }
+}
+
 fn state(pipe: &LocalPipe) -> String {
     match pipe.state {
         PipeState::Live { pid: Some(pid) } => format!("live (pid {pid})"),
@@ -51,11 +63,15 @@ pub(crate) fn list() -> Result<ExitCode> {
                     state(pipe),
                     owner(pipe),
                     permissions(pipe.mode),
+                    wire(pipe).to_owned(),
                     pipe.path.display().to_string(),
                 ]
             })
             .collect();
-        print_table(&["NAME", "STATE", "OWNER", "MODE", "PATH"], rows);
+        print_table(
+            &["NAME", "STATE", "OWNER", "PERMISSIONS", "TYPE", "PATH"],
+            rows,
+        );
     }
     let memory = pipeway::shm::local_shared_memory()?;
     if memory.is_empty() {
@@ -84,7 +100,14 @@ pub(crate) fn list() -> Result<ExitCode> {
             println!();
         }
         print_table(
-            &["SHARED MEMORY", "STATE", "OWNER", "MODE", "SIZE", "PATH"],
+            &[
+                "SHARED MEMORY",
+                "STATE",
+                "OWNER",
+                "PERMISSIONS",
+                "SIZE",
+                "PATH",
+            ],
             rows,
         );
     }
@@ -96,7 +119,7 @@ fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
     let widths: Vec<usize> = (0..header.len())
         .map(|col| {
             rows.iter()
-                .map(|row| row[col].len())
+                .map(|row| row[col].chars().count())
                 .chain([header[col].len()])
                 .max()
                 .unwrap_or(0)
@@ -118,20 +141,31 @@ fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
 
 pub(crate) fn info(name: &str) -> Result<ExitCode> {
     let pipe = pipeway::unix::inspect(name)?;
-    println!("name:   {}", pipe.name);
-    println!("path:   {}", pipe.path.display());
-    println!("owner:  {}", owner(&pipe));
-    println!("mode:   {:04o} ({})", pipe.mode, permissions(pipe.mode));
+    println!("name:        {}", pipe.name);
+    println!("path:        {}", pipe.path.display());
+    println!("owner:       {}", owner(&pipe));
+    println!(
+        "permissions: {:04o} ({})",
+        pipe.mode,
+        permissions(pipe.mode)
+    );
+    match pipe.wire {
+        Some(Wire::Plain) => println!("type:        byte (a plain stream socket)"),
+        Some(Wire::Framed) => println!(
+            "type:        framed (pipeway's framed wire: message mode, or bytes with an instance limit)"
+        ),
+        _ => {}
+    }
     match pipe.state {
         PipeState::Live { pid } => {
-            println!("live:   yes");
+            println!("live:        yes");
             match pid {
-                Some(pid) => println!("server: pid {pid}"),
-                None => println!("server: pid not visible to this user"),
+                Some(pid) => println!("server:      pid {pid}"),
+                None => println!("server:      pid not visible to this user"),
             }
         }
         _ => println!(
-            "live:   no (a stale socket file; the next server to bind the name reclaims it)"
+            "live:        no (a stale socket file; the next server to bind the name reclaims it)"
         ),
     }
     Ok(ExitCode::SUCCESS)

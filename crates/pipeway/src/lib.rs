@@ -19,6 +19,7 @@ mod options;
 mod peer;
 mod process;
 pub mod shm;
+mod show;
 mod stream;
 mod sync;
 mod sys;
