@@ -13,6 +13,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("channel_frames", pipeway_channel::fuzzing::frames),
     ("channel_error_body", pipeway_channel::fuzzing::error_body),
     ("channel_bodies", pipeway_channel::fuzzing::bodies),
+    ("channel_handshake", pipeway_channel::fuzzing::handshake),
 ];
 
 /// The entry point of the target called `name`. Panics (so the first run

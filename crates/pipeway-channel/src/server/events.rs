@@ -21,7 +21,8 @@ use crate::wire::{ErrorCode, Kind, error_frame};
 ///
 /// For each client, events come in the order things happened: `Connected`
 /// first, then its messages, requests and errors in the order it sent them,
-/// then `Disconnected` last. Events of different clients interleave.
+/// then `Disconnected` last; or, for a client that fails the handshake,
+/// `Refused` alone. Events of different clients interleave.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event<In, Out = In> {
@@ -55,6 +56,19 @@ pub enum Event<In, Out = In> {
         /// Why.
         reason: DisconnectReason,
     },
+    /// A client failed the channel handshake and was closed: it uses another
+    /// codec or names other message types ([`Error::Handshake`], and the
+    /// client was sent a `handshake` error saying so), it is not a channel
+    /// client, or it sent no hello in time. It never connected: this is the
+    /// only event about it.
+    Refused {
+        /// The id it would have had.
+        client: ClientId,
+        /// Who it is (pid, user), as the kernel reported.
+        peer: PeerIdentity,
+        /// Why it was refused.
+        error: Error,
+    },
     /// A client sent something wrong: a body that is not an `In`
     /// ([`Error::Codec`], and the client stays), a broken frame
     /// ([`Error::Protocol`] or [`Error::TooLarge`], and the client is dropped:
@@ -76,6 +90,7 @@ impl<In, Out> Event<In, Out> {
             | Event::Message { client, .. }
             | Event::Request { client, .. }
             | Event::Disconnected { client, .. }
+            | Event::Refused { client, .. }
             | Event::Error { client, .. } => *client,
         }
     }
@@ -259,7 +274,17 @@ impl<In, Out> Sink<In, Out> {
                 Event::Error { client, error } => {
                     tracing::warn!(%client, %error, "client error");
                 }
+                // Logged where it happened.
+                Event::Refused { .. } => {}
             },
+        }
+    }
+
+    /// Reports a client refused at the handshake: an event in the stream (a
+    /// handler has nothing to run).
+    pub async fn refused(&self, event: Event<In, Out>) {
+        if let Sink::Events(tx) = self {
+            drop(tx.send(event).await);
         }
     }
 }
