@@ -217,6 +217,15 @@ impl PipeName {
             Kind::Remote { .. } => None,
         }
     }
+
+    /// The endpoint of a pipe on this machine, or the error every bind,
+    /// connect and lookup gives for a remote name.
+    pub(crate) fn local_path(&self) -> Result<&Path, crate::Error> {
+        self.endpoint()
+            .ok_or_else(|| crate::Error::RemoteNotSupported {
+                name: self.to_string(),
+            })
+    }
 }
 
 impl fmt::Display for PipeName {
