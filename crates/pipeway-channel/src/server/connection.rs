@@ -81,6 +81,18 @@ impl Slot {
         }
     }
 
+    /// Queues the answer to a request: like [`push`](Self::push), but a
+    /// client that has gone is no error (no one is left to answer).
+    pub fn push_answer(&self, frame: Bytes) -> Result<()> {
+        match self.push(frame) {
+            Err(Error::UnknownClient(_)) => {
+                tracing::debug!(client = %self.id, "dropped the answer to a request: the client has gone");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// Ends the connection after delivering what is queued.
     pub fn close(&self, reason: DisconnectReason) {
         let _ = self.reason.set(reason);

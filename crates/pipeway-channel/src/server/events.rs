@@ -167,15 +167,20 @@ impl<Out> Responder<Out> {
         self.id
     }
 
-    /// Sends `reply` as the answer. Never waits. If the reply cannot be
-    /// encoded (or is too large), the client is sent a `rejected` error
-    /// instead and the encoding error is returned. Fails like
-    /// [`Server::send`](super::Server::send) when the client's queue is full
-    /// or it has gone.
+    /// Sends `reply` as the answer. Never waits.
+    ///
+    /// A client that has gone is not an error: the reply is dropped, since
+    /// no one is left to read it (the client's `Disconnected` event says
+    /// why it left), and this returns `Ok`. So a handler can answer with
+    /// `reply(..)?` without a client that closes early ending it. The
+    /// errors are about the reply or the server's policy: it could not be
+    /// encoded or is too large (the client is sent a `rejected` error
+    /// instead, and the encoding error is returned), or the client's queue
+    /// is full ([`Error::QueueFull`]; see [`FullQueuePolicy`](super::FullQueuePolicy)).
     pub fn reply(mut self, reply: &Out) -> Result<()> {
         self.answered = true;
         match self.encoder.frame(Kind::Reply, self.id, reply) {
-            Ok(frame) => self.slot.push(frame),
+            Ok(frame) => self.slot.push_answer(frame),
             Err(err) => {
                 let text = format!("the server could not send its reply: {err}");
                 let _ = self
@@ -187,11 +192,12 @@ impl<Out> Responder<Out> {
     }
 
     /// Answers with a `rejected` error carrying `why`; the client's request
-    /// fails with [`Error::Remote`].
+    /// fails with [`Error::Remote`]. Like [`reply`](Self::reply), `Ok` when
+    /// the client has gone.
     pub fn reject(mut self, why: &str) -> Result<()> {
         self.answered = true;
         self.slot
-            .push(error_frame(self.id, ErrorCode::REJECTED, why))
+            .push_answer(error_frame(self.id, ErrorCode::REJECTED, why))
     }
 }
 
