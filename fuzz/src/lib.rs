@@ -14,6 +14,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("channel_error_body", pipeway_channel::fuzzing::error_body),
     ("channel_bodies", pipeway_channel::fuzzing::bodies),
     ("channel_handshake", pipeway_channel::fuzzing::handshake),
+    ("grpc_authority", pipeway_grpc::fuzzing::authority),
 ];
 
 /// The entry point of the target called `name`. Panics (so the first run

@@ -4,6 +4,7 @@
 
 mod client;
 pub mod codec;
+#[cfg(feature = "demo")]
 pub mod demo;
 mod error;
 mod framer;
