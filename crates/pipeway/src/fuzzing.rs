@@ -326,6 +326,9 @@ mod tests {
             vec![&whole[..], &first[..], b"cde"],
             vec![&whole[..], &first[..]],
             vec![&first[..], b"cdef"],
+            // End-of-file mid-message, then more records: the stream has
+            // ended, and nothing after the end is read (found by fuzzing).
+            vec![&first[..], b"c", b"", &whole[..]],
             vec![&over[..]],
             vec![&long[..]],
             vec![b"short"],

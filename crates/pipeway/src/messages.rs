@@ -64,6 +64,9 @@ pub(crate) struct Reassembly {
     pub partial: Option<Partial>,
     /// Why the stream broke: every later receive fails with it.
     broken: Option<String>,
+    /// The peer closed part way through a message: every later receive is
+    /// end-of-file, whatever else arrives.
+    ended: bool,
 }
 
 impl Reassembly {
@@ -72,6 +75,7 @@ impl Reassembly {
             max,
             partial: None,
             broken: None,
+            ended: false,
         }
     }
 
@@ -121,7 +125,21 @@ impl Reassembly {
             .partial
             .take()
             .map_or((0, 0), |partial| (partial.data.len(), partial.got));
+        self.cut_short_at(len, got)
+    }
+
+    /// As [`cut_short`](Self::cut_short), for a message of `len` bytes
+    /// received in place (`got` of them), not kept here.
+    pub(crate) fn cut_short_at(&mut self, len: usize, got: usize) -> Error {
+        self.partial = None;
+        self.ended = true;
         cut_short(len, got)
+    }
+
+    /// Whether the stream ended part way through a message: later
+    /// receives return end-of-file without reading.
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended
     }
 
     /// Hands the complete message to `out` and returns its length, or fails
@@ -199,6 +217,9 @@ mod tests {
             }
             other => panic!("expected an unexpected end, got {other:?}"),
         }
+        // The stream has ended: later receives are end-of-file.
+        assert!(rx.is_ended());
+        assert!(rx.check().is_ok());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::io::{self, IoSlice, IoSliceMut};
 
 use crate::error::Error;
-use crate::messages::{Reassembly, check_send, cut_short};
+use crate::messages::{Reassembly, check_send};
 use crate::wire::{
     MAX_RECORD_PAYLOAD, MESSAGE_HEADER_LEN, first_record_payload, message_header, message_len,
 };
@@ -158,6 +158,9 @@ impl MessageReader {
         mut io: impl RecordIo,
     ) -> Result<Option<usize>, Error> {
         self.assembly.check()?;
+        if self.assembly.is_ended() {
+            return Ok(None);
+        }
         if let Some((len, got)) = self.in_place {
             if out.len() < len {
                 // Not the buffer it started in: a caller bug, reported
@@ -221,7 +224,7 @@ impl MessageReader {
                 Ok(Some(n)) => got += n,
                 Ok(None) => {
                     self.in_place = None;
-                    return Err(cut_short(len, got));
+                    return Err(self.assembly.cut_short_at(len, got));
                 }
                 Err(err) if is_resumable(&err) => {
                     self.in_place = Some((len, got));
@@ -251,6 +254,9 @@ impl MessageReader {
     /// Receives the next message into a vector of exactly its length.
     pub(crate) fn recv_vec(&mut self, mut io: impl RecordIo) -> Result<Option<Vec<u8>>, Error> {
         self.assembly.check()?;
+        if self.assembly.is_ended() {
+            return Ok(None);
+        }
         if self.assembly.partial.is_none() {
             let mut header = [0u8; MESSAGE_HEADER_LEN];
             if self.spill.is_empty() {
