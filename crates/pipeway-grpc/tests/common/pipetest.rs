@@ -42,6 +42,10 @@ pub struct Caller {
     pub gid: u32,
     #[prost(string, tag = "4")]
     pub user_name: ::prost::alloc::string::String,
+    /// The caller's executable, read through its process handle; empty when
+    /// it cannot be had.
+    #[prost(string, tag = "5")]
+    pub exe: ::prost::alloc::string::String,
 }
 /// Nothing.
 #[allow(clippy::all)]
