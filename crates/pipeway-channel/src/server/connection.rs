@@ -206,7 +206,8 @@ async fn handshake_then_serve<In, Out>(
             let frame = error_frame(0, ErrorCode::HANDSHAKE, &error.to_string());
             let _ = tokio::time::timeout(HANDSHAKE_ERROR_LINGER, stream.write_all(&frame)).await;
         }
-        tracing::warn!(pipe = %shared.name, client = %id, %error, "refused a client at the handshake");
+        // Reported as an event (a handler's server logs it as a warning).
+        tracing::debug!(pipe = %shared.name, client = %id, %error, "refused a client at the handshake");
         let peer = stream.peer().clone();
         drop(stream);
         sink.refused(Event::Refused {

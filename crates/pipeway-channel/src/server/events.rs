@@ -308,11 +308,16 @@ impl<In, Out> Sink<In, Out> {
         }
     }
 
-    /// Reports a client refused at the handshake: an event in the stream (a
-    /// handler has nothing to run).
+    /// Reports a client refused at the handshake: an event in the stream,
+    /// or with a handler (which has nothing to run) a warning in the log.
     pub async fn refused(&self, event: Event<In, Out>) {
-        if let Sink::Events(tx) = self {
-            drop(tx.send(event).await);
+        match self {
+            Sink::Events(tx) => drop(tx.send(event).await),
+            Sink::Handler(_) => {
+                if let Event::Refused { client, error, .. } = event {
+                    tracing::warn!(%client, %error, "refused a client at the handshake");
+                }
+            }
         }
     }
 }
