@@ -17,6 +17,7 @@ mod name;
 mod options;
 mod peer;
 mod process;
+mod show;
 mod stream;
 mod sync;
 mod sys;
