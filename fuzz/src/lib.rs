@@ -15,6 +15,8 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("channel_bodies", pipeway_channel::fuzzing::bodies),
     ("shm_setup", pipeway::fuzzing::shm_setup),
     ("shm_ring", pipeway::fuzzing::shm_ring),
+    ("channel_handshake", pipeway_channel::fuzzing::handshake),
+    ("grpc_authority", pipeway_grpc::fuzzing::authority),
 ];
 
 /// The entry point of the target called `name`. Panics (so the first run
