@@ -224,7 +224,8 @@ pub(crate) fn run(
             ),
         });
     }
-    if server_wants && cipher.is_none() {
+    // ENCRYPT_DATA means nothing before 3.0 (Samba sets it for 2.x too).
+    if server_wants && cipher.is_none() && d >= dialect::SMB3_0 {
         return Err(Error::protocol(
             host,
             "the host asks for encryption but agreed no cipher",
@@ -260,7 +261,7 @@ pub(crate) fn run(
         ));
     }
     let tree = TreeConnectResponse::decode(&resp.message).map_err(bad)?;
-    if tree.share_flags & SHARE_FLAG_ENCRYPT_DATA != 0 && cipher.is_none() {
+    if tree.share_flags & SHARE_FLAG_ENCRYPT_DATA != 0 && cipher.is_none() && d >= dialect::SMB3_0 {
         return Err(Error::SecurityUnavailable {
             host: host.to_owned(),
             what: "IPC$ requires encryption, which this session lacks".into(),

@@ -62,6 +62,7 @@ pub struct Pipe {
     reads: Mutex<Reads>,
     writes: Mutex<Writes>,
     closed: AtomicBool,
+    read_size: std::sync::atomic::AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -104,6 +105,7 @@ impl Pipe {
                         reads: Mutex::default(),
                         writes: Mutex::default(),
                         closed: AtomicBool::new(false),
+                        read_size: READ_CHUNK.into(),
                     });
                 }
                 status::OBJECT_NAME_NOT_FOUND
@@ -160,6 +162,19 @@ impl Pipe {
         }
     }
 
+    /// Sets how much each READ, and a transact's first reply, asks for
+    /// (default 64 KiB; in byte mode a larger buffer asks for more).
+    ///
+    /// A Windows host answers a READ shorter than the message
+    /// STATUS_BUFFER_OVERFLOW and the next READ continues the message, which
+    /// the client puts back together. Samba does that for a transact's
+    /// reply but never for a READ: there a READ shorter than the message
+    /// splits it. Samba's messages are at most 65,535 bytes, so the default
+    /// always holds a whole one.
+    pub fn set_read_size(&self, bytes: usize) {
+        self.read_size.store(bytes.max(1), Ordering::Relaxed);
+    }
+
     /// The session the pipe lives on.
     pub fn session(&self) -> &Arc<Session> {
         &self.session
@@ -205,9 +220,10 @@ impl Pipe {
                 return Poll::Ready(Err(self.closed_error()));
             }
             if r.outstanding.is_none() {
+                let size = self.read_size.load(Ordering::Relaxed);
                 let len = match self.mode {
-                    ReadMode::Bytes => want.max(READ_CHUNK),
-                    ReadMode::Messages => READ_CHUNK,
+                    ReadMode::Bytes => want.max(size),
+                    ReadMode::Messages => size,
                 };
                 let len = self.io_limit(len, self.session.info.max_read);
                 let head = RequestHead::new(Command::Read, self.session.tree_id).payload(len);
@@ -237,6 +253,7 @@ impl Pipe {
         outcome: Result<super::conn::slot::Response, Error>,
     ) -> Result<(), Error> {
         let resp = outcome?;
+        tracing::trace!(status = %status::name(resp.status()), len = resp.message.len(), "READ");
         match resp.status() {
             code @ (status::SUCCESS | status::BUFFER_OVERFLOW) => {
                 let data = decode_read_response(&resp.message)
@@ -518,7 +535,8 @@ impl Pipe {
                     op.stage = Stage::Ioctl;
                 }
                 Stage::Ioctl => {
-                    let max_out = (self.session.info.max_transact as usize).min(READ_CHUNK);
+                    let max_out = (self.session.info.max_transact as usize)
+                        .min(self.read_size.load(Ordering::Relaxed));
                     let head = RequestHead::new(Command::Ioctl, self.session.tree_id)
                         .payload(request.len().max(max_out));
                     let fixed = ioctl_request_head(
