@@ -10,8 +10,10 @@ mod message;
 mod name;
 mod options;
 mod peer;
+pub mod remote;
 mod stream;
 mod sys;
+mod transport;
 mod wait;
 #[cfg(unix)]
 mod wire;
@@ -31,5 +33,6 @@ pub use options::{
     ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, Direction, ListenOptions,
     PipeMode,
 };
-pub use peer::PeerIdentity;
+pub use peer::{PeerIdentity, RemoteHost};
+pub use remote::Credentials;
 pub use stream::PipeStream;

@@ -341,7 +341,9 @@ impl Pipe {
     }
 
     /// Sends CANCEL for a READ the host is holding, keeping it in flight:
-    /// its data, if it raced the CANCEL, is still delivered by the next read.
+    /// its data, if it raced the CANCEL, is still delivered by the next
+    /// read. (Windows ends the READ; Samba does not cancel READs on pipes,
+    /// so there it stays held until data comes.)
     pub fn cancel_pending_read(&self) {
         if let Some(t) = lock(&self.reads).outstanding.as_mut() {
             t.cancel();
@@ -504,9 +506,15 @@ impl Pipe {
     // ---- transact --------------------------------------------------------
 
     /// Writes `request` and reads the reply message in one round trip
-    /// (FSCTL_PIPE_TRANSCEIVE). A READ the host holds is cancelled first
-    /// (what it brought is kept for the next receive); a reply longer than
-    /// one response is completed with READs.
+    /// (FSCTL_PIPE_TRANSCEIVE); a reply longer than one response is
+    /// completed with READs.
+    ///
+    /// If a READ is already held at the host (a receive that timed out or
+    /// was given up on) or messages wait unread, the transact is a send and
+    /// a receive instead: the host would hand the reply to the held READ
+    /// (Samba does not cancel READs on pipes), and a Windows host refuses
+    /// a transceive while data waits. What comes first is the reply, as
+    /// with a send and a receive on a local pipe.
     pub fn poll_transact(
         &self,
         op: &mut Transact,
@@ -521,18 +529,24 @@ impl Pipe {
         }
         loop {
             match op.stage {
-                Stage::Settle => {
-                    let mut r = lock(&self.reads);
-                    if let Some(t) = r.outstanding.as_mut() {
-                        t.cancel();
-                        let outcome = ready!(wait.response(t));
-                        if matches!(outcome, Err(Error::TimedOut)) {
-                            return Poll::Ready(Err(Error::TimedOut));
-                        }
-                        r.outstanding = None;
-                        self.absorb(&mut r, outcome)?;
-                    }
-                    op.stage = Stage::Ioctl;
+                Stage::Start => {
+                    let r = lock(&self.reads);
+                    let busy = r.outstanding.is_some() || !r.messages.is_empty();
+                    op.stage = if busy { Stage::Send } else { Stage::Ioctl };
+                }
+                Stage::Send => {
+                    ready!(self.poll_send(&mut op.ticket, request, wait))?;
+                    op.stage = Stage::Receive;
+                }
+                Stage::Receive => {
+                    let reply = ready!(self.poll_recv(wait))?;
+                    return Poll::Ready(reply.ok_or_else(|| {
+                        Error::from_status(
+                            self.host(),
+                            format!("TRANSCEIVE {}", self.name),
+                            status::PIPE_DISCONNECTED,
+                        )
+                    }));
                 }
                 Stage::Ioctl => {
                     let max_out = (self.session.info.max_transact as usize)
@@ -676,7 +690,9 @@ pub struct Transact {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     #[default]
-    Settle,
+    Start,
+    Send,
+    Receive,
     Ioctl,
     Rest,
 }

@@ -1,7 +1,7 @@
 use crate::error::Result;
 use crate::name::{IntoPipeName, PipeName};
 use crate::options::{ListenOptions, PipeMode};
-use crate::sys::tokio as sys;
+use crate::transport::tokio as sys;
 
 use super::{MessageStream, PipeStream};
 

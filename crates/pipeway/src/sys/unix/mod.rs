@@ -90,6 +90,7 @@ impl PeerIdentity {
             uid: creds.uid,
             gid: creds.gid,
             user_name: Default::default(),
+            remote: None,
         }
     }
 }

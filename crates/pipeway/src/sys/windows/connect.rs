@@ -111,14 +111,11 @@ impl ConnectPlan {
     ) -> Result<Self, Error> {
         let path = match name.endpoint() {
             Some(path) => path.to_owned(),
-            None => {
-                return Err(Error::RemoteNotSupported {
-                    name: name.to_string(),
-                });
-            }
+            None => super::remote::unc_path(&name, options)?,
         };
         let root = [SYSTEM_SID.to_owned(), ADMINISTRATORS_SID.to_owned()];
         let trusted = match &options.server {
+            ServerRequirement::SameUserOrRoot if !name.is_local() => Trusted::Anyone,
             ServerRequirement::SameUserOrRoot => {
                 let mut sids = vec![accounts::current_user_sid()?];
                 sids.extend(root);

@@ -30,6 +30,7 @@ pub(crate) mod instance;
 pub(crate) mod listen;
 pub(crate) mod message;
 pub(crate) mod overlapped;
+pub(crate) mod remote;
 pub(crate) mod security;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
@@ -107,6 +108,7 @@ impl PeerIdentity {
             pid,
             sid,
             user_name: Default::default(),
+            remote: None,
             account: Default::default(),
         }
     }
