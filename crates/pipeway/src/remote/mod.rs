@@ -6,8 +6,10 @@
 //! [`MessageStream`](crate::MessageStream), blocking and tokio, connect to
 //! them with the same calls and give the same types as local pipes. One
 //! connection and session per host and user is shared by all the pipes to
-//! that host. On Windows the system opens them (`CreateFile` on the UNC
-//! name, with the logon session's credentials).
+//! that host. On Windows a remote name is refused for now
+//! ([`Error::RemoteNotSupported`](crate::Error::RemoteNotSupported)); the
+//! plan there is to let the system open it (`CreateFile` on the UNC name,
+//! with the logon session's credentials).
 //!
 //! What differs from a local pipe, because SMB works that way:
 //!

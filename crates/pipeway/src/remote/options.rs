@@ -74,17 +74,13 @@ pub(crate) struct RemoteOptions {
     pub require_encryption: bool,
 }
 
-/// Options for pipes on other hosts (`\\host\pipe\name`).
+/// Options for pipes on other hosts (`\\host\pipe\name`); see [`crate::remote`].
 impl ConnectOptions {
     /// Logs on to a remote pipe's host as `user` (`name`, `DOMAIN\name` or
     /// `name@domain`) with `password`. Without it, a remote connect takes
     /// `PIPEWAY_USER` and `PIPEWAY_PASSWORD` from the environment.
     ///
-    /// On Windows remote pipes are opened by the system with the logon
-    /// session's own credentials (as `CreateFile` does), and a connect
-    /// given explicit credentials fails with
-    /// [`io::ErrorKind::Unsupported`](std::io::ErrorKind::Unsupported)
-    /// rather than ignore them: log on first with `net use \\host\IPC$ /user:NAME`.
+    /// Used on Unix; on Windows remote names are refused for now.
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.remote.credentials = Some(credentials);
         self
