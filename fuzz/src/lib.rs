@@ -13,6 +13,12 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("channel_frames", pipeway_channel::fuzzing::frames),
     ("channel_error_body", pipeway_channel::fuzzing::error_body),
     ("channel_bodies", pipeway_channel::fuzzing::bodies),
+    ("smb_header", pipeway_smb::fuzzing::header),
+    ("smb_negotiate", pipeway_smb::fuzzing::negotiate),
+    ("smb_session_setup", pipeway_smb::fuzzing::session_setup),
+    ("smb_responses", pipeway_smb::fuzzing::responses),
+    ("smb_transform", pipeway_smb::fuzzing::transform),
+    ("smb_frames", pipeway_smb::fuzzing::frames),
 ];
 
 /// The entry point of the target called `name`. Panics (so the first run

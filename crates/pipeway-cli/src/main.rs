@@ -5,6 +5,7 @@ mod bench;
 mod connect;
 mod demo;
 mod inspect;
+mod remote;
 mod serve;
 
 use std::process::ExitCode;
@@ -33,11 +34,9 @@ enum Command {
     Connect(connect::ConnectArgs),
     /// List the local pipes: name, state, owner, mode, path.
     List,
-    /// Show one pipe: path, owner, mode, whether it is live, the server's pid.
-    Info {
-        /// The pipe (`echo`, `\\.\pipe\echo`, or a socket path).
-        name: String,
-    },
+    /// Show one pipe: path, owner, mode, whether it is live, the server's
+    /// pid; for `\\HOST\pipe\NAME`, the host, SMB dialect, signing and cipher.
+    Info(remote::InfoArgs),
     /// Start a server and clients, show an exchange, the peer identity and
     /// a small latency table.
     Demo,
@@ -141,7 +140,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
         Command::List => inspect::list(),
-        Command::Info { name } => inspect::info(&name),
+        Command::Info(args) => remote::info(args),
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(args),
     };

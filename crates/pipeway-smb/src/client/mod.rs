@@ -20,7 +20,7 @@
 //! sessions and pipes.
 
 pub mod auth;
-mod conn;
+pub(crate) mod conn;
 pub mod crypto;
 mod error;
 mod handshake;

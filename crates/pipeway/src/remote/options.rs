@@ -15,7 +15,6 @@ use crate::options::ConnectOptions;
 pub struct Credentials {
     pub(crate) user: String,
     pub(crate) domain: String,
-    #[cfg_attr(not(all(unix, feature = "remote")), allow(dead_code))]
     pub(crate) password: Zeroizing<String>,
 }
 
@@ -44,6 +43,11 @@ impl Credentials {
     /// The domain (empty for a local account of the host).
     pub fn domain(&self) -> &str {
         &self.domain
+    }
+
+    /// The password, to hand to another client (pipeway never prints it).
+    pub fn password(&self) -> &str {
+        &self.password
     }
 
     /// Credentials from the environment: `PIPEWAY_USER` (any form [`new`](Self::new)
