@@ -15,8 +15,19 @@ use pipeway_testbed::{Encryption, SambaOptions};
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// A host speaking at most dialect `p`. Samba 4.17 with `smb encrypt =
+/// desired` marks 2.x sessions for encryption too, and when a request goes
+/// async (a transact waiting for its pipe server) it fails to encrypt the
+/// interim response and drops the connection ("Server exit
+/// (NT_STATUS_ENCRYPTION_FAILED)" in its log): a Samba bug, so 2.x hosts
+/// here have encryption off.
 fn with_max_protocol(p: &str) -> SambaOptions {
     SambaOptions {
+        encryption: if p.starts_with("SMB2") {
+            Encryption::Off
+        } else {
+            Encryption::Desired
+        },
         extra_global: vec![format!("server max protocol = {p}")],
         ..SambaOptions::default()
     }

@@ -6,7 +6,7 @@
 //! whole message, since the offsets in a body count from the header's start.
 
 use super::header::HEADER_LEN;
-use super::{DecodeError, Put, Reader, slice, utf16le};
+use super::{DecodeError, Put, Reader, payload, utf16le};
 
 fn body<'a>(message: &'a [u8], what: &'static str, size: u16) -> Result<Reader<'a>, DecodeError> {
     let body = message
@@ -71,7 +71,15 @@ impl SessionSetupResponse {
         let token = if len == 0 {
             Vec::new()
         } else {
-            slice(message, offset, len, WHAT, "security buffer")?.to_vec()
+            payload(
+                message,
+                offset,
+                len,
+                HEADER_LEN + 8,
+                WHAT,
+                "security buffer",
+            )?
+            .to_vec()
         };
         Ok(Self { flags, token })
     }
@@ -209,7 +217,7 @@ pub fn decode_read_response(message: &[u8]) -> Result<&[u8], DecodeError> {
     if len == 0 {
         return Ok(&[]);
     }
-    slice(message, offset, len, WHAT, "data")
+    payload(message, offset, len, HEADER_LEN + 16, WHAT, "data")
 }
 
 /// The fixed part of a WRITE request, which `data` follows.
@@ -292,7 +300,7 @@ pub fn decode_ioctl_response(message: &[u8]) -> Result<&[u8], DecodeError> {
     if len == 0 {
         return Ok(&[]);
     }
-    slice(message, offset, len, WHAT, "output")
+    payload(message, offset, len, HEADER_LEN + 48, WHAT, "output")
 }
 
 // --- bodiless commands and errors ----------------------------------------
@@ -336,6 +344,10 @@ mod tests {
         assert_eq!(decode_read_response(&message(&b)).unwrap(), b"abc");
         // A length past the end is an error, not a panic.
         b[4] = 200;
+        assert!(decode_read_response(&message(&b)).is_err());
+        // Data said to lie in the header is refused (found by smb_responses).
+        b[4] = 3;
+        b[2] = 0x10;
         assert!(decode_read_response(&message(&b)).is_err());
     }
 

@@ -120,6 +120,28 @@ pub(crate) fn slice<'a>(
         })
 }
 
+/// A variable part of a response: `slice`, and it must begin at or after
+/// `fixed_end` (where the fixed part of the body ends), never in the
+/// header or the fixed fields.
+pub(crate) fn payload<'a>(
+    message: &'a [u8],
+    offset: usize,
+    len: usize,
+    fixed_end: usize,
+    what: &'static str,
+    field: &str,
+) -> Result<&'a [u8], DecodeError> {
+    if offset < fixed_end {
+        return Err(DecodeError::new(
+            what,
+            format_args!(
+                "{field} at offset {offset} overlaps the header or fixed fields (which end at {fixed_end})"
+            ),
+        ));
+    }
+    slice(message, offset, len, what, field)
+}
+
 /// Little-endian writers for building requests.
 pub(crate) trait Put {
     fn u8(&mut self, v: u8);

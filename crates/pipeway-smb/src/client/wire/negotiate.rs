@@ -1,7 +1,7 @@
 //! NEGOTIATE (MS-SMB2 2.2.3, 2.2.4) with SMB 3.1.1's negotiate contexts.
 
 use super::header::HEADER_LEN;
-use super::{DecodeError, Put, Reader, slice};
+use super::{DecodeError, Put, Reader, payload, slice};
 
 /// The SMB2/3 dialects, as their wire codes.
 pub mod dialect {
@@ -257,7 +257,15 @@ impl NegotiateResponse {
         let security_buffer = if sec_len == 0 {
             Vec::new()
         } else {
-            slice(message, sec_offset, sec_len, WHAT, "security buffer")?.to_vec()
+            payload(
+                message,
+                sec_offset,
+                sec_len,
+                HEADER_LEN + 64,
+                WHAT,
+                "security buffer",
+            )?
+            .to_vec()
         };
         let mut out = NegotiateResponse {
             security_mode,
@@ -291,7 +299,14 @@ impl NegotiateResponse {
         count: u16,
     ) -> Result<(), DecodeError> {
         for _ in 0..count {
-            let head = slice(message, offset, 8, WHAT, "negotiate context")?;
+            let head = payload(
+                message,
+                offset,
+                8,
+                HEADER_LEN + 64,
+                WHAT,
+                "negotiate context",
+            )?;
             let kind = u16::from_le_bytes([head[0], head[1]]);
             let len = u16::from_le_bytes([head[2], head[3]]) as usize;
             let data = slice(message, offset + 8, len, WHAT, "negotiate context data")?;
