@@ -153,3 +153,44 @@ fn info_shows_dialect_signing_cipher_and_the_server() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn bench_smb_compares_pipeway_with_impacket_in_json() {
+    // Needs root for the namespace host, and impacket (scripts/test.sh).
+    if SambaHost::start().is_err() && std::env::var_os("CI").is_none() {
+        eprintln!("skipped: no Samba host");
+        return;
+    }
+    let out = pipeway(
+        &[
+            "bench",
+            "smb",
+            "--quick",
+            "--json",
+            "--rounds",
+            "1",
+            "--table",
+            "transact, 64 B (signed)",
+        ],
+        &[],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["case"].as_str()).collect();
+    assert!(
+        names.contains(&"impacket (Python)") && names.contains(&"pipeway (blocking)"),
+        "{names:?}"
+    );
+    for row in rows.iter().filter(|r| r["case"] != "impacket (Python)") {
+        assert_eq!(row["baseline"], "impacket (Python)", "{row}");
+        assert_eq!(row["verified"], true, "{row}");
+        assert!(
+            row["median_ns"].as_f64().is_some_and(|ns| ns > 0.0),
+            "{row}"
+        );
+    }
+}

@@ -47,11 +47,17 @@ for line in sys.stdin:
             conn.writeNamedPipe(tid, msg, m, waitAnswer=True)
             check(conn.readNamedPipe(tid, msg, bytesToRead=65536), m)
     elif cmd == "bytes":
+        # A blocking client cannot write 1 MiB while the echo comes back:
+        # 64 KiB written, then read back, until the whole has gone round.
         for m in messages:
-            conn.writeNamedPipe(tid, byt, m, waitAnswer=True)
             got = b""
-            while len(got) < len(m):
-                got += conn.readNamedPipe(tid, byt, bytesToRead=min(len(m) - len(got), 1 << 20))
+            for at in range(0, len(m), 65536):
+                chunk = m[at:at + 65536]
+                conn.writeNamedPipe(tid, byt, chunk, waitAnswer=True)
+                back = b""
+                while len(back) < len(chunk):
+                    back += conn.readNamedPipe(tid, byt, bytesToRead=len(chunk) - len(back))
+                got += back
             check(got, m)
     elif cmd == "login":
         for _ in range(n):
