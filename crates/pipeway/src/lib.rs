@@ -16,7 +16,9 @@ mod messages;
 mod name;
 mod options;
 mod peer;
+mod process;
 pub mod remote;
+mod show;
 mod stream;
 mod sync;
 mod sys;
@@ -42,5 +44,6 @@ pub use options::{
     PipeMode,
 };
 pub use peer::{PeerIdentity, RemoteHost};
+pub use process::{PeerProcess, ProcessError};
 pub use remote::Credentials;
 pub use stream::PipeStream;

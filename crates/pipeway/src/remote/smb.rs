@@ -243,6 +243,18 @@ impl RemotePipe {
         Ok(())
     }
 
+    /// SMB tells a client that the server has gone only in answer to a
+    /// READ, which would take data: not something to wait for on the side.
+    pub(crate) fn wait_for_hangup(&self, _timeout: Option<Duration>) -> io::Result<bool> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "{}: a remote pipe shows that its server has gone only to a read",
+                self.name()
+            ),
+        ))
+    }
+
     // ---- bytes -----------------------------------------------------------
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {

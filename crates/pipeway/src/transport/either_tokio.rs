@@ -72,7 +72,7 @@ impl<'a> AsyncEndpoint<'a> {
 #[derive(Debug)]
 pub(crate) enum AsyncByteStream {
     Local(local::AsyncByteStream),
-    Remote(Box<RemotePipe>),
+    Remote(RemotePipe),
 }
 
 impl AsyncByteStream {
@@ -81,7 +81,7 @@ impl AsyncByteStream {
             Connection::Local(c) => {
                 AsyncByteStream::Local(local::AsyncByteStream::from_connection(c)?)
             }
-            Connection::Remote(r) => AsyncByteStream::Remote(r),
+            Connection::Remote(r) => AsyncByteStream::Remote(*r),
         })
     }
 

@@ -5,9 +5,12 @@ pub(crate) mod admit;
 pub(crate) mod blocking;
 pub(crate) mod connect;
 pub(crate) mod creds;
+pub(crate) mod directory;
 pub(crate) mod framing;
+pub(crate) mod halves;
 pub(crate) mod listen;
 pub(crate) mod probe;
+pub(crate) mod process;
 pub(crate) mod socket;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
@@ -91,6 +94,7 @@ impl PeerIdentity {
             gid: creds.gid,
             user_name: Default::default(),
             remote: None,
+            process: crate::process::no_process("no process handle was taken for this peer"),
         }
     }
 }
