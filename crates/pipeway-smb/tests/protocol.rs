@@ -348,3 +348,21 @@ fn a_restarted_server_fails_open_pipes_and_the_next_open_reconnects() {
     let pipe = Pipe::open(session, &name, ReadMode::Messages, WAIT).unwrap();
     assert_eq!(pipe.transact(b"after", None).unwrap(), b"after");
 }
+
+#[test]
+fn a_guest_session_is_refused() {
+    // A host that maps unknown users to its guest account: Samba sets up a
+    // guest session (unsigned: it has no key), which the client refuses.
+    let Some(host) = samba(&SambaOptions {
+        extra_global: vec!["map to guest = bad user".into()],
+        ..SambaOptions::default()
+    }) else {
+        return;
+    };
+    let mut stranger = options(&host);
+    stranger.credentials = Credentials::new(unique("nobodyhere"), "whatever");
+    match Session::connect(&host_name(&host), &stranger) {
+        Err(Error::GuestRefused { kind: "guest", .. }) => {}
+        other => panic!("expected the guest session refused, got {other:?}"),
+    }
+}
