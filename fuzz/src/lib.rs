@@ -19,6 +19,8 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("smb_responses", pipeway_smb::fuzzing::responses),
     ("smb_transform", pipeway_smb::fuzzing::transform),
     ("smb_frames", pipeway_smb::fuzzing::frames),
+    ("shm_setup", pipeway::fuzzing::shm_setup),
+    ("shm_ring", pipeway::fuzzing::shm_ring),
 ];
 
 /// The entry point of the target called `name`. Panics (so the first run

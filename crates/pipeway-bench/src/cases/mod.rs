@@ -19,6 +19,8 @@ pub mod message;
 pub mod pipes;
 #[cfg(unix)]
 pub mod seqpacket;
+#[cfg(target_os = "linux")]
+pub mod shm;
 #[cfg(all(target_os = "linux", feature = "smb"))]
 pub mod smb;
 
@@ -39,5 +41,7 @@ pub fn all() -> Vec<Group> {
         grpc::group(),
         #[cfg(all(target_os = "linux", feature = "smb"))]
         smb::group(),
+        #[cfg(target_os = "linux")]
+        shm::group(),
     ]
 }

@@ -187,6 +187,14 @@ impl Session {
     }
 }
 
+/// The connection's TCP socket, for polling (shared by every pipe of the session).
+#[cfg(unix)]
+impl std::os::fd::AsFd for Session {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.shared.socket_fd()
+    }
+}
+
 impl Drop for Session {
     /// Disconnects the tree and logs off without waiting for the answers,
     /// then ends the connection once the host has answered them.

@@ -243,6 +243,13 @@ impl RemotePipe {
         Ok(())
     }
 
+    /// A remote pipe's only descriptor: its host connection's TCP socket,
+    /// shared with the other pipes to that host (passing descriptors over
+    /// it fails, as it should).
+    pub(crate) fn socket_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&**self.pipe.session())
+    }
+
     /// SMB tells a client that the server has gone only in answer to a
     /// READ, which would take data: not something to wait for on the side.
     pub(crate) fn wait_for_hangup(&self, _timeout: Option<Duration>) -> io::Result<bool> {

@@ -83,6 +83,9 @@ impl<'a> Endpoint<'a> {
     pub(crate) fn wait_for_drain(self, timeout: Option<Duration>) -> io::Result<()> {
         both!(self, e => e.wait_for_drain(timeout))
     }
+    pub(crate) fn socket_fd(self) -> std::os::fd::BorrowedFd<'a> {
+        both!(self, e => e.socket_fd())
+    }
     pub(crate) fn wait_for_hangup(self, timeout: Option<Duration>) -> io::Result<bool> {
         both!(self, e => e.wait_for_hangup(timeout))
     }

@@ -142,6 +142,12 @@ impl Shared {
         &self.host
     }
 
+    /// The TCP socket's descriptor.
+    #[cfg(unix)]
+    pub fn socket_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.socket)
+    }
+
     /// Allows multi-credit requests (dialects after 2.0.2 with LARGE_MTU).
     pub fn set_multi_credit(&self, on: bool) {
         lock(&self.writer).multi_credit = on;
