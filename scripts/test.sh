@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test pipeway has, on a fresh Debian machine: installs what the
-# tests talk to (socat, Python), then runs the workspace's tests, then the
-# Windows backend's under Wine (scripts/test-windows.sh).
+# tests talk to (socat, Python, Mono, Samba), then runs the workspace's
+# tests, then the Windows backend's under Wine (scripts/test-windows.sh).
 #   usage: scripts/test.sh
 # Run as root (CI does): some tests act as a second user (fork + setuid).
 set -euo pipefail
@@ -37,9 +37,14 @@ apt_install socat python3
 # make with iproute2) and smbclient; impacket is an independent SMB client.
 apt_install samba smbclient iproute2
 
+# A real .NET peer: Mono 6.8 implements System.IO.Pipes with .NET Core's
+# Unix code (tests/dotnet.rs builds a C# client and server with mcs).
+apt_install mono-mcs mono-runtime libmono-system-core4.0-cil
+
 # pipeway-grpc's interop tests: grpcio as client and server, grpcio-tools to
-# generate its stubs from buy.proto. (The Rust side needs no protoc: the
-# crate builds with a vendored one.) Pinned: these have CPython 3.11 wheels.
+# generate its stubs from buy.proto. (The Rust side needs no protoc: its
+# generated code is committed, and the test that checks it is current uses a
+# vendored protoc.) Pinned: these have CPython 3.11 wheels.
 GRPCIO_VERSION=1.80.0
 python3 -c "import grpc, grpc_tools; assert grpc.__version__ == '$GRPCIO_VERSION'" 2>/dev/null ||
   pip_install "grpcio==$GRPCIO_VERSION" "grpcio-tools==$GRPCIO_VERSION"

@@ -2,156 +2,12 @@
 //! command in processes of its own (a server and its clients), on Unix and
 //! on Windows (under Wine).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
-const PIPEWAY: &str = env!("CARGO_BIN_EXE_pipeway");
-
-fn unique(tag: &str) -> String {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "pwcli-{tag}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A `pipeway serve` child, its stderr read line by line.
-struct Server {
-    /// The pipe, whose socket file a stopped Unix server leaves behind only
-    /// if it had to be killed.
-    #[cfg_attr(windows, allow(dead_code))]
-    name: String,
-    /// `None` once stopped.
-    child: Option<Child>,
-    stderr: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Server {
-    /// `args[0]` is the pipe's name.
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(PIPEWAY)
-            .arg("serve")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (lines, stderr) = channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Server {
-            name: args[0].to_owned(),
-            child: Some(child),
-            stderr,
-            seen: Vec::new(),
-        };
-        server.wait_for("serving ");
-        server
-    }
-
-    /// Waits (up to 10 s) for a stderr line containing `text` and returns it.
-    fn wait_for(&mut self, text: &str) -> String {
-        if let Some(line) = self.seen.iter().find(|l| l.contains(text)) {
-            return line.clone();
-        }
-        loop {
-            match self.stderr.recv_timeout(Duration::from_secs(10)) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no {text:?} on the server's stderr; saw {:?}", self.seen),
-            }
-        }
-    }
-
-    /// Stops the server as a service manager would (SIGTERM on Unix; on
-    /// Windows the process ends, and its pipe with it), and returns what it
-    /// printed on stdout.
-    fn stop(mut self) -> Output {
-        let mut child = self.child.take().expect("running");
-        terminate(&mut child);
-        child.wait_with_output().unwrap()
-    }
-}
-
-/// Asks a server to stop: SIGTERM on Unix, where it removes its socket file;
-/// on Windows it is ended (Windows has no signal to send another console
-/// process; its pipe goes with it).
-fn terminate(child: &mut Child) {
-    #[cfg(unix)]
-    // SAFETY: signalling our own child process.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM)
-    };
-    #[cfg(windows)]
-    let _ = child.kill();
-}
-
-impl Drop for Server {
-    /// Stops the server as a user would (SIGTERM: it removes its socket
-    /// file), and only if it does not go within 5 s, kills it and removes
-    /// the file itself, so no test leaves a socket behind.
-    fn drop(&mut self) {
-        let Some(child) = self.child.as_mut() else {
-            return;
-        };
-        terminate(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        #[cfg(unix)]
-        let _ = std::fs::remove_file(endpoint(&self.name));
-    }
-}
-
-fn pipeway(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(PIPEWAY)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Where a pipe lives: its socket file on Unix, `\\.\pipe\name` on Windows.
-fn endpoint(name: &str) -> std::path::PathBuf {
-    if cfg!(windows) {
-        return format!(r"\\.\pipe\{name}").into();
-    }
-    let dir = std::env::var("TMPDIR")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "/tmp".into());
-    std::path::Path::new(&dir).join(format!("CoreFxPipe_{name}"))
-}
+use common::{PIPEWAY, Server, endpoint, pipeway, text, unique};
 
 #[test]
 fn connect_relays_stdin_to_an_echo_server_and_back() {
@@ -170,7 +26,7 @@ fn serve_prints_what_clients_send_and_reports_who_they_are() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let connected = server.wait_for("client 1 connected");
     // The client's user: a uid on Unix, a SID on Windows.
-    let user = if cfg!(windows) { "S-1-" } else { "uid " };
+    let user = if cfg!(windows) { "sid S-1-" } else { "uid " };
     assert!(
         connected.contains("pid ") && connected.contains(user),
         "{connected}"
@@ -178,6 +34,40 @@ fn serve_prints_what_clients_send_and_reports_who_they_are() {
     server.wait_for("client 1 disconnected");
     let output = server.stop();
     assert_eq!(text(&output.stdout), "a line for the server\n");
+}
+
+/// (Unix: the uid; under Wine the executable's path is a Windows path.)
+#[cfg(unix)]
+#[test]
+fn serve_names_the_executable_each_client_runs() {
+    let name = unique("exe");
+    let mut server = Server::start(&[&name]);
+    // A client that stays connected (its stdin open) until the line is seen.
+    let mut client = Command::new(PIPEWAY)
+        .args(["connect", &name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let connected = server.wait_for("client 1 connected");
+    let exe = std::fs::canonicalize(PIPEWAY).unwrap();
+    assert!(
+        connected.contains(&format!(
+            "pid {}, uid {}",
+            client.id(),
+            // SAFETY: getuid has no preconditions.
+            unsafe { libc::getuid() }
+        )),
+        "{connected}"
+    );
+    assert!(
+        connected.ends_with(&format!(", exe {}", exe.display())),
+        "{connected}"
+    );
+    drop(client.stdin.take());
+    assert!(client.wait().unwrap().success());
+    server.wait_for("client 1 disconnected");
 }
 
 #[test]
@@ -247,7 +137,7 @@ fn an_outbound_server_sends_its_stdin_to_connected_clients() {
         .spawn()
         .unwrap();
     server.wait_for("client 1 connected");
-    let mut stdin = server.child.as_mut().unwrap().stdin.take().unwrap();
+    let mut stdin = server.child.stdin.take().unwrap();
     stdin.write_all(b"news for all\n").unwrap();
     stdin.flush().unwrap();
     let mut line = String::new();
@@ -267,7 +157,7 @@ fn an_outbound_server_sends_its_stdin_to_connected_clients() {
 fn list_shows_a_live_pipe_and_its_server() {
     let name = unique("listed");
     let server = Server::start(&[&name]);
-    let pid = server.child.as_ref().unwrap().id().to_string();
+    let pid = server.child.id().to_string();
 
     let out = pipeway(&["list"], b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -276,6 +166,12 @@ fn list_shows_a_live_pipe_and_its_server() {
         .lines()
         .find(|l| l.starts_with(&name))
         .unwrap_or_else(|| panic!("{listing}"));
+    let header = listing.lines().next().unwrap();
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        columns,
+        ["NAME", "STATE", "OWNER", "PERMISSIONS", "TYPE", "PATH"]
+    );
     assert!(
         row.contains(&endpoint(&name).display().to_string()),
         "{row}"
@@ -283,6 +179,8 @@ fn list_shows_a_live_pipe_and_its_server() {
     if cfg!(unix) {
         assert!(row.contains(&format!("live (pid {pid})")), "{row}");
         assert!(row.contains("rw-------"), "{row}");
+        // The type column says what the socket shows: a byte pipe here.
+        assert_eq!(common::column(header, row, "TYPE"), "byte", "{row}");
     } else {
         // Windows tells a pipe's server pid only to a connected client.
         assert!(row.contains("live"), "{row}");
@@ -293,19 +191,20 @@ fn list_shows_a_live_pipe_and_its_server() {
 fn info_shows_a_live_pipe_and_its_server() {
     let name = unique("inspected");
     let server = Server::start(&[&name]);
-    let pid = server.child.as_ref().unwrap().id().to_string();
+    let pid = server.child.id().to_string();
 
     let out = pipeway(&["info", &name], b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let info = text(&out.stdout);
     assert!(
-        info.contains(&format!("path:   {}", endpoint(&name).display())),
+        info.contains(&format!("path:        {}", endpoint(&name).display())),
         "{info}"
     );
-    assert!(info.contains("live:   yes"), "{info}");
+    assert!(info.contains("live:        yes"), "{info}");
     if cfg!(unix) {
-        assert!(info.contains("mode:   0600"), "{info}");
-        assert!(info.contains(&format!("server: pid {pid}")), "{info}");
+        assert!(info.contains("permissions: 0600 (rw-------)"), "{info}");
+        assert!(info.contains("type:        byte"), "{info}");
+        assert!(info.contains(&format!("server:      pid {pid}")), "{info}");
     }
 }
 
@@ -327,9 +226,72 @@ fn info_reports_a_stale_pipe() {
     drop(std::os::unix::net::UnixListener::bind(endpoint(&name)).unwrap());
     let out = pipeway(&["info", &name], b"");
     assert!(
-        text(&out.stdout).contains("live:   no"),
+        text(&out.stdout).contains("live:        no"),
         "{}",
         text(&out.stdout)
     );
     std::fs::remove_file(endpoint(&name)).unwrap();
+}
+
+/// (Unix: the test stops the server with SIGTERM and looks for its socket.)
+#[cfg(unix)]
+#[test]
+fn mailslot_serve_prints_each_message_sent_on_its_own_line() {
+    let name = unique("mailslot");
+    let mut server = Command::new(PIPEWAY)
+        .args(["mailslot", "serve", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("serving mailslot"), "{line}");
+    let sent = pipeway(&["mailslot", "send", &name, "one", "two words"], b"");
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let sent = pipeway(
+        &["mailslot", "send", &format!(r"\\.\mailslot\{name}")],
+        b"three\nfour\n",
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        lines.push(line.trim_end().to_owned());
+    }
+    assert_eq!(lines, ["one", "two words", "three", "four"]);
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(server.wait().unwrap().success());
+    let path = std::env::temp_dir().join(format!("pipeway_mailslot_{name}"));
+    assert!(!path.exists(), "stopping removes the mailslot's socket");
+    let missing = pipeway(&["mailslot", "send", &name, "x"], b"");
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("not found"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn list_shows_shared_memory_and_its_creator() {
+    let name = unique("shm");
+    let memory = pipeway::shm::SharedMemory::create(&name, 12288).unwrap();
+    let out = pipeway(&["list"], b"");
+    let listing = text(&out.stdout);
+    let row = listing
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{name} not in\n{listing}"));
+    assert!(
+        row.contains(&format!("live (pid {})", std::process::id())),
+        "{row}"
+    );
+    assert!(row.contains("12288") && row.contains("rw-------"), "{row}");
+    drop(memory);
 }

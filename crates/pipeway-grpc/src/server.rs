@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use pipeway::tokio::{PipeListener, PipeStream};
-use pipeway::{IntoPipeName, ListenOptions, PeerIdentity, PipeName};
+use pipeway::{IntoPipeName, ListenOptions, PeerIdentity, PeerProcess, PipeName, ProcessError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
+
+use crate::authority::AuthorityFix;
 
 /// The first pause after an accept error; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
@@ -47,21 +49,40 @@ type Accepting = Pin<Box<dyn Future<Output = pipeway::Result<PipeStream>> + Send
 /// the next accept. It ends only if the listener is shut down. Dropping it
 /// closes the pipe and removes its socket file.
 ///
+/// Clients need no option to call it: grpcio (1.57 and later), grpc-java,
+/// grpc-swift and grpcurl send a `unix:` target's socket path as the
+/// HTTP/2 `:authority`, which tonic's HTTP/2 layer (h2) refuses with
+/// `PROTOCOL_ERROR`; each connection replaces an `:authority` that is not a
+/// valid authority with `localhost` before h2 reads it (see
+/// [`normalize_authority`](Self::normalize_authority)).
+///
 /// A client that connects and then says nothing is hung up on after the
 /// [handshake timeout](Self::handshake_timeout), so that silent clients
 /// neither pile up nor hold up a graceful shutdown (hyper waits for a
 /// connection's HTTP/2 handshake before it can close it).
 ///
-/// ```no_run
+/// ```
 /// use pipeway_grpc::PipeIncoming;
-/// use pipeway_grpc::buy::{Buyer, my_service_server::MyServiceServer};
+/// use pipeway_grpc::buy::{BuyRequest, Buyer, my_service_client::MyServiceClient, my_service_server::MyServiceServer};
 /// use tonic::transport::Server;
 ///
-/// # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-/// Server::builder()
-///     .add_service(MyServiceServer::new(Buyer))
-///     .serve_with_incoming(PipeIncoming::bind("shop")?)
-///     .await?;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let name = format!("doc-grpc-incoming-{}", std::process::id());
+/// let incoming = PipeIncoming::bind(&name)?;
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let server = tokio::spawn(
+///     Server::builder()
+///         .add_service(MyServiceServer::new(Buyer))
+///         .serve_with_incoming_shutdown(incoming, async { let _ = stopped.await; }),
+/// );
+///
+/// let mut shop = MyServiceClient::new(pipeway_grpc::connect(&name).await?);
+/// let reply = shop.buy(BuyRequest { id: "fig".into(), quantity: 2, price: 50 }).await?;
+/// assert_eq!(reply.into_inner().result, "bought 2 of fig at 50");
+/// drop(shop);
+/// let _ = stop.send(());
+/// server.await??; // the pipe's name is free again
 /// # Ok(())
 /// # }
 /// ```
@@ -71,6 +92,7 @@ pub struct PipeIncoming {
     pause: Option<Pin<Box<tokio::time::Sleep>>>,
     failures: u32,
     handshake_timeout: Option<Duration>,
+    normalize_authority: bool,
 }
 
 impl PipeIncoming {
@@ -86,12 +108,16 @@ impl PipeIncoming {
     /// wire: pipeway clients (a [`PipeEndpoint`](crate::PipeEndpoint)) still
     /// reach it, other gRPC implementations dialing the socket do not.
     ///
-    /// ```no_run
+    /// ```
     /// use pipeway::ListenOptions;
     /// use pipeway_grpc::PipeIncoming;
     ///
-    /// # fn bind() -> pipeway::Result<()> {
-    /// let incoming = PipeIncoming::bind_with("shop", &ListenOptions::new().allow_group("staff"))?;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> pipeway::Result<()> {
+    /// let name = format!("doc-grpc-bind-with-{}", std::process::id());
+    /// // Any user may call; `.allow_group("staff")` would admit one group.
+    /// let incoming = PipeIncoming::bind_with(&name, &ListenOptions::new().allow_everyone())?;
+    /// # drop(incoming);
     /// # Ok(())
     /// # }
     /// ```
@@ -107,7 +133,22 @@ impl PipeIncoming {
             pause: None,
             failures: 0,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+            normalize_authority: true,
         }
+    }
+
+    /// Whether to replace a request's `:authority` with `localhost` when it
+    /// is not a valid URI authority, as the socket paths that grpcio (1.57
+    /// and later), grpc-java, grpc-swift and grpcurl send for `unix:`
+    /// targets are not (default: on). Each connection then follows the
+    /// client's HTTP/2 frames and decodes its header blocks (HPACK) before
+    /// h2 does; a block is written again only when it needs the fix, or when
+    /// an earlier fix put h2's header table out of step with the client's.
+    /// Off, such clients need an option (grpcio's `grpc.default_authority`)
+    /// or h2 refuses their calls.
+    pub fn normalize_authority(mut self, on: bool) -> Self {
+        self.normalize_authority = on;
+        self
     }
 
     /// How long a client has, after connecting, to send the HTTP/2 client
@@ -177,6 +218,9 @@ impl Stream for PipeIncoming {
                     if let Some(timeout) = this.handshake_timeout {
                         connection.handshake = Some(Handshake::new(timeout));
                     }
+                    if this.normalize_authority {
+                        connection.authority = Some(AuthorityFix::new());
+                    }
                     tracing::debug!(
                         pipe = %this.listener.name(),
                         peer = ?connection.info.peer,
@@ -207,6 +251,10 @@ pub struct PipeConnection {
     stream: PipeStream,
     info: PipeConnectInfo,
     handshake: Option<Handshake>,
+    authority: Option<AuthorityFix>,
+    /// What the authority fix made of bytes already read, for the next reads.
+    rewritten: Vec<u8>,
+    rewritten_at: usize,
 }
 
 /// The deadline for a new client's HTTP/2 preface.
@@ -238,6 +286,9 @@ impl PipeConnection {
             stream,
             info,
             handshake: None,
+            authority: None,
+            rewritten: Vec::new(),
+            rewritten_at: 0,
         }
     }
 
@@ -272,6 +323,47 @@ impl AsyncRead for PipeConnection {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        loop {
+            if this.rewritten_at < this.rewritten.len() {
+                let rest = &this.rewritten[this.rewritten_at..];
+                let n = rest.len().min(buf.remaining());
+                buf.put_slice(&rest[..n]);
+                this.rewritten_at += n;
+                if this.rewritten_at == this.rewritten.len() {
+                    this.rewritten.clear();
+                    this.rewritten_at = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let before = buf.filled().len();
+            ready!(this.poll_read_client(cx, buf))?;
+            let Some(fix) = this.authority.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            let read = &buf.filled()[before..];
+            if read.is_empty() {
+                return Poll::Ready(Ok(())); // end-of-file
+            }
+            // What passes on unchanged stays where it was read; the rest
+            // comes out of `rewritten` on the next turn.
+            let passed = fix.feed(read, &mut this.rewritten)?;
+            buf.set_filled(before + passed);
+            if passed > 0 {
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+}
+
+impl PipeConnection {
+    /// Reads from the client, hanging up on one that sends no HTTP/2
+    /// preface in time.
+    fn poll_read_client(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self;
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
         let Some(handshake) = this.handshake.as_mut() else {
@@ -402,6 +494,36 @@ impl PipeConnectInfo {
     /// up on first use and then kept for the connection's other requests.
     pub fn user_name(&self) -> Option<&str> {
         self.peer.user_name()
+    }
+
+    /// The client's process, held since it connected (a pidfd on Linux, a
+    /// process handle on Windows; see [`PeerIdentity::process`]): whether
+    /// it still runs and what program it is, never confused with a newer
+    /// process that took its pid. Shared by every request of the connection.
+    ///
+    /// ```
+    /// use pipeway_grpc::PipeConnectInfo;
+    /// use tonic::{Request, Status};
+    ///
+    /// /// Serves only callers running `/usr/bin/trusted-agent`.
+    /// fn only_the_agent<T>(request: &Request<T>) -> Result<(), Status> {
+    ///     let info = request
+    ///         .extensions()
+    ///         .get::<PipeConnectInfo>()
+    ///         .ok_or_else(|| Status::internal("not served on a pipe"))?;
+    ///     let exe = info
+    ///         .process()
+    ///         .and_then(|process| process.exe())
+    ///         .map_err(|err| Status::permission_denied(format!("caller unknown: {err}")))?;
+    ///     if exe == std::path::Path::new("/usr/bin/trusted-agent") {
+    ///         Ok(())
+    ///     } else {
+    ///         Err(Status::permission_denied(format!("{} is not the agent", exe.display())))
+    ///     }
+    /// }
+    /// ```
+    pub fn process(&self) -> Result<&PeerProcess, ProcessError> {
+        self.peer.process()
     }
 }
 

@@ -151,7 +151,7 @@ async fn a_channel_wide_timeout_is_deadline_exceeded_too() {
 }
 
 #[tokio::test]
-async fn the_handler_sees_the_callers_pid_and_user() {
+async fn the_handler_sees_the_callers_pid_user_and_executable() {
     let name = unique("whoami");
     let server = Server::start(&name, TestService::default());
     let mut client = client(&name).await;
@@ -166,6 +166,9 @@ async fn the_handler_sees_the_callers_pid_and_user() {
         "{} is not {me}",
         caller.user_name
     );
+    // Read through the caller's process handle (here, this process).
+    let exe = std::env::current_exe().unwrap();
+    assert_eq!(caller.exe, exe.display().to_string());
     #[cfg(unix)]
     {
         // SAFETY: geteuid and getegid have no preconditions.

@@ -44,7 +44,7 @@ impl fmt::Debug for ClientImpersonation<'_> {
 
 impl ClientImpersonation<'_> {
     /// Starts acting as the client of `endpoint`, a server end.
-    pub(crate) fn begin<E: crate::sys::Endpoint + ?Sized>(endpoint: &E) -> io::Result<Self> {
+    pub(crate) fn begin<E: crate::sys::Endpoint>(endpoint: E) -> io::Result<Self> {
         refuse_client_end(endpoint.negotiated())?;
         Ok(Self {
             _active: endpoint.impersonate_client()?,
@@ -55,9 +55,9 @@ impl ClientImpersonation<'_> {
 }
 
 /// Runs `f` on this thread as the client of `endpoint`.
-pub(crate) fn run_as_client<E, R>(endpoint: &E, f: impl FnOnce() -> R) -> io::Result<R>
+pub(crate) fn run_as_client<E, R>(endpoint: E, f: impl FnOnce() -> R) -> io::Result<R>
 where
-    E: crate::sys::Endpoint + ?Sized,
+    E: crate::sys::Endpoint,
 {
     let _acting = ClientImpersonation::begin(endpoint)?;
     Ok(f())

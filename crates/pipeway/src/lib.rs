@@ -15,6 +15,7 @@ mod impersonation;
 mod info;
 mod listener;
 mod listing;
+pub mod mailslot;
 mod message;
 mod messages;
 mod name;
@@ -22,10 +23,15 @@ mod negotiated;
 mod options;
 mod peer;
 mod principal;
+mod process;
+pub mod remote;
 mod sealed;
+pub mod shm;
+mod show;
 mod stream;
 mod sync;
 mod sys;
+mod transport;
 mod trust;
 mod wait;
 #[cfg(unix)]
@@ -52,6 +58,8 @@ pub use options::{
     ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, Direction, End,
     ListenOptions, PipeMode,
 };
-pub use peer::PeerIdentity;
+pub use peer::{PeerIdentity, RemoteHost};
 pub use principal::Principal;
+pub use process::{PeerProcess, ProcessError};
+pub use remote::Credentials;
 pub use stream::PipeStream;

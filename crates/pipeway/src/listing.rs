@@ -45,6 +45,24 @@ pub struct LocalPipe {
     pub mode: u32,
     /// Whether a server serves it.
     pub state: PipeState,
+    /// Which wire a live pipe speaks, from its socket's type; `None` when
+    /// that is not known (a stale file, or a system with no socket table).
+    #[cfg(unix)]
+    pub wire: Option<Wire>,
+}
+
+/// Which of pipeway's two wires a live Unix pipe's socket speaks (see the
+/// crate docs, "Two wires"), as its socket type shows without connecting.
+#[cfg(unix)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Wire {
+    /// A stream socket: a byte pipe with default options (or a .NET, socat
+    /// or other program's socket).
+    Plain,
+    /// A seqpacket socket: pipeway's framed wire, which a message pipe or a
+    /// byte pipe with an instance limit uses.
+    Framed,
 }
 
 /// The local pipes, sorted by name: on Unix every `CoreFxPipe_*` socket in

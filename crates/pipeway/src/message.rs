@@ -9,8 +9,10 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
-use crate::sys::blocking as sys;
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
 use crate::sys::prelude::blocking::*;
+use crate::transport::blocking as sys;
 
 /// One end of a message-mode pipe: every [`send`](Self::send) arrives as
 /// one message, boundaries kept, zero-length messages included.
@@ -19,16 +21,18 @@ use crate::sys::prelude::blocking::*;
 /// Concurrent senders never interleave their messages, and concurrent
 /// receivers each get whole messages.
 ///
-/// ```no_run
-/// use pipeway::MessageStream;
+/// ```
+/// use pipeway::{MessageListener, MessageStream};
 ///
-/// let stream = MessageStream::connect("events")?;
+/// let name = format!("doc-message-stream-{}", std::process::id());
+/// let listener = MessageListener::bind(&name)?;
+/// let stream = MessageStream::connect(&name)?;
 /// stream.send(b"first")?;
-/// stream.send(b"")?;            // an empty message is a message
-/// stream.close_write()?;        // the server's recv returns None after these
-/// while let Some(reply) = stream.recv_vec()? {
-///     println!("{} bytes", reply.len());
-/// }
+/// stream.send(b"")?; // an empty message is a message
+///
+/// let server_end = listener.accept()?;
+/// assert_eq!(server_end.recv_vec()?, Some(b"first".to_vec()));
+/// assert_eq!(server_end.recv_vec()?, Some(Vec::new()));
 /// # Ok::<(), pipeway::Error>(())
 /// ```
 #[derive(Debug)]
@@ -98,6 +102,15 @@ impl MessageStream {
     /// `None` once the peer has closed its write side.
     pub fn recv_vec(&self) -> Result<Option<Vec<u8>>> {
         self.inner.recv_vec()
+    }
+
+    /// Sends `request` and receives the reply (`TransactNamedPipe`). On a
+    /// remote pipe this is one round trip (FSCTL_PIPE_TRANSCEIVE); on a
+    /// local one, a send and a receive, so another thread receiving on the
+    /// same stream could take the reply. A server that closes instead of
+    /// replying gives an error of kind `UnexpectedEof`.
+    pub fn transact(&self, request: &[u8]) -> Result<Vec<u8>> {
+        crate::transport::transact(&self.inner, request)
     }
 
     /// Ends this end's messages: after what was sent, the peer's receive

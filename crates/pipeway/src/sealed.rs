@@ -23,3 +23,4 @@ impl Sealed for crate::tokio::MessageListener {}
 impl Sealed for crate::tokio::PipeStream {}
 #[cfg(feature = "tokio")]
 impl Sealed for crate::tokio::MessageStream {}
+impl Sealed for crate::PeerProcess {}

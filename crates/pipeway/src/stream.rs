@@ -9,8 +9,10 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
-use crate::sys::blocking as sys;
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
 use crate::sys::prelude::blocking::*;
+use crate::transport::blocking as sys;
 
 /// One end of a byte-mode pipe: a bidirectional byte stream.
 ///
@@ -20,16 +22,26 @@ use crate::sys::prelude::blocking::*;
 /// do, and [`wait_for_drain`](Self::wait_for_drain) waits until the peer has
 /// read what was written (`WaitForPipeDrain`).
 ///
-/// ```no_run
+/// ```
 /// use std::io::{Read, Write};
-/// use pipeway::PipeStream;
+/// use pipeway::{PipeListener, PipeStream};
 ///
-/// let mut stream = PipeStream::connect("echo")?;
+/// let name = format!("doc-pipe-stream-{}", std::process::id());
+/// let listener = PipeListener::bind(&name)?;
+/// let server = std::thread::spawn(move || -> std::io::Result<()> {
+///     let mut stream = listener.accept()?;
+///     let mut request = [0u8; 4];
+///     stream.read_exact(&mut request)?;
+///     stream.write_all(b"pong")
+/// });
+///
+/// let mut stream = PipeStream::connect(&name)?; // waits up to 5 s for the pipe
 /// stream.write_all(b"ping")?;
-/// stream.shutdown(std::net::Shutdown::Write)?; // the server sees end-of-file
-/// let mut reply = String::new();
-/// stream.read_to_string(&mut reply)?;
-/// println!("{reply} from {}", stream.peer());
+/// let mut reply = [0u8; 4];
+/// stream.read_exact(&mut reply)?;
+/// assert_eq!(&reply, b"pong");
+/// println!("served by {}", stream.peer()); // pid, user
+/// server.join().unwrap()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -86,6 +98,13 @@ impl PipeStream {
         Ok(Self::from_sys(sys::ByteStream::from_connection(
             connection,
         )?))
+    }
+
+    /// The socket's descriptor (the shared-memory channel passes its
+    /// memory over it).
+    #[cfg(unix)]
+    pub(crate) fn socket_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.endpoint().as_fd()
     }
 
     /// The process at the other end.

@@ -2,15 +2,22 @@
 //! local pipes. What Unix alone can do lives here, as extension traits, so
 //! that using it elsewhere is a compile error rather than a surprise.
 
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use crate::access::Account;
 use crate::name::PipeName;
 use crate::options::{ConnectOptions, ListenOptions, ServerRequirement};
 use crate::peer::PeerIdentity;
+use crate::process::{PeerProcess, ProcessError};
 use crate::sealed::Sealed;
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
 use crate::sys::prelude::blocking::*;
 #[cfg(feature = "tokio")]
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
 use crate::sys::prelude::tokio::*;
 
 /// Numeric ids of the peer.
@@ -44,6 +51,43 @@ impl PrincipalExt for crate::Principal {
     }
     fn from_uid(uid: u32) -> Self {
         crate::Principal { uid }
+    }
+}
+
+/// Signals for the peer's process (Linux: `pidfd_send_signal`).
+pub trait PeerProcessExt: Sealed {
+    /// Sends `signal` (`libc::SIGTERM`, say: a signal the platform names)
+    /// to the peer's process, through its pidfd: it reaches that process or
+    /// none, never a newer one that took its pid.
+    /// [`ProcessError::Exited`] once it has exited.
+    ///
+    /// ```
+    /// use pipeway::unix::PeerProcessExt;
+    /// use pipeway::{PipeListener, PipeStream};
+    ///
+    /// # let name = format!("signal-doc-{}", std::process::id());
+    /// let listener = PipeListener::bind(&name)?;
+    /// let _client = PipeStream::connect(&name)?;
+    /// let server = listener.accept()?;
+    /// // The client is this process: SIGCONT leaves a running process as it is.
+    /// server.peer().process()?.send_signal(libc::SIGCONT)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn send_signal(&self, signal: i32) -> Result<(), ProcessError>;
+}
+
+impl PeerProcessExt for PeerProcess {
+    fn send_signal(&self, signal: i32) -> Result<(), ProcessError> {
+        self.sys().send_signal(signal)
+    }
+}
+
+/// The pidfd itself, for what pipeway does not wrap (`waitid(P_PIDFD)` for
+/// a child, `pidfd_getfd`, `setns`, an event loop of your own). It stays
+/// owned by the identity: duplicate it to keep it longer.
+impl AsFd for PeerProcess {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sys().as_fd()
     }
 }
 
@@ -124,7 +168,48 @@ impl ListenerExt for crate::MessageListener {
 
 /// The local pipes, as the crate root lists them; kept here under their old
 /// paths.
-pub use crate::listing::{LocalPipe, PipeState, inspect, local_pipes};
+pub use crate::listing::{LocalPipe, PipeState, Wire, inspect, local_pipes};
+
+/// Unix extras of a blocking byte stream.
+pub trait PipeStreamExt: Sealed {
+    /// Waits until the connection is over both ways (`POLLHUP`): nothing
+    /// more will arrive and nothing more can be sent, because the peer closed
+    /// its end, or because between them the two ends shut down both halves.
+    /// Returns whether it is over; `timeout` of `None` waits for ever, zero
+    /// just looks.
+    ///
+    /// After end-of-file this tells a peer that only stopped writing (the
+    /// server of an inbound pipe does at once) from one that is gone: a relay
+    /// such as `pipeway connect` keeps sending its input to the first and
+    /// ends at once with the second.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    /// use pipeway::unix::PipeStreamExt;
+    /// use pipeway::{Direction, ListenOptions, PipeListener, PipeStream};
+    ///
+    /// let name = format!("doc-hangup-{}", std::process::id());
+    /// let inbound = ListenOptions::new().direction(Direction::Inbound);
+    /// let listener = PipeListener::bind_with(&name, &inbound)?;
+    /// let mut client = PipeStream::connect(&name)?;
+    /// let server = listener.accept()?;
+    /// // The server of an inbound pipe does not write: end-of-file at once...
+    /// assert_eq!(client.read(&mut [0u8; 16])?, 0);
+    /// // ...but it still reads, so the pipe is not over yet.
+    /// assert!(!client.wait_for_hangup(Some(Duration::ZERO))?);
+    /// drop(server);
+    /// assert!(client.wait_for_hangup(None)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn wait_for_hangup(&self, timeout: Option<std::time::Duration>) -> io::Result<bool>;
+}
+
+impl PipeStreamExt for crate::PipeStream {
+    fn wait_for_hangup(&self, timeout: Option<std::time::Duration>) -> io::Result<bool> {
+        self.sys().endpoint().wait_for_hangup(timeout)
+    }
+}
 
 #[cfg(feature = "tokio")]
 impl ListenerExt for crate::tokio::PipeListener {
@@ -147,7 +232,7 @@ macro_rules! socket_of_stream {
     ($($stream:ty),*) => {$(
         impl std::os::fd::AsFd for $stream {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                crate::sys::Endpoint::as_fd(self.sys().endpoint())
+                self.sys().endpoint().as_fd()
             }
         }
 

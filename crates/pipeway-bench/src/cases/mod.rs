@@ -19,6 +19,10 @@ pub mod message;
 pub mod pipes;
 #[cfg(unix)]
 pub mod seqpacket;
+#[cfg(target_os = "linux")]
+pub mod shm;
+#[cfg(all(target_os = "linux", feature = "smb"))]
+pub mod smb;
 
 use crate::Group;
 
@@ -35,5 +39,9 @@ pub fn all() -> Vec<Group> {
         channel::group(),
         #[cfg(all(unix, feature = "grpc"))]
         grpc::group(),
+        #[cfg(all(target_os = "linux", feature = "smb"))]
+        smb::group(),
+        #[cfg(target_os = "linux")]
+        shm::group(),
     ]
 }

@@ -106,19 +106,28 @@ impl<Up, Down> Drop for Inner<Up, Down> {
 /// number of handles and tasks can be in flight at once. When the last handle
 /// is dropped the client closes gracefully in the background.
 ///
-/// ```no_run
-/// use pipeway_channel::{Client, ClientEvent};
+/// ```
+/// use pipeway_channel::{Client, ClientEvent, Server};
 ///
-/// # async fn demo() -> pipeway_channel::Result<()> {
-/// let (client, mut incoming) = Client::<String>::connect("chat").await?;
-/// client.send(&"hello".to_string()).await?;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway_channel::Result<()> {
+/// let name = format!("doc-client-{}", std::process::id());
+/// // A server that shouts requests back and echoes one-way messages.
+/// let server = Server::<String>::builder().serve(&name, |_client, text: String| async move {
+///     Some(text.to_uppercase())
+/// })?;
+///
+/// let (client, mut incoming) = Client::<String>::connect(&name).await?;
 /// let shout = client.request(&"quiet".to_string()).await?;
 /// assert_eq!(shout, "QUIET");
+/// client.send(&"hello".to_string()).await?;
 /// while let Some(event) = incoming.recv().await {
 ///     if let ClientEvent::Message(text) = event {
-///         println!("{text}");
+///         assert_eq!(text, "HELLO");
+///         break;
 ///     }
 /// }
+/// server.shutdown().await;
 /// # Ok(()) }
 /// ```
 pub struct Client<Up, Down = Up> {

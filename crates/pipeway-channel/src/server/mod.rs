@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::codec::{Codec, Json};
 use crate::error::{DisconnectReason, Error, Result};
 use crate::framer::{Encode, Framer};
+use crate::handshake::{DEFAULT_HANDSHAKE_TIMEOUT, Hello, Role};
 use crate::wire::{DEFAULT_MAX_MESSAGE_SIZE, Kind};
 
 use connection::{LiveGuard, Slot};
@@ -90,6 +91,7 @@ pub(crate) struct Limits {
     pub queue_capacity: usize,
     pub on_full: FullQueuePolicy,
     pub linger: Duration,
+    pub handshake_timeout: Duration,
 }
 
 /// A snapshot of one connected client.
@@ -117,27 +119,38 @@ pub struct BroadcastReport {
 
 /// Configures and starts a [`Server`]. Made by [`Server::builder`].
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use pipeway::ListenOptions;
 /// use pipeway_channel::codec::Postcard;
-/// use pipeway_channel::{FullQueuePolicy, Server};
+/// use pipeway_channel::{Client, Event, FullQueuePolicy, Server};
 ///
-/// # async fn demo() -> pipeway_channel::Result<()> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway_channel::Result<()> {
+/// let name = format!("doc-server-builder-{}", std::process::id());
 /// let (server, mut events) = Server::<String>::builder()
 ///     .codec(Postcard)
-///     .listen_options(ListenOptions::new().allow_group("staff"))
+///     // Access rules, instances: `.allow_group("staff")`, say.
+///     .listen_options(ListenOptions::new().max_instances(64))
 ///     .queue_capacity(256)
 ///     .on_full(FullQueuePolicy::Reject)
 ///     .linger(Duration::from_secs(1))
-///     .bind("jobs")?;
-/// # drop((server, events)); Ok(()) }
+///     .bind(&name)?;
+///
+/// // A client with the same codec.
+/// let (client, _incoming) = Client::<String>::builder().codec(Postcard).connect(&name).await?;
+/// client.send(&"job 1".to_string()).await?;
+/// assert!(matches!(events.recv().await, Some(Event::Connected { .. })));
+/// assert!(matches!(events.recv().await, Some(Event::Message { message, .. }) if message == "job 1"));
+/// server.shutdown().await;
+/// # Ok(()) }
 /// ```
 #[must_use = "a builder does nothing until `bind` or `serve`"]
 pub struct ServerBuilder<In, Out = In, C = Json> {
     listen: ListenOptions,
     codec: C,
     limits: Limits,
+    schema: String,
     event_capacity: usize,
     _types: PhantomData<fn(In) -> Out>,
 }
@@ -159,12 +172,14 @@ where
     C: Codec,
 {
     /// The codec for message bodies (default [`Json`]). Clients must use the
-    /// same one.
+    /// same one: a client with another is refused at the handshake, and
+    /// both ends are told which codec the other speaks.
     pub fn codec<C2: Codec>(self, codec: C2) -> ServerBuilder<In, Out, C2> {
         ServerBuilder {
             listen: self.listen,
             codec,
             limits: self.limits,
+            schema: self.schema,
             event_capacity: self.event_capacity,
             _types: PhantomData,
         }
@@ -212,6 +227,23 @@ where
         self
     }
 
+    /// Names the message types (at most 40 bytes, say `"chat/1"`), sent in
+    /// the handshake: a client that names other types is refused, and both
+    /// ends are told both names. Clients that name none are not checked.
+    /// Default: none.
+    pub fn schema(mut self, name: impl Into<String>) -> Self {
+        self.schema = name.into();
+        self
+    }
+
+    /// How long a new client has to send its hello (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]); one that does not is refused, so a
+    /// client that never speaks holds nothing for long.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.handshake_timeout = timeout;
+        self
+    }
+
     /// How long a closing connection may take to deliver what is queued for
     /// it (default [`DEFAULT_LINGER`]): on [`Server::disconnect`], on
     /// shutdown, and after a client closes its side.
@@ -241,14 +273,20 @@ where
     /// error); for a one-way message, `Some` is sent back to that client.
     /// Connects, disconnects and errors are logged with `tracing`.
     ///
-    /// ```no_run
-    /// use pipeway_channel::Server;
+    /// ```
+    /// use pipeway_channel::{Client, Server};
     ///
-    /// # async fn demo() -> pipeway_channel::Result<()> {
-    /// let server = Server::<String>::builder().serve("upper", |_client, text: String| async move {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> pipeway_channel::Result<()> {
+    /// let name = format!("doc-server-serve-{}", std::process::id());
+    /// let server = Server::<String>::builder().serve(&name, |_client, text: String| async move {
     ///     Some(text.to_uppercase())
     /// })?;
-    /// # drop(server); Ok(()) }
+    ///
+    /// let (client, _incoming) = Client::<String>::connect(&name).await?;
+    /// assert_eq!(client.request(&"quiet".to_string()).await?, "QUIET");
+    /// server.shutdown().await;
+    /// # Ok(()) }
     /// ```
     pub fn serve<F, Fut>(self, name: impl IntoPipeName, handler: F) -> Result<Server<In, Out>>
     where
@@ -267,6 +305,7 @@ where
                 "a channel server must be started inside a tokio runtime",
             )));
         }
+        let hello = Hello::new(Role::Server, self.codec.name(), &self.schema)?;
         let listener = PipeListener::bind_with(name.clone(), &self.listen)?;
         let framer = Arc::new(Framer {
             codec: self.codec,
@@ -275,6 +314,7 @@ where
         let shared = Arc::new(Shared {
             name,
             encoder: framer.clone(),
+            hello,
             clients: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
@@ -300,6 +340,8 @@ where
 pub(crate) struct Shared<Out> {
     pub name: PipeName,
     pub encoder: Arc<dyn Encode<Out>>,
+    /// What the server says in each handshake.
+    pub hello: Hello,
     pub clients: Mutex<HashMap<ClientId, Arc<Slot>>>,
     pub next_id: AtomicU64,
     pub shutdown: CancellationToken,
@@ -346,25 +388,41 @@ impl<Out> Drop for Handle<Out> {
 /// dropped the server shuts down gracefully in the background; call
 /// [`shutdown`](Self::shutdown) to wait for that.
 ///
-/// ```no_run
-/// use pipeway_channel::{Event, Server};
+/// ```
+/// use pipeway_channel::{Client, ClientEvent, Event, Server};
 ///
-/// # async fn demo() -> pipeway_channel::Result<()> {
-/// let (server, mut events) = Server::<String>::bind("chat")?;
-/// while let Some(event) = events.recv().await {
-///     match event {
-///         Event::Connected { client, peer } => println!("{client} connected: {peer}"),
-///         Event::Message { client, message } => {
-///             server.broadcast(&format!("{client}: {message}"))?;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway_channel::Result<()> {
+/// let name = format!("doc-server-{}", std::process::id());
+/// let (server, mut events) = Server::<String>::bind(&name)?;
+/// let hub = server.clone();
+/// tokio::spawn(async move {
+///     while let Some(event) = events.recv().await {
+///         match event {
+///             Event::Connected { client, peer } => println!("{client} connected: {peer}"),
+///             Event::Message { client, message } => {
+///                 let _ = hub.broadcast(&format!("{client}: {message}"));
+///             }
+///             Event::Request { message, responder, .. } => {
+///                 let _ = responder.reply(&message.to_uppercase());
+///             }
+///             Event::Disconnected { client, reason } => println!("{client} left: {reason}"),
+///             Event::Error { client, error } => eprintln!("{client}: {error}"),
+///             _ => {}
 ///         }
-///         Event::Request { message, responder, .. } => {
-///             responder.reply(&message.to_uppercase())?;
-///         }
-///         Event::Disconnected { client, reason } => println!("{client} left: {reason}"),
-///         Event::Error { client, error } => eprintln!("{client}: {error}"),
-///         _ => {}
+///     }
+/// });
+///
+/// let (client, mut incoming) = Client::<String>::connect(&name).await?;
+/// assert_eq!(client.request(&"quiet".to_string()).await?, "QUIET");
+/// client.send(&"hello".to_string()).await?;
+/// while let Some(event) = incoming.recv().await {
+///     if let ClientEvent::Message(text) = event {
+///         assert!(text.ends_with(": hello"), "{text}"); // the broadcast, back to its sender too
+///         break;
 ///     }
 /// }
+/// server.shutdown().await;
 /// # Ok(()) }
 /// ```
 pub struct Server<In, Out = In> {
@@ -406,7 +464,9 @@ where
                 queue_capacity: DEFAULT_QUEUE_CAPACITY,
                 on_full: FullQueuePolicy::default(),
                 linger: DEFAULT_LINGER,
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             },
+            schema: String::new(),
             event_capacity: DEFAULT_EVENT_CAPACITY,
             _types: PhantomData,
         }

@@ -10,7 +10,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 #[allow(dead_code, clippy::all)]
 pub mod pipetest {
-    include!(concat!(env!("OUT_DIR"), "/pipetest.rs"));
+    // Generated from proto/pipetest.proto; tests/generated.rs checks it.
+    include!("pipetest.rs");
 }
 
 use pipetest::pipetest_server::{Pipetest, PipetestServer};
@@ -93,6 +94,11 @@ impl Pipetest for TestService {
             pid: info.pid().unwrap_or(0),
             user_name: info.user_name().unwrap_or_default().to_owned(),
             principal: info.principal().map(|p| p.id()).unwrap_or_default(),
+            exe: info
+                .process()
+                .and_then(pipeway::PeerProcess::exe)
+                .map(|exe| exe.display().to_string())
+                .unwrap_or_default(),
             ..Caller::default()
         };
         #[cfg(unix)]

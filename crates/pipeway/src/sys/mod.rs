@@ -97,6 +97,30 @@ pub(crate) trait Endpoint {
     fn as_raw_handle(&self) -> std::os::windows::io::RawHandle;
 }
 
+/// A borrowed end is an end (the remote-capable streams lend theirs by value).
+impl<T: Endpoint + ?Sized> Endpoint for &T {
+    fn negotiated(&self) -> &Negotiated {
+        (**self).negotiated()
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        (**self).shutdown(how)
+    }
+    fn impersonate_client(&self) -> io::Result<Impersonation> {
+        (**self).impersonate_client()
+    }
+    fn info(&self) -> io::Result<PipeInfo> {
+        (**self).info()
+    }
+    #[cfg(unix)]
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        (**self).as_fd()
+    }
+    #[cfg(windows)]
+    fn as_raw_handle(&self) -> std::os::windows::io::RawHandle {
+        (**self).as_raw_handle()
+    }
+}
+
 /// The blocking face of a backend.
 pub(crate) trait BlockingFace {
     /// A connected end before it takes the shape of a stream: what
@@ -284,6 +308,13 @@ pub(crate) mod prelude {
     }
 }
 
+// The backend modules the shared-memory, mailslot and peer-process layers
+// reach directly (each has its own small per-platform interface: `Region`,
+// `Handle`, the mailslot functions).
+pub(crate) use backend::{mailslot, process, shm};
+#[cfg(unix)]
+pub(crate) use unix::{mapping, pipe_directory, shm_link, users};
+
 /// The calling thread acting as a server's client, until dropped.
 pub(crate) type Impersonation = backend::Impersonation;
 
@@ -333,6 +364,9 @@ pub(crate) mod blocking {
     pub(crate) type Listener = <Face as BlockingFace>::Listener;
     pub(crate) type ByteStream = <Face as BlockingFace>::ByteStream;
     pub(crate) type MessageStream = <Face as BlockingFace>::MessageStream;
+    /// What both stream types share (one type in each backend).
+    #[cfg_attr(not(all(unix, feature = "remote")), allow(dead_code))]
+    pub(crate) type Endpoint = <ByteStream as super::BlockingByteStream>::Endpoint;
 
     pub(crate) fn connect(
         name: crate::PipeName,
@@ -354,6 +388,9 @@ pub(crate) mod tokio {
     pub(crate) type AsyncListener = <Face as TokioFace>::Listener;
     pub(crate) type AsyncByteStream = <Face as TokioFace>::ByteStream;
     pub(crate) type AsyncMessageStream = <Face as TokioFace>::MessageStream;
+    /// What both stream types share (one type in each backend).
+    #[cfg_attr(not(all(unix, feature = "remote")), allow(dead_code))]
+    pub(crate) type AsyncEndpoint = <AsyncByteStream as super::AsyncByteStream>::Endpoint;
 
     pub(crate) async fn connect(
         name: crate::PipeName,

@@ -6,8 +6,10 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
 use crate::sys::prelude::tokio::*;
-use crate::sys::tokio as sys;
+use crate::transport::tokio as sys;
 
 /// One end of a message-mode pipe for tokio: the async form of
 /// [`crate::MessageStream`], with the same guarantees. Methods take `&self`:
@@ -19,12 +21,14 @@ use crate::sys::tokio as sys;
 /// message and sends it before the next one, so the peer never sees a torn
 /// message.
 ///
-/// ```no_run
+/// ```
 /// use pipeway::tokio::{MessageListener, MessageStream};
 ///
-/// # async fn demo() -> pipeway::Result<()> {
-/// let listener = MessageListener::bind("jobs")?;
-/// let client = MessageStream::connect("jobs").await?;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway::Result<()> {
+/// let name = format!("doc-tokio-message-stream-{}", std::process::id());
+/// let listener = MessageListener::bind(&name)?;
+/// let client = MessageStream::connect(&name).await?;
 /// let server = listener.accept().await?;
 /// client.send(b"job 1").await?;
 /// assert_eq!(server.recv_vec().await?, Some(b"job 1".to_vec()));
@@ -79,6 +83,13 @@ impl MessageStream {
     /// `None` once the peer has closed its write side.
     pub async fn recv_vec(&self) -> Result<Option<Vec<u8>>> {
         self.inner.recv_vec().await
+    }
+
+    /// Sends `request` and receives the reply; see
+    /// [`crate::MessageStream::transact`]. Dropping the future of a remote
+    /// transact before its reply sends CANCEL to the host.
+    pub async fn transact(&self, request: &[u8]) -> Result<Vec<u8>> {
+        crate::transport::transact_async(&self.inner, request).await
     }
 
     /// Ends this end's messages (go-winio's `CloseWrite`).

@@ -11,23 +11,36 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
 use crate::sys::prelude::tokio::*;
-use crate::sys::tokio as sys;
+use crate::transport::tokio as sys;
 
 /// One end of a byte-mode pipe for tokio: the async form of
 /// [`crate::PipeStream`]. Reads and writes are cancel safe.
 ///
-/// ```no_run
-/// use pipeway::tokio::PipeStream;
+/// ```
+/// use pipeway::tokio::{PipeListener, PipeStream};
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
 ///
-/// # async fn ping() -> pipeway::Result<()> {
-/// let stream = PipeStream::connect("echo").await?;
-/// let (mut reader, mut writer) = stream.into_split();
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway::Result<()> {
+/// let name = format!("doc-tokio-pipe-stream-{}", std::process::id());
+/// let listener = PipeListener::bind(&name)?;
+/// tokio::spawn(async move {
+///     let mut stream = listener.accept().await?;
+///     let mut request = [0u8; 4];
+///     stream.read_exact(&mut request).await?;
+///     stream.write_all(b"pong").await?;
+///     Ok::<_, pipeway::Error>(())
+/// });
+///
+/// let stream = PipeStream::connect(&name).await?;
+/// let (mut reader, mut writer) = stream.into_split(); // halves for two tasks
 /// writer.write_all(b"ping").await?;
-/// writer.shutdown().await?; // the server sees end-of-file after "ping"
-/// let mut reply = Vec::new();
-/// reader.read_to_end(&mut reply).await?;
+/// let mut reply = [0u8; 4];
+/// reader.read_exact(&mut reply).await?;
+/// assert_eq!(&reply, b"pong");
 /// # Ok(())
 /// # }
 /// ```
@@ -199,8 +212,8 @@ impl AsyncWrite for PipeStream {
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        crate::transport::poll_flush(&self.inner, cx)
     }
     /// Shuts down the write side: the peer reads everything written, then
     /// end-of-file.
@@ -317,8 +330,8 @@ impl AsyncWrite for OwnedWriteHalf {
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        crate::transport::poll_flush(&self.inner, cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.inner.poll_shutdown()

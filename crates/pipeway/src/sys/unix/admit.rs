@@ -6,8 +6,6 @@ use std::io::IoSlice;
 use std::net::Shutdown;
 use std::os::fd::AsFd;
 
-use rustix::io::Errno;
-
 use crate::gate::Permit;
 use crate::name::PipeName;
 use crate::negotiated::{MessageLimits, Negotiated};
@@ -127,6 +125,7 @@ impl Admission {
             tracing::debug!(pipe = %self.name, %err, "client gone during admission");
             return None;
         }
+        let process = super::process::of_socket(socket.as_fd(), peer.pid);
         Some(Connection {
             socket,
             wire: self.wire,
@@ -134,19 +133,13 @@ impl Admission {
                 end: End::Server,
                 pipe_mode: self.mode,
                 direction: self.direction,
-                peer: PeerIdentity::from_credentials(peer),
+                peer: PeerIdentity::from_credentials(peer).with_process(process),
                 // A server takes its own limit for what its clients accept.
                 limits: MessageLimits::symmetric(self.max_message_size),
             },
             permit,
         })
     }
-}
-
-/// Whether a failed `accept` only means a client gave up while it waited in
-/// the kernel's queue (or a signal came): the listener takes the next one.
-pub(crate) fn client_gave_up(err: Errno) -> bool {
-    matches!(err, Errno::INTR | Errno::CONNABORTED)
 }
 
 /// Shuts the halves this end will never use, so the peer sees end-of-file or

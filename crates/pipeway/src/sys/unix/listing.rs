@@ -5,7 +5,7 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
 
-use crate::listing::{LocalPipe, PipeState};
+use crate::listing::{LocalPipe, PipeState, Wire};
 use crate::name::PipeName;
 
 use super::{DOTNET_PREFIX, pipe_directory, probe, users};
@@ -70,12 +70,20 @@ fn describe(
     name: String,
     path: PathBuf,
     meta: &std::fs::Metadata,
-    listening: Option<&std::collections::HashMap<PathBuf, u64>>,
+    listening: Option<&std::collections::HashMap<PathBuf, probe::Listening>>,
 ) -> io::Result<LocalPipe> {
+    let found = listening.and_then(|listening| listening.get(&path));
+    let wire = found.map(|socket| {
+        if socket.seqpacket {
+            Wire::Framed
+        } else {
+            Wire::Plain
+        }
+    });
     let state = match listening {
-        Some(listening) => match listening.get(&path) {
-            Some(&inode) => PipeState::Live {
-                pid: probe::pid_holding_socket(inode),
+        Some(_) => match found {
+            Some(socket) => PipeState::Live {
+                pid: probe::pid_holding_socket(socket.inode),
             },
             None => PipeState::Stale,
         },
@@ -94,5 +102,6 @@ fn describe(
         owner_name: users::user_name(meta.uid()),
         mode: meta.mode() & 0o7777,
         state,
+        wire,
     })
 }

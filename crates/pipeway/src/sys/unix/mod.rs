@@ -5,11 +5,18 @@ pub(crate) mod admit;
 pub(crate) mod blocking;
 pub(crate) mod connect;
 pub(crate) mod creds;
+pub(crate) mod directory;
 pub(crate) mod framing;
+pub(crate) mod halves;
 pub(crate) mod impersonate;
 pub(crate) mod listen;
 pub(crate) mod listing;
+pub(crate) mod mailslot;
+pub(crate) mod mapping;
 pub(crate) mod probe;
+pub(crate) mod process;
+pub(crate) mod shm;
+pub(crate) mod shm_link;
 pub(crate) mod socket;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
@@ -119,6 +126,8 @@ impl PeerIdentity {
             uid: creds.uid,
             gid: creds.gid,
             user_name: Default::default(),
+            remote: None,
+            process: crate::process::no_process("no process handle was taken for this peer"),
         }
     }
 }

@@ -226,6 +226,8 @@ impl ConnectPlan {
 
     /// Checks the pipe now open: who owns it, then its mode and direction.
     fn finish(&self, handle: OwnedHandle, opened_as: Direction) -> Result<Connection, Error> {
+        // The pipe is open: a process created after this is not its server.
+        let connected_at = super::process::Stamp::now();
         let pipe = PipeHandle::new(handle, None);
         let pid = identity::server_pid(pipe.raw());
         let owner = identity::pipe_owner(pipe.raw(), pid).map(Sid);
@@ -271,7 +273,8 @@ impl ConnectPlan {
                 end: End::Client,
                 pipe_mode: actual_mode,
                 direction,
-                peer: crate::peer::PeerIdentity::windows(pid, owner.map(|Sid(sid)| sid)),
+                peer: crate::peer::PeerIdentity::windows(pid, owner.map(|Sid(sid)| sid))
+                    .with_process(super::process::open(pid, connected_at)),
                 limits: MessageLimits::symmetric(self.max_message),
             },
             empty_message_ends_stream: self.empty_message_ends_stream,

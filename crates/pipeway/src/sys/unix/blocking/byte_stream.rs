@@ -58,6 +58,6 @@ impl crate::sys::BlockingByteStream for ByteStream {
             Wire::Plain => socket.send(buf),
             Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
         };
-        result.map_err(timed_out)
+        result.map_err(|err| self.endpoint.explain(err).into())
     }
 }

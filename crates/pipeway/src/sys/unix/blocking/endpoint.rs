@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use crate::gate::Permit;
 use crate::negotiated::Negotiated;
 
+use crate::error::Error;
 use crate::sys::unix::admit::Connection;
+use crate::sys::unix::halves::Halves;
 use crate::sys::unix::socket::{Socket, Wire};
 
 /// The parts of a connected pipe that do not depend on its mode.
@@ -16,6 +18,8 @@ use crate::sys::unix::socket::{Socket, Wire};
 pub(crate) struct Endpoint {
     pub(super) socket: Socket,
     pub(super) negotiated: Negotiated,
+    /// Which halves this end shut, to explain a broken pipe.
+    halves: Halves,
     permit: Option<Permit>,
 }
 
@@ -30,11 +34,23 @@ impl Endpoint {
         (
             Self {
                 socket,
+                halves: Halves::new(negotiated.end, negotiated.direction),
                 negotiated,
                 permit,
             },
             wire,
         )
+    }
+
+    /// A send's error: a timeout as the portable face words it, a broken
+    /// pipe explained (see [`Halves::explain`]).
+    pub(super) fn explain(&self, err: io::Error) -> Error {
+        self.halves.explain(super::timed_out(err), &self.socket)
+    }
+
+    /// Waits until the connection is over both ways (`POLLHUP`).
+    pub(crate) fn wait_for_hangup(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        self.socket.wait_for_hangup(timeout)
     }
 }
 
@@ -82,7 +98,9 @@ impl crate::sys::Endpoint for Endpoint {
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how)
+        self.socket.shutdown(how)?;
+        self.halves.shut(how);
+        Ok(())
     }
 
     fn impersonate_client(&self) -> io::Result<crate::sys::Impersonation> {

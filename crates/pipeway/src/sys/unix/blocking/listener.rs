@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use rustix::net::SocketFlags;
 
-use crate::accept::{self, ADMITTED_AHEAD};
+use crate::accept::{self, ADMITTED_AHEAD, AcceptRetry, Next};
 use crate::error::Error;
 use crate::gate::InstanceGate;
 use crate::name::PipeName;
@@ -18,7 +18,7 @@ use crate::options::{ListenOptions, PipeMode};
 use crate::sync::{lock, wait};
 
 use crate::sys::prelude::blocking::*;
-use crate::sys::unix::admit::{self, Admission, Connection};
+use crate::sys::unix::admit::{Admission, Connection};
 use crate::sys::unix::listen::{self, BoundListener, SocketFile};
 use crate::sys::unix::socket::{Socket, Wire};
 
@@ -46,11 +46,22 @@ impl Shared {
             Some(gate) => Some(gate.acquire_blocking().map_err(|_| Error::ListenerClosed)?),
             None => None,
         };
-        let fd = match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
-            Ok(fd) => fd,
-            Err(err) if admit::client_gave_up(err) => return Ok(None),
-            Err(_) if self.closed.load(Ordering::Acquire) => return Err(Error::ListenerClosed),
-            Err(err) => return Err(Error::Io(err.into())),
+        let mut retry = AcceptRetry::new();
+        let fd = loop {
+            match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
+                Ok(fd) => {
+                    retry.succeeded(&self.admission.name);
+                    break fd;
+                }
+                Err(_) if self.closed.load(Ordering::Acquire) => {
+                    return Err(Error::ListenerClosed);
+                }
+                Err(err) => match retry.failed(&self.admission.name, &err.into()) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => std::thread::sleep(pause),
+                    Next::Fail => return Err(Error::Io(err.into())),
+                },
+            }
         };
         Ok(self.admission.admit(Socket::from_fd(fd), permit))
     }

@@ -45,13 +45,15 @@ impl crate::sys::BlockingMessageStream for MessageStream {
         let socket = &self.endpoint.socket;
         // One sender at a time, for the whole message: records never interleave.
         let mut writer = lock(&self.writer);
-        writer.flush(socket).map_err(timed_out)?;
+        writer
+            .flush(socket)
+            .map_err(|err| self.endpoint.explain(err))?;
         writer.check(message)?;
         let mut progress = None;
         writer.send(message, &mut progress, socket).map_err(|err| {
             // A timeout part way: the rest goes out before the next message.
             writer.keep_rest(message, progress);
-            Error::Io(timed_out(err))
+            self.endpoint.explain(err)
         })
     }
 

@@ -7,6 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use ::tokio::io::ReadBuf;
 
+use crate::error::Error;
 use crate::options::Operation;
 use crate::sync::lock;
 
@@ -70,10 +71,12 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
 
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.endpoint.negotiated.may(Operation::Write)?;
-        self.endpoint.poll_writable(cx, |socket| match self.wire {
-            Wire::Plain => socket.send(buf),
-            Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
-        })
+        self.endpoint
+            .poll_writable(cx, |socket| match self.wire {
+                Wire::Plain => socket.send(buf),
+                Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
+            })
+            .map_err(|err| self.endpoint.explain(Error::Io(err)).into())
     }
 
     /// One `sendmsg` of several buffers on the plain wire; the framed wire
@@ -93,6 +96,7 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
         self.endpoint.negotiated.may(Operation::Write)?;
         self.endpoint
             .poll_writable(cx, |socket| socket.send_vectored(bufs, false))
+            .map_err(|err| self.endpoint.explain(Error::Io(err)).into())
     }
 
     /// Whether a vectored write is one system call (the plain wire) rather
@@ -121,10 +125,15 @@ impl crate::sys::AsyncByteStream for AsyncByteStream {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.endpoint.try_writing(|socket| match self.wire {
-            Wire::Plain => socket.send(buf),
-            Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
-        })
+        self.endpoint
+            .try_writing(|socket| match self.wire {
+                Wire::Plain => socket.send(buf),
+                Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
+            })
+            .map_err(|err| match err.kind() {
+                io::ErrorKind::WouldBlock => err,
+                _ => self.endpoint.explain(Error::Io(err)).into(),
+            })
     }
 
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -15,6 +15,7 @@ use crate::negotiated::Negotiated;
 
 use super::register;
 use crate::sys::unix::admit::Connection;
+use crate::sys::unix::halves::Halves;
 use crate::sys::unix::socket::{Socket, Wire};
 
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub(crate) struct AsyncEndpoint {
     write_readiness: std::sync::OnceLock<AsyncFd<Socket>>,
     wire: Wire,
     pub(super) negotiated: Negotiated,
+    /// Which halves this end shut, to explain a broken pipe.
+    halves: Halves,
     permit: Option<Permit>,
 }
 
@@ -50,11 +53,20 @@ impl AsyncEndpoint {
                 fd: register(socket, interest)?,
                 write_readiness: std::sync::OnceLock::new(),
                 wire,
+                halves: Halves::new(negotiated.end, negotiated.direction),
                 negotiated,
                 permit,
             },
             wire,
         ))
+    }
+
+    /// A send's error, with a broken pipe explained (see [`Halves::explain`]).
+    pub(super) fn explain(&self, err: Error) -> Error {
+        match err {
+            Error::Io(err) => self.halves.explain(err, self.fd.get_ref()),
+            other => other,
+        }
     }
 
     /// Where to wait for write readiness.
@@ -190,7 +202,9 @@ impl crate::sys::Endpoint for AsyncEndpoint {
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.fd.get_ref().shutdown(how)
+        self.fd.get_ref().shutdown(how)?;
+        self.halves.shut(how);
+        Ok(())
     }
 
     fn impersonate_client(&self) -> io::Result<crate::sys::Impersonation> {

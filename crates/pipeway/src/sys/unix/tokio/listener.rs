@@ -7,17 +7,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ::tokio::io::Interest;
 use ::tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
-use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
-use crate::accept::{self, ADMITTED_AHEAD};
+use crate::accept::{self, ADMITTED_AHEAD, AcceptRetry, Next};
 use crate::error::Error;
 use crate::gate::InstanceGate;
 use crate::name::PipeName;
 use crate::options::{ListenOptions, PipeMode};
 
 use super::register;
-use crate::sys::unix::admit::{self, Admission, Connection};
+use crate::sys::unix::admit::{Admission, Connection};
 use crate::sys::unix::listen::{self, BoundListener, SocketFile};
 use crate::sys::unix::socket::{Socket, Wire};
 
@@ -67,6 +66,7 @@ impl AsyncShared {
             ),
             None => None,
         };
+        let mut retry = AcceptRetry::new();
         let fd = loop {
             let mut ready = self.readable_or_closed().await?;
             let accepted = ready.try_io(|socket| {
@@ -77,13 +77,19 @@ impl AsyncShared {
                 .map_err(io::Error::from)
             });
             match accepted {
-                Ok(Ok(fd)) => break fd,
-                Ok(Err(err)) if Errno::from_io_error(&err).is_some_and(admit::client_gave_up) => {}
+                Ok(Ok(fd)) => {
+                    retry.succeeded(&self.admission.name);
+                    break fd;
+                }
                 // Shut down: the socket's shutdown woke this accept.
                 Ok(Err(_)) if self.closed.load(Ordering::Acquire) => {
                     return Err(Error::ListenerClosed);
                 }
-                Ok(Err(err)) => return Err(Error::Io(err)),
+                Ok(Err(err)) => match retry.failed(&self.admission.name, &err) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => ::tokio::time::sleep(pause).await,
+                    Next::Fail => return Err(Error::Io(err)),
+                },
                 Err(_would_block) => {}
             }
         };

@@ -54,6 +54,7 @@ impl AsyncMessageStream {
         self.endpoint
             .when_writable(|socket| writer.flush(socket).map_err(Error::Io))
             .await
+            .map_err(|err| self.endpoint.explain(err))
     }
 }
 
@@ -97,6 +98,7 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
                     .map_err(Error::Io)
             })
             .await
+            .map_err(|err| self.endpoint.explain(err))
     }
 
     async fn flush(&self) -> Result<(), Error> {
