@@ -73,3 +73,32 @@ fn refuse_client_end(negotiated: &Negotiated) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The methods every stream type (blocking and tokio, bytes and messages)
+/// has for acting as its client and describing its pipe, written once.
+macro_rules! server_end_methods {
+    () => {
+        /// Runs `f` on this thread as the connected client: Windows'
+        /// `ImpersonateNamedPipeClient`, .NET's `RunAsClient`; on Linux the
+        /// thread's user and group ids and groups become the client's. Only
+        /// the calling thread changes, and only while `f` runs; see
+        /// [`ClientImpersonation`](crate::ClientImpersonation). A server end
+        /// only.
+        pub fn run_as_client<R>(&self, f: impl FnOnce() -> R) -> std::io::Result<R> {
+            crate::impersonation::run_as_client(self.inner.endpoint(), f)
+        }
+
+        /// Makes this thread act as the connected client until the guard is
+        /// dropped; see [`run_as_client`](Self::run_as_client).
+        pub fn impersonate_client(&self) -> std::io::Result<crate::ClientImpersonation<'_>> {
+            crate::ClientImpersonation::begin(self.inner.endpoint())
+        }
+
+        /// What the pipe is, as this end sees it: type, direction, buffers,
+        /// instances ([`PipeInfo`](crate::PipeInfo)).
+        pub fn info(&self) -> std::io::Result<crate::PipeInfo> {
+            self.inner.endpoint().info()
+        }
+    };
+}
+pub(crate) use server_end_methods;

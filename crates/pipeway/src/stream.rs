@@ -112,27 +112,7 @@ impl PipeStream {
         &self.inner.endpoint().negotiated().peer
     }
 
-    /// Runs `f` on this thread as the connected client: Windows'
-    /// `ImpersonateNamedPipeClient`, .NET's `RunAsClient`; on Linux the
-    /// thread's user and group ids and groups become the client's. Only the
-    /// calling thread changes, and only while `f` runs; see
-    /// [`ClientImpersonation`](crate::ClientImpersonation). A server end
-    /// only.
-    pub fn run_as_client<R>(&self, f: impl FnOnce() -> R) -> io::Result<R> {
-        crate::impersonation::run_as_client(self.inner.endpoint(), f)
-    }
-
-    /// Makes this thread act as the connected client until the guard is
-    /// dropped; see [`run_as_client`](Self::run_as_client).
-    pub fn impersonate_client(&self) -> io::Result<crate::ClientImpersonation<'_>> {
-        crate::ClientImpersonation::begin(self.inner.endpoint())
-    }
-
-    /// What the pipe is, as this end sees it: type, direction, buffers,
-    /// instances ([`PipeInfo`](crate::PipeInfo)).
-    pub fn info(&self) -> io::Result<crate::PipeInfo> {
-        self.inner.endpoint().info()
-    }
+    crate::impersonation::server_end_methods!();
 
     /// The pipe's direction, as this end sees it.
     pub fn direction(&self) -> Direction {
