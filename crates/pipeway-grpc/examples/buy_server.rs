@@ -66,8 +66,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // What another gRPC implementation dials: `unix:` + the socket path on
+    // Unix; on Windows the pipe's path.
+    let target = if cfg!(unix) { "unix:" } else { "" };
     println!(
-        "serving MyService on pipe {name} ({}); Ctrl-C or SIGTERM stops",
+        "serving MyService on pipe {name} ({target}{}); Ctrl-C or SIGTERM stops",
         incoming.endpoint().display()
     );
     let served = tonic::transport::Server::builder()
