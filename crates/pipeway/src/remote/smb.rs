@@ -1,12 +1,15 @@
 //! A remote pipe stream on the SMB client: the operations the local
 //! streams have, with timeouts and errors in pipeway's terms.
 
+#[cfg(feature = "tokio")]
 use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, ready};
+#[cfg(feature = "tokio")]
+use std::task::Context;
+use std::task::{Poll, ready};
 use std::time::{Duration, Instant};
 
 use pipeway_smb::client::{self as smb, ClientOptions, Pipe, ReadMode, Session, Wait};
@@ -328,6 +331,7 @@ impl RemotePipe {
         Poll::Ready(Ok(()))
     }
 
+    #[cfg(feature = "tokio")]
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.check_write()?;
         if buf.is_empty() {
@@ -338,10 +342,12 @@ impl RemotePipe {
             .map_err(|e| self.io_err(e))
     }
 
+    #[cfg(feature = "tokio")]
     pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.pipe.poll_flush(cx).map_err(|e| self.io_err(e))
     }
 
+    #[cfg(feature = "tokio")]
     pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
         Poll::Ready(Err(self.no_half_close()))
     }
@@ -452,17 +458,20 @@ impl RemotePipe {
     }
 }
 
+#[cfg(feature = "tokio")]
 /// A receive future dropped while the host holds its READ sends CANCEL for
 /// it. The READ stays the stream's: whatever it brings (data that raced the
 /// CANCEL) goes to the next receive, so nothing is lost.
 struct CancelReadOnDrop<'a>(Option<&'a Pipe>);
 
+#[cfg(feature = "tokio")]
 impl CancelReadOnDrop<'_> {
     fn disarm(mut self) {
         self.0 = None;
     }
 }
 
+#[cfg(feature = "tokio")]
 impl Drop for CancelReadOnDrop<'_> {
     fn drop(&mut self) {
         if let Some(pipe) = self.0 {
