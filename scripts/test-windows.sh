@@ -39,6 +39,10 @@ scripts/windows-toolchain.sh
 . "$BASE/env.sh"
 export CARGO_TARGET_DIR=${PIPEWAY_WINDOWS_TARGET_DIR:-$PWD/target/windows}
 export RUSTFLAGS="--cfg wine"
+# Line tables only (backtraces keep file and line): full debug info makes
+# every test executable ~120 MB, and linking them most of a warm run. No
+# incremental state: a test build is not edited and rebuilt.
+export CARGO_PROFILE_DEV_DEBUG=line-tables-only CARGO_INCREMENTAL=0
 BUILD=(-Zbuild-std=std,panic_abort --target "$TARGET")
 WORKSPACE=(--workspace --exclude pipeway-testbed --exclude pipeway-smb)
 

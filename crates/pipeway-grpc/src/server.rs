@@ -456,8 +456,8 @@ pub struct PipeConnectInfo {
 }
 
 impl PipeConnectInfo {
-    /// The client's identity: pid, user name, and (through
-    /// [`PeerIdentityExt`](pipeway::unix::PeerIdentityExt)) uid and gid.
+    /// The client's identity: pid, user ([`principal`](Self::principal)) and
+    /// user name; on Unix also uid and gid (`pipeway::unix::PeerIdentityExt`).
     pub fn peer(&self) -> &PeerIdentity {
         &self.peer
     }

@@ -10,7 +10,9 @@ use common::{PipetestClient, Server, TestService, socket_path, unique};
 use pipeway::ListenOptions;
 use pipeway::tokio::PipeStream;
 use pipeway_grpc::{PipeChannel, PipeEndpoint};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
+#[cfg(unix)]
+use tokio::io::AsyncWriteExt;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
@@ -225,6 +227,8 @@ async fn eager_connect_to_a_missing_pipe_is_a_typed_not_found() {
     }
 }
 
+/// (Unix: a socket path's limit; Windows takes names up to 256 characters.)
+#[cfg(unix)]
 #[tokio::test]
 async fn a_name_too_long_for_a_socket_is_a_typed_error() {
     let name = "x".repeat(200);
@@ -272,6 +276,8 @@ async fn a_lazy_channel_connects_on_its_first_call() {
     server.stop().await;
 }
 
+/// (Unix: one misbehaving client half-closes, which Windows pipes cannot.)
+#[cfg(unix)]
 #[tokio::test]
 async fn misbehaving_clients_do_not_stop_the_server() {
     let name = unique("garbage");
@@ -332,6 +338,7 @@ async fn a_pipe_with_limited_instances_carries_grpc_too() {
     server.stop().await;
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn stopping_the_server_removes_its_socket_file() {
     let name = unique("cleanup");

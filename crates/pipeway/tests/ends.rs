@@ -96,7 +96,7 @@ fn a_server_side_disconnect_ends_the_client_after_what_was_written() {
 fn pipe_info_tells_the_type_direction_buffers_and_instances() {
     let name = unique("info");
     let options = ListenOptions::new()
-        .direction(Direction::Outbound)
+        .direction(Direction::Inbound)
         .max_instances(3)
         .in_buffer_size(32 * 1024)
         .out_buffer_size(32 * 1024);
@@ -107,18 +107,18 @@ fn pipe_info_tells_the_type_direction_buffers_and_instances() {
     let info = server.info().unwrap();
     assert_eq!(info.mode, pipeway::PipeMode::Message);
     assert_eq!(info.end, pipeway::End::Server);
-    assert_eq!(info.direction, Direction::Outbound);
+    assert_eq!(info.direction, Direction::Inbound);
     assert_eq!(info.max_instances, Some(3));
     assert!(
         info.instances.is_some_and(|n| (1..=3).contains(&n)),
         "{info:?}"
     );
-    assert!(info.out_buffer_size >= 4096, "{info:?}");
+    assert!(info.in_buffer_size >= 4096, "{info:?}");
 
     let info = client.info().unwrap();
     assert_eq!(info.mode, pipeway::PipeMode::Message);
     assert_eq!(info.end, pipeway::End::Client);
-    assert_eq!(info.direction, Direction::Outbound);
+    assert_eq!(info.direction, Direction::Inbound);
     if cfg!(windows) {
         // Windows tells every end the pipe's instances.
         assert_eq!(info.max_instances, Some(3));
@@ -126,6 +126,29 @@ fn pipe_info_tells_the_type_direction_buffers_and_instances() {
     } else {
         // A Unix client cannot see the server's limit.
         assert_eq!((info.instances, info.max_instances), (None, None));
+    }
+}
+
+/// A write-only server end: described on Unix; on Windows its handle may
+/// not read the pipe's attributes, and `info` says so.
+#[test]
+fn a_write_only_server_end_is_described_where_the_platform_lets_it() {
+    let name = unique("infoout");
+    let options = ListenOptions::new().direction(Direction::Outbound);
+    let listener = MessageListener::bind_with(&name, &options).unwrap();
+    let _client = MessageStream::connect(&name).unwrap();
+    let server = listener.accept().unwrap();
+    let described = server.info();
+    #[cfg(unix)]
+    {
+        let info = described.unwrap();
+        assert_eq!(info.direction, Direction::Outbound);
+        assert!(info.out_buffer_size >= 4096, "{info:?}");
+    }
+    #[cfg(windows)]
+    {
+        let err = described.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
     }
 }
 

@@ -320,7 +320,22 @@ pub(crate) fn info_of(
     handle: HANDLE,
     negotiated: &crate::negotiated::Negotiated,
 ) -> io::Result<crate::PipeInfo> {
-    let info = pipe_info(handle)?;
+    let info = pipe_info(handle).map_err(|err| {
+        if err.kind() == io::ErrorKind::PermissionDenied
+            && !negotiated.direction.reads(negotiated.end)
+        {
+            // A write-only server handle has no FILE_READ_ATTRIBUTES, and
+            // CreateNamedPipeW cannot grant it (.NET's InBufferSize refuses
+            // a write-only stream for the same reason).
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "Windows does not describe a pipe to its write-only server end \
+                 (its handle may not read the pipe's attributes)",
+            )
+        } else {
+            err
+        }
+    })?;
     // An end's quotas: the server's inbound is what flows in to it.
     let (inbound, outbound) = (info.InboundQuota as usize, info.OutboundQuota as usize);
     let (in_buffer_size, out_buffer_size) = match negotiated.end {
