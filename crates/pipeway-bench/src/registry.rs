@@ -98,12 +98,11 @@ impl Registry {
     }
 }
 
-#[cfg(test)]
+/// (Unix: no group is registered on Windows yet.)
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
-    /// (Unix: no group is registered on Windows yet.)
-    #[cfg(unix)]
     #[test]
     fn role_and_group_names_are_unique() {
         // `with` asserts it for every group of the standard build.
