@@ -10,6 +10,8 @@ mod message;
 mod name;
 mod options;
 mod peer;
+#[cfg(all(unix, feature = "smb"))]
+pub mod smb;
 mod stream;
 mod sys;
 mod wait;

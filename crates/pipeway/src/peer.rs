@@ -40,6 +40,9 @@ pub struct PeerIdentity {
     /// The SID's account as (domain, name), resolved on first use.
     #[cfg(windows)]
     pub(crate) account: OnceLock<Option<(String, String)>>,
+    /// The SMB caller, for a client Samba handed over.
+    #[cfg(all(unix, feature = "smb"))]
+    pub(crate) smb: Option<std::sync::Arc<crate::smb::SmbCaller>>,
 }
 
 impl PeerIdentity {
@@ -54,6 +57,13 @@ impl PeerIdentity {
             .get_or_init(|| crate::sys::user_name(self))
             .as_deref()
     }
+
+    /// The SMB caller, when Samba handed this client over from another
+    /// host (see [`crate::smb`]); `None` for a local client.
+    #[cfg(all(unix, feature = "smb"))]
+    pub fn smb(&self) -> Option<&crate::smb::SmbCaller> {
+        self.smb.as_deref()
+    }
 }
 
 impl fmt::Debug for PeerIdentity {
@@ -66,6 +76,10 @@ impl fmt::Debug for PeerIdentity {
         d.field("sid", &self.sid);
         if let Some(name) = self.user_name.get() {
             d.field("user_name", name);
+        }
+        #[cfg(all(unix, feature = "smb"))]
+        if let Some(smb) = &self.smb {
+            d.field("smb", smb);
         }
         d.finish()
     }
@@ -83,6 +97,10 @@ impl fmt::Display for PeerIdentity {
         write!(f, ", sid {}", self.sid.as_deref().unwrap_or("?"))?;
         if let Some(name) = self.user_name() {
             write!(f, " ({name})")?;
+        }
+        #[cfg(all(unix, feature = "smb"))]
+        if let Some(smb) = &self.smb {
+            write!(f, ", {smb}")?;
         }
         Ok(())
     }

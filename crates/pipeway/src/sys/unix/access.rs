@@ -66,31 +66,47 @@ impl ResolvedAccess {
         } else {
             Vec::new()
         };
-        if self.deny_uids.contains(&peer.uid) {
-            return Err(format!("uid {} is denied", peer.uid));
+        if let Some(reason) = self.denial(peer.uid, &groups) {
+            return Err(reason);
         }
-        if let Some(gid) = groups.iter().find(|gid| self.deny_gids.contains(gid)) {
-            return Err(format!("uid {} is in denied group {gid}", peer.uid));
-        }
-        let admitted = peer.uid == self.owner
-            || peer.uid == ROOT
-            || self.everyone
-            || self.allow_uids.contains(&peer.uid)
-            || groups.iter().any(|gid| self.allow_gids.contains(gid));
-        if admitted {
+        if self.admits(peer.uid, &groups) {
             Ok(())
         } else {
-            Err(format!(
-                "uid {} is not admitted (the pipe admits uid {}{})",
-                peer.uid,
-                self.owner,
-                if self.allow_uids.is_empty() && self.allow_gids.is_empty() {
-                    " and root only"
-                } else {
-                    ", root and its allow rules"
-                }
-            ))
+            Err(self.not_admitted(peer.uid))
         }
+    }
+
+    /// Why the deny rules refuse a user with these groups, if they do.
+    pub(crate) fn denial(&self, uid: u32, groups: &[u32]) -> Option<String> {
+        if self.deny_uids.contains(&uid) {
+            return Some(format!("uid {uid} is denied"));
+        }
+        groups
+            .iter()
+            .find(|gid| self.deny_gids.contains(gid))
+            .map(|gid| format!("uid {uid} is in denied group {gid}"))
+    }
+
+    /// Whether the owner, root, everyone or the allow rules admit a user
+    /// with these groups (denies aside).
+    pub(crate) fn admits(&self, uid: u32, groups: &[u32]) -> bool {
+        uid == self.owner
+            || uid == ROOT
+            || self.everyone
+            || self.allow_uids.contains(&uid)
+            || groups.iter().any(|gid| self.allow_gids.contains(gid))
+    }
+
+    pub(crate) fn not_admitted(&self, uid: u32) -> String {
+        format!(
+            "uid {uid} is not admitted (the pipe admits uid {}{})",
+            self.owner,
+            if self.allow_uids.is_empty() && self.allow_gids.is_empty() {
+                " and root only"
+            } else {
+                ", root and its allow rules"
+            }
+        )
     }
 
     /// The socket file's permissions. Connecting needs write permission on the

@@ -19,8 +19,10 @@ use crate::peer::PeerIdentity;
 
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
-use super::framing::{MessageReader, MessageWriter, RecordBuffer};
+use super::framing::RecordBuffer;
+use super::linger::SmbEnd;
 use super::listen::{self, SocketFile};
+use super::message_wire::{MessageIn, MessageOut};
 use super::socket::{Socket, Wire};
 
 // ---------------------------------------------------------------------------
@@ -32,6 +34,10 @@ struct Shared {
     socket: Socket,
     admission: Admission,
     gate: Option<Arc<InstanceGate>>,
+    /// Take an instance after accepting a client rather than before: with
+    /// SMB clients too, an acceptor idle on an instance would keep it from
+    /// them (see `accept_one`).
+    permit_after_accept: bool,
     closed: AtomicBool,
     /// Clients admitted ahead of `accept` (framed wire only).
     queue: Mutex<VecDeque<Connection>>,
@@ -46,16 +52,30 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::ListenerClosed);
         }
-        let permit = match &self.gate {
-            Some(gate) => Some(gate.acquire_blocking().map_err(|_| Error::ListenerClosed)?),
-            None => None,
+        let permit = || match &self.gate {
+            Some(gate) => gate
+                .acquire_blocking()
+                .map(Some)
+                .map_err(|_| Error::ListenerClosed),
+            None => Ok(None),
         };
+        let mut early = None;
+        if !self.permit_after_accept {
+            early = permit()?;
+        }
         let fd = match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
             Ok(fd) => fd,
             // A client that gave up while queued.
             Err(Errno::INTR) | Err(Errno::CONNABORTED) => return Ok(None),
             Err(_) if self.closed.load(Ordering::Acquire) => return Err(Error::ListenerClosed),
             Err(err) => return Err(Error::Io(err.into())),
+        };
+        // Taken after accepting, a framed client waits for its hello while
+        // every instance is in use: busy, as if it waited in the queue.
+        let permit = match early {
+            Some(permit) => Some(permit),
+            None if self.permit_after_accept => permit()?,
+            None => None,
         };
         Ok(match self.admission.admit(Socket::from_fd(fd)) {
             Admitted::Client(mut connection) => {
@@ -66,10 +86,29 @@ impl Shared {
         })
     }
 
+    /// Queues an admitted client for `accept`, waiting while the queue is
+    /// full. False once the listener is closed.
+    #[cfg_attr(not(feature = "smb"), allow(dead_code))]
+    fn deliver(&self, connection: Connection) -> bool {
+        let mut queue = lock(&self.queue);
+        while queue.len() >= ADMITTED_AHEAD && !self.closed.load(Ordering::Acquire) {
+            queue = self.room.wait(queue).unwrap_or_else(|p| p.into_inner());
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        queue.push_back(connection);
+        drop(queue);
+        self.arrived.notify_one();
+        true
+    }
+
     /// The framed wire's acceptor: admits clients as soon as an instance is
     /// free, as Windows connects a client to any instance waiting for one,
     /// whether or not the server has called `ConnectNamedPipe` yet. Without
     /// it a client would wait for its hello until the server's next accept.
+    /// A listener that also serves SMB clients runs it on the plain wire
+    /// too, so that `accept` waits on one queue for both kinds of client.
     fn run_acceptor(&self) {
         loop {
             {
@@ -103,8 +142,11 @@ const ADMITTED_AHEAD: usize = 64;
 pub(crate) struct Listener {
     shared: Arc<Shared>,
     file: SocketFile,
-    /// The eager acceptor (framed wire only).
+    /// The eager acceptor (framed wire, or serving SMB clients too).
     acceptor: Option<std::thread::JoinHandle<()>>,
+    /// The SMB socket and its hand-off thread.
+    #[cfg(feature = "smb")]
+    smb: Option<super::smb::SmbDoor>,
 }
 
 impl Listener {
@@ -122,9 +164,14 @@ impl Listener {
             false,
         )?;
         let wire = admission.wire;
+        #[cfg(feature = "smb")]
+        let serves_smb = options.smb.is_some();
+        #[cfg(not(feature = "smb"))]
+        let serves_smb = false;
         let shared = Arc::new(Shared {
             socket,
             gate: options.max_instances.map(InstanceGate::new),
+            permit_after_accept: serves_smb,
             admission,
             closed: AtomicBool::new(false),
             queue: Mutex::new(VecDeque::new()),
@@ -132,8 +179,8 @@ impl Listener {
             room: Condvar::new(),
         });
         let acceptor = match wire {
-            Wire::Plain => None,
-            Wire::Framed => {
+            Wire::Plain | Wire::Samba if !serves_smb => None,
+            _ => {
                 let shared = shared.clone();
                 Some(
                     std::thread::Builder::new()
@@ -142,11 +189,29 @@ impl Listener {
                 )
             }
         };
-        Ok(Self {
+        let mut listener = Self {
             shared,
             file,
             acceptor,
-        })
+            #[cfg(feature = "smb")]
+            smb: None,
+        };
+        #[cfg(feature = "smb")]
+        if let Some(smb) = &options.smb {
+            let shared = listener.shared.clone();
+            listener.smb = Some(super::smb::SmbDoor::open(
+                &listener.shared.admission.name,
+                mode,
+                options,
+                smb,
+                listener.shared.gate.clone(),
+                Box::new(move |connection: Connection| {
+                    // The blocking face's streams are blocking sockets.
+                    connection.socket.set_nonblocking(false).is_ok() && shared.deliver(connection)
+                }),
+            )?);
+        }
+        Ok(listener)
     }
 
     /// Waits for the next admitted client. Refused clients are closed and
@@ -187,6 +252,10 @@ impl Listener {
             gate.close();
         }
         let result = shared.socket.shutdown(Shutdown::Both);
+        #[cfg(feature = "smb")]
+        if let Some(door) = &self.smb {
+            door.shutdown();
+        }
         // Wake waiters; taking the lock first means none can miss the flag.
         drop(lock(&shared.queue));
         shared.arrived.notify_all();
@@ -200,6 +269,12 @@ impl Listener {
 
     pub(crate) fn path(&self) -> &std::path::Path {
         self.file.path()
+    }
+
+    /// The SMB socket's path, when the listener serves SMB clients.
+    #[cfg(feature = "smb")]
+    pub(crate) fn smb_path(&self) -> Option<&std::path::Path> {
+        self.smb.as_ref().map(|door| door.path())
     }
 }
 
@@ -229,7 +304,7 @@ pub(crate) fn connect(
             }
         };
         let hello = match wire {
-            Wire::Plain => None,
+            Wire::Plain | Wire::Samba => None,
             Wire::Framed => match wait_for_hello(&mut plan, &socket)? {
                 Some(HelloResult::Hello(hello)) => Some(hello),
                 Some(HelloResult::Retry) => continue,
@@ -299,6 +374,8 @@ pub(crate) struct Endpoint {
     direction: Direction,
     peer: PeerIdentity,
     _permit: Option<Permit>,
+    /// An SMB client's delivery at close (see `linger`).
+    smb: Option<SmbEnd>,
 }
 
 impl Endpoint {
@@ -312,6 +389,7 @@ impl Endpoint {
             peer_max_message,
             max_message,
             permit,
+            smb,
         } = connection;
         (
             Self {
@@ -320,6 +398,7 @@ impl Endpoint {
                 direction,
                 peer,
                 _permit: permit,
+                smb,
             },
             wire,
             peer_max_message,
@@ -328,7 +407,11 @@ impl Endpoint {
     }
 
     fn may(&self, op: Operation) -> Result<(), Error> {
-        self.direction.check(self.end, op)
+        self.direction.check(self.end, op)?;
+        match &self.smb {
+            Some(smb) if op == Operation::Write => smb.may_write(),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn peer(&self) -> &PeerIdentity {
@@ -340,7 +423,10 @@ impl Endpoint {
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how)
+        match &self.smb {
+            Some(smb) => smb.shutdown(&self.socket, how),
+            None => self.socket.shutdown(how),
+        }
     }
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
@@ -399,7 +485,7 @@ impl ByteStream {
     pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
         let (endpoint, wire, _, _) = Endpoint::new(connection);
         let budget = match wire {
-            Wire::Plain => 0,
+            Wire::Plain | Wire::Samba => 0,
             Wire::Framed => endpoint.socket.record_budget()?,
         };
         Ok(Self {
@@ -418,7 +504,7 @@ impl ByteStream {
         self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {
-            Wire::Plain => socket.recv(buf),
+            Wire::Plain | Wire::Samba => socket.recv(buf),
             Wire::Framed => lock(&self.records).read(buf, socket),
         };
         result.map_err(timed_out)
@@ -428,7 +514,7 @@ impl ByteStream {
         self.endpoint.may(Operation::Write)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {
-            Wire::Plain => socket.send(buf),
+            Wire::Plain | Wire::Samba => socket.send(buf),
             Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
         };
         result.map_err(timed_out)
@@ -441,19 +527,19 @@ impl ByteStream {
 #[derive(Debug)]
 pub(crate) struct MessageStream {
     endpoint: Endpoint,
-    reader: Mutex<MessageReader>,
-    writer: Mutex<MessageWriter>,
+    reader: Mutex<MessageIn>,
+    writer: Mutex<MessageOut>,
     max_message: usize,
     peer_max_message: u64,
 }
 
 impl MessageStream {
     pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
-        let (endpoint, _, peer_max_message, max_message) = Endpoint::new(connection);
+        let (endpoint, wire, peer_max_message, max_message) = Endpoint::new(connection);
         let budget = endpoint.socket.record_budget()?;
         Ok(Self {
-            reader: Mutex::new(MessageReader::new(max_message)),
-            writer: Mutex::new(MessageWriter::new(peer_max_message, budget)),
+            reader: Mutex::new(MessageIn::new(wire, max_message)),
+            writer: Mutex::new(MessageOut::new(wire, peer_max_message, budget)),
             endpoint,
             max_message,
             peer_max_message,
@@ -517,7 +603,7 @@ impl MessageStream {
         let socket = &self.endpoint.socket;
         let mut writer = lock(&self.writer);
         writer.flush(socket).map_err(timed_out)?;
-        socket.shutdown(Shutdown::Write)?;
+        self.endpoint.shutdown(Shutdown::Write)?;
         Ok(())
     }
 }

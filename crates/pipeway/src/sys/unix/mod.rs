@@ -6,8 +6,13 @@ pub(crate) mod blocking;
 pub(crate) mod connect;
 pub(crate) mod creds;
 pub(crate) mod framing;
+pub(crate) mod linger;
 pub(crate) mod listen;
+pub(crate) mod message_wire;
 pub(crate) mod probe;
+pub(crate) mod samba_wire;
+#[cfg(feature = "smb")]
+pub(crate) mod smb;
 pub(crate) mod socket;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
@@ -90,6 +95,8 @@ impl PeerIdentity {
             uid: creds.uid,
             gid: creds.gid,
             user_name: Default::default(),
+            #[cfg(feature = "smb")]
+            smb: None,
         }
     }
 }

@@ -21,8 +21,10 @@ use crate::peer::PeerIdentity;
 
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
-use super::framing::{MessageReader, MessageWriter, Progress, RecordBuffer};
+use super::framing::RecordBuffer;
+use super::linger::SmbEnd;
 use super::listen::{self, SocketFile};
+use super::message_wire::{MessageIn, MessageOut, Progress};
 use super::socket::{Socket, Wire};
 
 /// Registers `socket` with the current tokio reactor.
@@ -41,21 +43,30 @@ struct AsyncShared {
     fd: AsyncFd<Socket>,
     admission: Admission,
     gate: Option<Arc<InstanceGate>>,
+    /// See the blocking face's `Shared::permit_after_accept`.
+    permit_after_accept: bool,
 }
 
 impl AsyncShared {
+    async fn permit(&self) -> Result<Option<Permit>, Error> {
+        match &self.gate {
+            Some(gate) => gate
+                .acquire_async()
+                .await
+                .map(Some)
+                .map_err(|_| Error::ListenerClosed),
+            None => Ok(None),
+        }
+    }
+
     /// Takes one client off the kernel's queue and admits it. `None`: it was
     /// refused (and logged) or left. Cancel safe: a client is either
     /// returned or still queued in the kernel.
     async fn accept_one(&self) -> Result<Option<Connection>, Error> {
-        let permit = match &self.gate {
-            Some(gate) => Some(
-                gate.acquire_async()
-                    .await
-                    .map_err(|_| Error::ListenerClosed)?,
-            ),
-            None => None,
-        };
+        let mut permit = None;
+        if !self.permit_after_accept {
+            permit = self.permit().await?;
+        }
         let fd = loop {
             let mut ready = self.fd.readable().await?;
             let accepted = ready.try_io(|socket| {
@@ -76,6 +87,9 @@ impl AsyncShared {
                 Err(_would_block) => {}
             }
         };
+        if self.permit_after_accept {
+            permit = self.permit().await?;
+        }
         Ok(match self.admission.admit(Socket::from_fd(fd)) {
             Admitted::Client(mut connection) => {
                 connection.permit = permit;
@@ -106,6 +120,11 @@ pub(crate) struct AsyncListener {
     shared: Arc<AsyncShared>,
     file: SocketFile,
     accepting: Accepting,
+    /// The SMB socket and its hand-off thread. After `accepting`, so that
+    /// the queue's receiver is gone (and the thread unblocked) before the
+    /// thread is joined.
+    #[cfg(feature = "smb")]
+    smb: Option<super::smb::SmbDoor>,
 }
 
 impl AsyncListener {
@@ -123,15 +142,24 @@ impl AsyncListener {
             true,
         )?;
         let wire = admission.wire;
+        #[cfg(feature = "smb")]
+        let serves_smb = options.smb.is_some();
+        #[cfg(not(feature = "smb"))]
+        let serves_smb = false;
         let shared = Arc::new(AsyncShared {
             fd: register(socket, Interest::READABLE)?,
             gate: options.max_instances.map(InstanceGate::new),
+            permit_after_accept: serves_smb,
             admission,
         });
+        // With SMB clients too, local clients go through the eager acceptor
+        // so that `accept` waits on one queue for both.
+        let mut smb_sender = None;
         let accepting = match wire {
-            Wire::Plain => Accepting::Direct,
-            Wire::Framed => {
+            Wire::Plain | Wire::Samba if !serves_smb => Accepting::Direct,
+            _ => {
                 let (sender, receiver) = ::tokio::sync::mpsc::channel(ADMITTED_AHEAD);
+                smb_sender = serves_smb.then(|| sender.clone());
                 let task = ::tokio::spawn(run_acceptor(shared.clone(), sender));
                 Accepting::Eager {
                     admitted: ::tokio::sync::Mutex::new(receiver),
@@ -139,11 +167,28 @@ impl AsyncListener {
                 }
             }
         };
-        Ok(Self {
+        let mut listener = Self {
             shared,
             file,
             accepting,
-        })
+            #[cfg(feature = "smb")]
+            smb: None,
+        };
+        #[cfg(feature = "smb")]
+        if let (Some(smb), Some(sender)) = (&options.smb, smb_sender) {
+            listener.smb = Some(super::smb::SmbDoor::open(
+                &listener.shared.admission.name,
+                mode,
+                options,
+                smb,
+                listener.shared.gate.clone(),
+                // The door runs on a thread of its own, outside the runtime.
+                Box::new(move |connection: Connection| sender.blocking_send(connection).is_ok()),
+            )?);
+        }
+        #[cfg(not(feature = "smb"))]
+        let _ = smb_sender;
+        Ok(listener)
     }
 
     /// Cancel safe: a client is either returned or still queued.
@@ -169,6 +214,12 @@ impl AsyncListener {
 
     pub(crate) fn path(&self) -> &std::path::Path {
         self.file.path()
+    }
+
+    /// The SMB socket's path, when the listener serves SMB clients.
+    #[cfg(feature = "smb")]
+    pub(crate) fn smb_path(&self) -> Option<&std::path::Path> {
+        self.smb.as_ref().map(|door| door.path())
     }
 }
 
@@ -265,6 +316,8 @@ pub(crate) struct AsyncEndpoint {
     direction: Direction,
     peer: PeerIdentity,
     _permit: Option<Permit>,
+    /// An SMB client's delivery at close (see `linger`).
+    smb: Option<SmbEnd>,
 }
 
 impl AsyncEndpoint {
@@ -278,9 +331,10 @@ impl AsyncEndpoint {
             peer_max_message,
             max_message,
             permit,
+            smb,
         } = connection;
         let interest = match wire {
-            Wire::Plain => Interest::READABLE | Interest::WRITABLE,
+            Wire::Plain | Wire::Samba => Interest::READABLE | Interest::WRITABLE,
             Wire::Framed => Interest::READABLE,
         };
         Ok((
@@ -292,6 +346,7 @@ impl AsyncEndpoint {
                 direction,
                 peer,
                 _permit: permit,
+                smb,
             },
             wire,
             peer_max_message,
@@ -301,7 +356,7 @@ impl AsyncEndpoint {
 
     /// Where to wait for write readiness.
     fn write_registration(&self) -> io::Result<&AsyncFd<Socket>> {
-        if self.wire == Wire::Plain {
+        if self.wire != Wire::Framed {
             return Ok(&self.fd);
         }
         if let Some(fd) = self.write_readiness.get() {
@@ -315,7 +370,11 @@ impl AsyncEndpoint {
     }
 
     fn may(&self, op: Operation) -> Result<(), Error> {
-        self.direction.check(self.end, op)
+        self.direction.check(self.end, op)?;
+        match &self.smb {
+            Some(smb) if op == Operation::Write => smb.may_write(),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn peer(&self) -> &PeerIdentity {
@@ -327,7 +386,10 @@ impl AsyncEndpoint {
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.fd.get_ref().shutdown(how)
+        match &self.smb {
+            Some(smb) => smb.shutdown(self.fd.get_ref(), how),
+            None => self.fd.get_ref().shutdown(how),
+        }
     }
 
     /// Runs `op` once the socket is readable, until it stops saying `WouldBlock`.
@@ -432,7 +494,7 @@ impl AsyncByteStream {
     pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
         let (endpoint, wire, _, _) = AsyncEndpoint::new(connection)?;
         let budget = match wire {
-            Wire::Plain => 0,
+            Wire::Plain | Wire::Samba => 0,
             Wire::Framed => endpoint.fd.get_ref().record_budget()?,
         };
         Ok(Self {
@@ -459,7 +521,7 @@ impl AsyncByteStream {
         loop {
             let mut ready = ready!(self.endpoint.fd.poll_read_ready(cx))?;
             let attempt = ready.try_io(|socket| match self.wire {
-                Wire::Plain => recv_into(socket.get_ref(), buf),
+                Wire::Plain | Wire::Samba => recv_into(socket.get_ref(), buf),
                 Wire::Framed => {
                     let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
                     let record = records.fill(socket.get_ref())?;
@@ -479,7 +541,7 @@ impl AsyncByteStream {
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.endpoint.may(Operation::Write)?;
         self.endpoint.poll_writable(cx, |socket| match self.wire {
-            Wire::Plain => socket.send(buf),
+            Wire::Plain | Wire::Samba => socket.send(buf),
             Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
         })
     }
@@ -506,7 +568,7 @@ impl AsyncByteStream {
     /// Whether a vectored write is one system call (the plain wire) rather
     /// than a write of the first buffer (the framed wire's records).
     pub(crate) fn is_write_vectored(&self) -> bool {
-        self.wire == Wire::Plain
+        self.wire != Wire::Framed
     }
 
     pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
@@ -518,7 +580,7 @@ impl AsyncByteStream {
 /// in the caller's message; only if the future is dropped part way does it
 /// get copied into the writer, to go out before the next message.
 struct Sending<'a> {
-    writer: &'a mut MessageWriter,
+    writer: &'a mut MessageOut,
     message: &'a [u8],
     progress: Progress,
 }
@@ -532,7 +594,7 @@ impl Drop for Sending<'_> {
 /// A message receive in progress into the caller's buffer. If the future is
 /// dropped part way, what arrived is moved into the reader for the next call.
 struct Receiving<'a> {
-    reader: &'a mut MessageReader,
+    reader: &'a mut MessageIn,
     buf: &'a mut [u8],
 }
 
@@ -561,19 +623,19 @@ fn recv_into(socket: &Socket, buf: &mut ReadBuf<'_>) -> io::Result<()> {
 #[derive(Debug)]
 pub(crate) struct AsyncMessageStream {
     endpoint: AsyncEndpoint,
-    reader: ::tokio::sync::Mutex<MessageReader>,
-    writer: ::tokio::sync::Mutex<MessageWriter>,
+    reader: ::tokio::sync::Mutex<MessageIn>,
+    writer: ::tokio::sync::Mutex<MessageOut>,
     max_message: usize,
     peer_max_message: u64,
 }
 
 impl AsyncMessageStream {
     pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
-        let (endpoint, _, peer_max_message, max_message) = AsyncEndpoint::new(connection)?;
+        let (endpoint, wire, peer_max_message, max_message) = AsyncEndpoint::new(connection)?;
         let budget = endpoint.fd.get_ref().record_budget()?;
         Ok(Self {
-            reader: ::tokio::sync::Mutex::new(MessageReader::new(max_message)),
-            writer: ::tokio::sync::Mutex::new(MessageWriter::new(peer_max_message, budget)),
+            reader: ::tokio::sync::Mutex::new(MessageIn::new(wire, max_message)),
+            writer: ::tokio::sync::Mutex::new(MessageOut::new(wire, peer_max_message, budget)),
             endpoint,
             max_message,
             peer_max_message,
@@ -615,7 +677,7 @@ impl AsyncMessageStream {
             .await
     }
 
-    async fn flush_locked(&self, writer: &mut MessageWriter) -> Result<(), Error> {
+    async fn flush_locked(&self, writer: &mut MessageOut) -> Result<(), Error> {
         if !writer.has_pending() {
             return Ok(());
         }
