@@ -35,7 +35,10 @@ log "system packages the tests use"
 apt_install socat python3
 # Remote pipes: a real Samba host (smbd, in a network namespace the tests
 # make with iproute2) and smbclient; impacket is an independent SMB client.
-apt_install samba smbclient iproute2
+# samba-testsuite has ndrdump, Samba's own parser, which checks the
+# hand-off requests pipeway-smb's tests construct; setpriv (util-linux)
+# runs a server as another user.
+apt_install samba smbclient iproute2 samba-testsuite util-linux
 
 # pipeway-grpc's interop tests: grpcio as client and server, grpcio-tools to
 # generate its stubs from buy.proto. (The Rust side needs no protoc: the
