@@ -285,6 +285,17 @@ impl fmt::Debug for SmbCaller {
 /// Where a listener of `name` binds its SMB socket with `options`: the np
 /// directory (or [`SmbOptions::socket_dir`]) and the name in lower case.
 /// For placing a symlink, or checking a deployment.
+///
+/// ```
+/// use pipeway::smb::{SmbOptions, socket_path};
+///
+/// let options = SmbOptions::new().socket_dir("/run/inventory");
+/// let path = socket_path("Inventory", &options)?;
+/// assert_eq!(path, std::path::Path::new("/run/inventory/inventory"));
+/// // Names Samba cannot carry are refused.
+/// assert!(socket_path("Ünïcode", &options).is_err());
+/// # Ok::<(), pipeway::Error>(())
+/// ```
 pub fn socket_path(name: impl crate::IntoPipeName, options: &SmbOptions) -> crate::Result<PathBuf> {
     let name = name.into_pipe_name()?;
     crate::sys::unix::smb::place::socket_path(&name, options)
@@ -293,6 +304,13 @@ pub fn socket_path(name: impl crate::IntoPipeName, options: &SmbOptions) -> crat
 /// The np directory Samba's configuration names (`<ncalrpc dir>/np`, or
 /// `external_rpc_pipe:socket_dir`/np), as `testparm` reads it from `smb_conf`
 /// (Samba's default configuration when `None`).
+///
+/// ```no_run
+/// // Needs Samba's testparm.
+/// let dir = pipeway::smb::np_directory(None)?;
+/// println!("smbd hands pipes over in {}", dir.display()); // Debian: /run/samba/ncalrpc/np
+/// # Ok::<(), pipeway::Error>(())
+/// ```
 pub fn np_directory(smb_conf: Option<&Path>) -> crate::Result<PathBuf> {
     crate::sys::unix::smb::place::np_directory(smb_conf)
 }
