@@ -34,9 +34,7 @@ struct Shared {
     socket: Socket,
     admission: Admission,
     gate: Option<Arc<InstanceGate>>,
-    /// Take an instance after accepting a client rather than before: with
-    /// SMB clients too, an acceptor idle on an instance would keep it from
-    /// them (see `accept_one`).
+    /// Take an instance after accepting a client (see `smb_hook::serves_smb`).
     permit_after_accept: bool,
     closed: AtomicBool,
     /// Clients admitted ahead of `accept` (framed wire only).
@@ -86,17 +84,20 @@ impl Shared {
         })
     }
 
-    /// Queues an admitted client for `accept`, waiting while the queue is
-    /// full. False once the listener is closed.
-    #[cfg_attr(not(feature = "smb"), allow(dead_code))]
-    fn deliver(&self, connection: Connection) -> bool {
+    /// Waits while the queue is full; its lock, or `None` once closed.
+    fn room(&self) -> Option<MutexGuard<'_, VecDeque<Connection>>> {
         let mut queue = lock(&self.queue);
         while queue.len() >= ADMITTED_AHEAD && !self.closed.load(Ordering::Acquire) {
             queue = self.room.wait(queue).unwrap_or_else(|p| p.into_inner());
         }
-        if self.closed.load(Ordering::Acquire) {
+        (!self.closed.load(Ordering::Acquire)).then_some(queue)
+    }
+
+    /// Queues an admitted client for `accept`; false once closed.
+    fn deliver(&self, connection: Connection) -> bool {
+        let Some(mut queue) = self.room() else {
             return false;
-        }
+        };
         queue.push_back(connection);
         drop(queue);
         self.arrived.notify_one();
@@ -107,20 +108,13 @@ impl Shared {
     /// free, as Windows connects a client to any instance waiting for one,
     /// whether or not the server has called `ConnectNamedPipe` yet. Without
     /// it a client would wait for its hello until the server's next accept.
-    /// A listener that also serves SMB clients runs it on the plain wire
-    /// too, so that `accept` waits on one queue for both kinds of client.
+    /// (Also on the plain wire when SMB clients are served: see `smb_hook`.)
     fn run_acceptor(&self) {
-        loop {
-            {
-                let mut queue = lock(&self.queue);
-                while queue.len() >= ADMITTED_AHEAD && !self.closed.load(Ordering::Acquire) {
-                    queue = self.room.wait(queue).unwrap_or_else(|p| p.into_inner());
-                }
-            }
+        // Takes a client only when the queue has room for it.
+        while self.room().is_some() {
             match self.accept_one() {
                 Ok(Some(connection)) => {
-                    lock(&self.queue).push_back(connection);
-                    self.arrived.notify_one();
+                    self.deliver(connection);
                 }
                 Ok(None) => {}
                 Err(Error::ListenerClosed) => break,
@@ -145,8 +139,7 @@ pub(crate) struct Listener {
     /// The eager acceptor (framed wire, or serving SMB clients too).
     acceptor: Option<std::thread::JoinHandle<()>>,
     /// The SMB socket and its hand-off thread.
-    #[cfg(feature = "smb")]
-    smb: Option<super::smb::SmbDoor>,
+    smb: Option<super::smb_hook::Door>,
 }
 
 impl Listener {
@@ -164,10 +157,7 @@ impl Listener {
             false,
         )?;
         let wire = admission.wire;
-        #[cfg(feature = "smb")]
-        let serves_smb = options.smb.is_some();
-        #[cfg(not(feature = "smb"))]
-        let serves_smb = false;
+        let serves_smb = super::smb_hook::serves_smb(options);
         let shared = Arc::new(Shared {
             socket,
             gate: options.max_instances.map(InstanceGate::new),
@@ -189,29 +179,21 @@ impl Listener {
                 )
             }
         };
-        let mut listener = Self {
+        let door = shared.clone();
+        let smb = super::smb_hook::open(
+            &shared.admission.name,
+            mode,
+            options,
+            shared.gate.clone(),
+            // The blocking face's streams are blocking sockets.
+            move |c: Connection| c.socket.set_nonblocking(false).is_ok() && door.deliver(c),
+        )?;
+        Ok(Self {
             shared,
             file,
             acceptor,
-            #[cfg(feature = "smb")]
-            smb: None,
-        };
-        #[cfg(feature = "smb")]
-        if let Some(smb) = &options.smb {
-            let shared = listener.shared.clone();
-            listener.smb = Some(super::smb::SmbDoor::open(
-                &listener.shared.admission.name,
-                mode,
-                options,
-                smb,
-                listener.shared.gate.clone(),
-                Box::new(move |connection: Connection| {
-                    // The blocking face's streams are blocking sockets.
-                    connection.socket.set_nonblocking(false).is_ok() && shared.deliver(connection)
-                }),
-            )?);
-        }
-        Ok(listener)
+            smb,
+        })
     }
 
     /// Waits for the next admitted client. Refused clients are closed and
@@ -252,7 +234,6 @@ impl Listener {
             gate.close();
         }
         let result = shared.socket.shutdown(Shutdown::Both);
-        #[cfg(feature = "smb")]
         if let Some(door) = &self.smb {
             door.shutdown();
         }
@@ -272,7 +253,7 @@ impl Listener {
     }
 
     /// The SMB socket's path, when the listener serves SMB clients.
-    #[cfg(feature = "smb")]
+    #[cfg_attr(not(feature = "smb"), allow(dead_code))]
     pub(crate) fn smb_path(&self) -> Option<&std::path::Path> {
         self.smb.as_ref().map(|door| door.path())
     }

@@ -67,6 +67,7 @@ impl MessageOut {
         }
     }
 
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn has_pending(&self) -> bool {
         match self {
             MessageOut::Records(writer) => writer.has_pending(),

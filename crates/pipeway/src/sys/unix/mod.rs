@@ -13,6 +13,7 @@ pub(crate) mod probe;
 pub(crate) mod samba_wire;
 #[cfg(feature = "smb")]
 pub(crate) mod smb;
+pub(crate) mod smb_hook;
 pub(crate) mod socket;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;

@@ -43,7 +43,7 @@ struct AsyncShared {
     fd: AsyncFd<Socket>,
     admission: Admission,
     gate: Option<Arc<InstanceGate>>,
-    /// See the blocking face's `Shared::permit_after_accept`.
+    /// Take an instance after accepting a client (see `smb_hook::serves_smb`).
     permit_after_accept: bool,
 }
 
@@ -123,8 +123,7 @@ pub(crate) struct AsyncListener {
     /// The SMB socket and its hand-off thread. After `accepting`, so that
     /// the queue's receiver is gone (and the thread unblocked) before the
     /// thread is joined.
-    #[cfg(feature = "smb")]
-    smb: Option<super::smb::SmbDoor>,
+    smb: Option<super::smb_hook::Door>,
 }
 
 impl AsyncListener {
@@ -142,18 +141,13 @@ impl AsyncListener {
             true,
         )?;
         let wire = admission.wire;
-        #[cfg(feature = "smb")]
-        let serves_smb = options.smb.is_some();
-        #[cfg(not(feature = "smb"))]
-        let serves_smb = false;
+        let serves_smb = super::smb_hook::serves_smb(options);
         let shared = Arc::new(AsyncShared {
             fd: register(socket, Interest::READABLE)?,
             gate: options.max_instances.map(InstanceGate::new),
             permit_after_accept: serves_smb,
             admission,
         });
-        // With SMB clients too, local clients go through the eager acceptor
-        // so that `accept` waits on one queue for both.
         let mut smb_sender = None;
         let accepting = match wire {
             Wire::Plain | Wire::Samba if !serves_smb => Accepting::Direct,
@@ -167,28 +161,23 @@ impl AsyncListener {
                 }
             }
         };
-        let mut listener = Self {
+        let smb = match smb_sender {
+            // The door runs on a thread of its own, outside the runtime.
+            Some(sender) => super::smb_hook::open(
+                &shared.admission.name,
+                mode,
+                options,
+                shared.gate.clone(),
+                move |c: Connection| sender.blocking_send(c).is_ok(),
+            )?,
+            None => None,
+        };
+        Ok(Self {
             shared,
             file,
             accepting,
-            #[cfg(feature = "smb")]
-            smb: None,
-        };
-        #[cfg(feature = "smb")]
-        if let (Some(smb), Some(sender)) = (&options.smb, smb_sender) {
-            listener.smb = Some(super::smb::SmbDoor::open(
-                &listener.shared.admission.name,
-                mode,
-                options,
-                smb,
-                listener.shared.gate.clone(),
-                // The door runs on a thread of its own, outside the runtime.
-                Box::new(move |connection: Connection| sender.blocking_send(connection).is_ok()),
-            )?);
-        }
-        #[cfg(not(feature = "smb"))]
-        let _ = smb_sender;
-        Ok(listener)
+            smb,
+        })
     }
 
     /// Cancel safe: a client is either returned or still queued.
@@ -217,7 +206,7 @@ impl AsyncListener {
     }
 
     /// The SMB socket's path, when the listener serves SMB clients.
-    #[cfg(feature = "smb")]
+    #[cfg_attr(not(feature = "smb"), allow(dead_code))]
     pub(crate) fn smb_path(&self) -> Option<&std::path::Path> {
         self.smb.as_ref().map(|door| door.path())
     }
