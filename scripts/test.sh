@@ -59,6 +59,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 log "tests"
 cargo test --workspace --all-features
 
+log "fuzz targets: a smoke run of each"
+scripts/fuzz.sh
+
 # The Windows backend, cross-built and tested under Wine (its own script:
 # it sets up its toolchain the first time). PIPEWAY_SKIP_WINDOWS=1 skips it.
 if [ -z "${PIPEWAY_SKIP_WINDOWS:-}" ]; then

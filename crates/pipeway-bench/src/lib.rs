@@ -1,242 +1,109 @@
-//! The harness pipeway's benchmarks share.
+//! pipeway's benchmark: every case against its fair baseline, measured in
+//! the same run, process to process.
 //!
-//! On the 2-vCPU machines this project is measured on, where the scheduler
-//! puts the two ends of a round trip decides the result (about 11 µs on one
-//! CPU, 55 µs across two, the cost of waking an idle vCPU). So every
-//! benchmark pins both ends to one CPU with [`pin_to_cpu`], measures each
-//! case as the median of many batches, and reports each case as a ratio to
-//! a baseline measured in the same run, never as an absolute time alone.
+//! - **Peers in separate processes.** A case's server runs in a process of
+//!   its own (this same program run again as a [`Peer`]); its client runs
+//!   in the harness. Threads of one process hide costs that separate
+//!   processes pay (a 1 MiB message once cost the same as raw bytes
+//!   in-process and 1.9× across processes).
+//! - **One CPU.** Every process of a run is pinned to the same CPU: on the
+//!   2-vCPU machines this project is measured on, where the scheduler puts
+//!   the two ends decides a round trip.
+//! - **Fair baselines in the same table.** Message mode against raw
+//!   `SOCK_SEQPACKET`, tokio cases against raw tokio, the channel against
+//!   raw byte echoes of the same size, broadcast against batched raw
+//!   writes, `pipeway serve --echo` against a C echo server.
+//! - **Interleaved rounds.** A table's rows are all started, then measured
+//!   in rounds of one batch each (the order rotating), so that load from
+//!   elsewhere falls on every row alike; a row's figure is the median of its
+//!   rounds. The reference rows are measured again at the end and the drift
+//!   is shown; rows whose rounds disagree by more than 10% (interquartile
+//!   range over median) are flagged.
+//! - **Verified.** Every echoed message carries a stamp unique to its round
+//!   trip, checked on every reply; the last reply of each batch is compared
+//!   in full; transfers are stamped per chunk and checked by the receiver.
+//!   A wrong byte fails the row instead of giving a figure.
+//!
+//! `pipeway bench [GROUP...] [--quick] [--json | --markdown]` runs it, as
+//! does `cargo run --release -p pipeway-bench -- …` and
+//! `cargo bench -p pipeway-bench`. `--json` prints one object per case
+//! ([`report::json`] lists the fields).
+//!
+//! # Adding a case
+//!
+//! A group is a module of [`cases`] with a `group()` function, and one line
+//! in [`cases::all`]. A table's rows each start a [`Subject`]: usually a
+//! client connected to a server [`Peer`] that the same module serves as a
+//! role. A complete group with one table of two rows:
 //!
 //! ```no_run
-//! use pipeway_bench::{Table, median_per_op, pin_to_cpu};
+//! use std::io::{self, Read, Write};
+//! use std::os::unix::net::{UnixListener, UnixStream};
 //!
-//! pin_to_cpu(0);
-//! let mut table = Table::latency("64 B round trip");
-//! table.add("raw", median_per_op(20, 1000, || { /* one round trip */ }));
-//! table.add("pipeway", median_per_op(20, 1000, || { /* one round trip */ }));
-//! table.print();
+//! use pipeway_bench::cases::common::{Bytes, Echo, arg, serve_echo};
+//! use pipeway_bench::{Context, Group, Peer, Subject, Table, peer};
+//!
+//! pub fn group() -> Group {
+//!     Group::new("example", "raw sockets against pipeway, 64 B", || {
+//!         vec![
+//!             Table::latency("Example round trip, 64 B", 64, 2000)
+//!                 .row("raw", |cx| start(cx, false))
+//!                 .row_vs("pipeway", &["raw"], |cx| start(cx, true)),
+//!         ]
+//!     })
+//!     .role("example-server", serve)
+//! }
+//!
+//! fn start(cx: &Context, pipeway: bool) -> io::Result<Box<dyn Subject>> {
+//!     let endpoint = if pipeway {
+//!         cx.unique("example")
+//!     } else {
+//!         cx.socket_path("example").display().to_string()
+//!     };
+//!     let args = [pipeway.to_string(), endpoint.clone()];
+//!     let server = Peer::spawn("example-server", &args, cx.cpu())?;
+//!     Ok(if pipeway {
+//!         Echo::boxed(Bytes(pipeway::PipeStream::connect(endpoint.as_str())?), 64, server)
+//!     } else {
+//!         Echo::boxed(Bytes(UnixStream::connect(&endpoint)?), 64, server)
+//!     })
+//! }
+//!
+//! /// Runs in the peer process: bind, say ready, serve one client.
+//! fn serve(args: &[String]) -> io::Result<()> {
+//!     let endpoint: String = arg(args, 1)?;
+//!     if arg::<bool>(args, 0)? {
+//!         let listener = pipeway::PipeListener::bind(endpoint.as_str())?;
+//!         peer::ready()?;
+//!         serve_echo(listener.accept()?, 64)
+//!     } else {
+//!         let listener = UnixListener::bind(&endpoint)?;
+//!         peer::ready()?;
+//!         serve_echo(listener.accept()?.0, 64)
+//!     }
+//! }
 //! ```
+//!
+//! A program that runs the harness calls [`serve_peer_if_asked`] first
+//! thing in `main`, so that it can be its own peer.
 
-pub mod pipes;
+pub mod cases;
+mod cli;
+pub mod peer;
+mod pin;
+mod registry;
+pub mod report;
+mod runner;
+mod table;
+mod verify;
 
-use std::time::{Duration, Instant};
+pub use cli::{BenchArgs, run, standalone_main};
+pub use peer::{Peer, serve_peer_if_asked};
+pub use pin::pin_to_cpu;
+pub use registry::{Group, Registry};
+pub use runner::{Context, RowResult, SPREAD_WARNING, Settings, TableResult, run_table};
+pub use table::{Kind, Row, Start, Subject, Table, size_label};
+pub use verify::{Pattern, StreamCheck, mismatch};
 
-/// Pins the calling thread to `cpu`. Both ends of a round trip should call
-/// it with the same CPU, so the measurement does not depend on where the
-/// scheduler happens to put them.
-pub fn pin_to_cpu(cpu: usize) {
-    let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu);
-    if let Err(err) = rustix::thread::sched_setaffinity(None, &set) {
-        eprintln!("warning: cannot pin to CPU {cpu}: {err}; results will be noisier");
-    }
-}
-
-/// Runs `op` in `batches` batches of `ops_per_batch` calls, after one batch
-/// of warm-up, and returns the median time per call.
-pub fn median_per_op(batches: usize, ops_per_batch: usize, mut op: impl FnMut()) -> Duration {
-    let mut timer = Batches::new(batches, ops_per_batch);
-    while let Some(ops) = timer.next_batch() {
-        for _ in 0..ops {
-            op();
-        }
-    }
-    timer.median()
-}
-
-/// Times batches of operations by hand, for loops that [`median_per_op`]
-/// cannot wrap (async code, say). The first batch is a warm-up.
-///
-/// ```
-/// let mut timer = pipeway_bench::Batches::new(5, 100);
-/// while let Some(ops) = timer.next_batch() {
-///     for _ in 0..ops {
-///         std::hint::black_box(1 + 1);
-///     }
-/// }
-/// let per_op = timer.median();
-/// # let _ = per_op;
-/// ```
-#[derive(Debug)]
-pub struct Batches {
-    batches: usize,
-    ops_per_batch: usize,
-    started: Option<Instant>,
-    warmed_up: bool,
-    per_op: Vec<Duration>,
-}
-
-impl Batches {
-    /// `batches` measured batches (plus a warm-up) of `ops_per_batch` each.
-    pub fn new(batches: usize, ops_per_batch: usize) -> Self {
-        assert!(batches > 0 && ops_per_batch > 0);
-        Self {
-            batches,
-            ops_per_batch,
-            started: None,
-            warmed_up: false,
-            per_op: Vec::with_capacity(batches),
-        }
-    }
-
-    /// Ends the batch in progress and starts the next: returns how many
-    /// operations to run, or `None` when every batch is done.
-    pub fn next_batch(&mut self) -> Option<usize> {
-        if let Some(started) = self.started.take() {
-            if self.warmed_up {
-                self.per_op
-                    .push(started.elapsed() / self.ops_per_batch as u32);
-            }
-            self.warmed_up = true;
-        }
-        if self.per_op.len() == self.batches {
-            return None;
-        }
-        self.started = Some(Instant::now());
-        Some(self.ops_per_batch)
-    }
-
-    /// The median time per operation over the measured batches.
-    pub fn median(&self) -> Duration {
-        let mut sorted = self.per_op.clone();
-        sorted.sort();
-        sorted.get(sorted.len() / 2).copied().unwrap_or_default()
-    }
-}
-
-/// How a table's figures compare: time per operation (lower is better) or
-/// bytes or operations per second (higher is better).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// Each figure is a median time per operation.
-    Latency,
-    /// Each figure is a time per operation moving `bytes` bytes, shown as a rate.
-    Throughput {
-        /// Bytes moved by one operation.
-        bytes: u64,
-    },
-    /// Each figure is a time per operation, shown as operations per second.
-    Rate,
-}
-
-/// One benchmark's results: the first row added is the baseline, and every
-/// row shows its ratio to it.
-#[derive(Debug)]
-pub struct Table {
-    title: String,
-    kind: Kind,
-    rows: Vec<(String, Duration)>,
-}
-
-impl Table {
-    /// A table of round-trip or call latencies.
-    pub fn latency(title: impl Into<String>) -> Self {
-        Self::new(title, Kind::Latency)
-    }
-
-    /// A table of transfer rates; each operation moves `bytes` bytes.
-    pub fn throughput(title: impl Into<String>, bytes: u64) -> Self {
-        Self::new(title, Kind::Throughput { bytes })
-    }
-
-    /// A table of operation rates (messages per second, say).
-    pub fn rate(title: impl Into<String>) -> Self {
-        Self::new(title, Kind::Rate)
-    }
-
-    /// A table of the given kind.
-    pub fn new(title: impl Into<String>, kind: Kind) -> Self {
-        Self {
-            title: title.into(),
-            kind,
-            rows: Vec::new(),
-        }
-    }
-
-    /// Adds a case; the first case added is the baseline.
-    pub fn add(&mut self, case: impl Into<String>, per_op: Duration) {
-        self.rows.push((case.into(), per_op));
-    }
-
-    /// The ratio of `case` to the baseline, as the table prints it: time over
-    /// the baseline's time for latencies, rate over the baseline's rate
-    /// otherwise.
-    pub fn ratio(&self, case: &str) -> Option<f64> {
-        let (_, base) = self.rows.first()?;
-        let (_, this) = self.rows.iter().find(|(name, _)| name == case)?;
-        Some(match self.kind {
-            Kind::Latency => this.as_secs_f64() / base.as_secs_f64(),
-            Kind::Throughput { .. } | Kind::Rate => base.as_secs_f64() / this.as_secs_f64(),
-        })
-    }
-
-    fn figure(&self, per_op: Duration) -> String {
-        match self.kind {
-            Kind::Latency => format!("{:.2} µs", per_op.as_secs_f64() * 1e6),
-            Kind::Throughput { bytes } => {
-                format!("{:.2} GB/s", bytes as f64 / per_op.as_secs_f64() / 1e9)
-            }
-            Kind::Rate => format!("{:.0} /s", 1.0 / per_op.as_secs_f64()),
-        }
-    }
-
-    /// The table in Markdown, as the README quotes it.
-    pub fn to_markdown(&self) -> String {
-        let Some((base, _)) = self.rows.first() else {
-            return String::new();
-        };
-        let column = match self.kind {
-            Kind::Latency => "median",
-            Kind::Throughput { .. } => "throughput (median)",
-            Kind::Rate => "rate (median)",
-        };
-        let mut out = format!(
-            "**{}**\n\n| case | {column} | vs {base} |\n|---|---:|---:|\n",
-            self.title
-        );
-        for (case, per_op) in &self.rows {
-            let ratio = self.ratio(case).unwrap_or(f64::NAN);
-            out.push_str(&format!(
-                "| {case} | {} | {ratio:.2}× |\n",
-                self.figure(*per_op)
-            ));
-        }
-        out
-    }
-
-    /// Prints the table to stdout.
-    pub fn print(&self) {
-        println!("{}", self.to_markdown());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ratios_read_the_right_way_round() {
-        let mut latency = Table::latency("rt");
-        latency.add("raw", Duration::from_micros(10));
-        latency.add("slower", Duration::from_micros(12));
-        assert!((latency.ratio("slower").unwrap() - 1.2).abs() < 1e-9);
-
-        let mut throughput = Table::throughput("tp", 1 << 20);
-        throughput.add("raw", Duration::from_micros(100));
-        throughput.add("faster", Duration::from_micros(50));
-        assert!((throughput.ratio("faster").unwrap() - 2.0).abs() < 1e-9);
-        assert!(throughput.to_markdown().contains("| faster |"));
-    }
-
-    #[test]
-    fn the_median_ignores_outliers() {
-        let mut calls = 0u32;
-        let per_op = median_per_op(5, 1, || {
-            calls += 1;
-            if calls == 3 {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        });
-        assert!(per_op < Duration::from_millis(50));
-    }
-}
+#[cfg(unix)]
+pub use cases::cli_echo::find_cli;

@@ -1,31 +1,23 @@
-//! `pipeway bench`: the pipe benchmarks (`cargo bench -p pipeway-bench`
-//! runs the same, plus the `interprocess` crate for comparison).
+//! `pipeway bench`: the benchmark of `pipeway-bench`, process to process
+//! (this program is its own peer: see `pipeway_bench::serve_peer_if_asked`).
 
 use std::process::ExitCode;
 
-use clap::Args;
-
 use crate::Result;
 
-#[derive(Args, Debug)]
-pub(crate) struct BenchArgs {
-    /// A few seconds instead of about a minute; noisier.
-    #[arg(long)]
-    quick: bool,
+pub(crate) use pipeway_bench::BenchArgs;
+
+/// The groups this build has (the gRPC group only with the `bench-grpc`
+/// feature, so that the default build does not compile tonic for it).
+pub(crate) fn registry() -> pipeway_bench::Registry {
+    pipeway_bench::Registry::standard()
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
-    let settings = if args.quick {
-        pipeway_bench::pipes::Settings::quick()
+    let this = std::env::current_exe()?;
+    if pipeway_bench::run(&args, &registry(), Some(this))? {
+        Ok(ExitCode::SUCCESS)
     } else {
-        pipeway_bench::pipes::Settings::full()
-    };
-    println!(
-        "Both ends pinned to CPU 0; medians of {} batches; ratios against the first row.\n",
-        settings.batches
-    );
-    for table in pipeway_bench::pipes::run(&settings) {
-        table.print();
+        Err("some cases failed (see above)".into())
     }
-    Ok(ExitCode::SUCCESS)
 }

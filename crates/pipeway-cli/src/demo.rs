@@ -33,7 +33,7 @@ pub(crate) fn run() -> Result<ExitCode> {
     messages(&format!("{name}-messages"))?;
     channel(&format!("{name}-channel"))?;
     grpc(&format!("{name}-grpc"))?;
-    latency();
+    latency()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -143,13 +143,27 @@ fn grpc(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn latency() {
-    heading("Latency: 64 B round trips, both ends on one CPU (`pipeway bench` for the full set)");
-    let settings = pipeway_bench::pipes::Settings {
-        batches: 9,
-        round_trips: 500,
-        ..pipeway_bench::pipes::Settings::quick()
+fn latency() -> Result<()> {
+    heading(
+        "Latency: 64 B round trips, client and server in two processes on one CPU (`pipeway bench` for the full set)",
+    );
+    let settings = pipeway_bench::Settings {
+        rounds: 5,
+        ..pipeway_bench::Settings::quick()
     };
-    pipeway_bench::pin_to_cpu(0);
-    pipeway_bench::pipes::byte_round_trip(&settings, 64).print();
+    pipeway_bench::pin_to_cpu(settings.cpu);
+    let registry = crate::bench::registry();
+    let cx = pipeway_bench::Context::new(settings, None)?;
+    let tables = registry
+        .group("pipes")
+        .map(|g| g.tables())
+        .unwrap_or_default();
+    for table in tables
+        .iter()
+        .filter(|t| t.title() == "Byte round trip, 64 B")
+    {
+        let result = pipeway_bench::run_table("pipes", table, &cx);
+        print!("{}", pipeway_bench::report::text(&result));
+    }
+    Ok(())
 }

@@ -41,7 +41,9 @@ enum Command {
     /// Start a server and clients, show an exchange, the peer identity and
     /// a small latency table.
     Demo,
-    /// Measure round trips and throughput against raw Unix sockets.
+    /// Measure pipeway against fair baselines, process to process: round
+    /// trips and throughput of byte and message pipes, the echo server,
+    /// channels, gRPC.
     Bench(bench::BenchArgs),
 }
 
@@ -126,6 +128,8 @@ pub(crate) fn connect_options(mode: &ModeArgs, timeout: Duration) -> ConnectOpti
 pub(crate) type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
+    // `pipeway bench` runs this program again as the peers of its cases.
+    pipeway_bench::serve_peer_if_asked(&bench::registry());
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

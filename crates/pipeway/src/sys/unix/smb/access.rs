@@ -4,11 +4,12 @@
 
 use pipeway_smb::np::Sid;
 
-use crate::access::{AccessRules, Account};
+use crate::access::{AccessRules, Account, Admits};
 use crate::error::Error;
 use crate::smb::SmbCaller;
 
-use super::super::access::ResolvedAccess;
+use super::super::access::{self as unix_access, ResolvedAccess};
+use super::super::users::ROOT;
 
 /// A user named the SMB way.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,7 +114,7 @@ impl SmbAccess {
                 .collect()
         };
         Ok(Self {
-            unix: ResolvedAccess::resolve(&unix_rules(rules))?,
+            unix: unix_access::resolve(&unix_rules(rules))?,
             allow_users: users(&rules.allow_users)?,
             allow_groups: groups(&rules.allow_groups)?,
             deny_users: users(&rules.deny_users)?,
@@ -142,11 +143,17 @@ impl SmbAccess {
         if let Some(sid) = caller.sids().iter().find(|s| self.deny_groups.contains(s)) {
             return Err(format!("{who} is in denied group {sid}"));
         }
-        let mut groups = caller.groups().to_vec();
-        groups.push(caller.gid());
-        if let Some(reason) = self.unix.denial(caller.uid(), &groups) {
-            return Err(format!("{who}: {reason}"));
-        }
+        // The Unix rules judge the user Samba mapped the caller to, with
+        // the groups Samba gave it.
+        let groups = || {
+            let mut groups = caller.groups().to_vec();
+            groups.push(caller.gid());
+            Ok(groups)
+        };
+        let uid = caller.uid();
+        self.unix
+            .decide(&uid, groups, Admits::AlreadyChecked)
+            .map_err(|reason| format!("{who}: {reason}"))?;
         let smb_allowed = self.allow_users.iter().any(|a| Self::names(caller, a))
             || caller.sids().iter().any(|s| self.allow_groups.contains(s));
         if caller.user_sid().is_some_and(is_anonymous) && !smb_allowed {
@@ -154,14 +161,15 @@ impl SmbAccess {
                 "{who} is anonymous (admitted only by a rule naming S-1-5-7)"
             ));
         }
-        if smb_allowed || self.unix.admits(caller.uid(), &groups) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{who}: {} (or, for SMB callers, a DOMAIN\\user or SID rule)",
-                self.unix.not_admitted(caller.uid())
-            ))
+        if smb_allowed {
+            return Ok(());
         }
+        let superusers = [ROOT];
+        self.unix
+            .decide(&uid, groups, Admits::Checked { superusers: &superusers })
+            .map_err(|reason| {
+                format!("{who}: {reason} (or, for SMB callers, a DOMAIN\\user or SID rule)")
+            })
     }
 }
 

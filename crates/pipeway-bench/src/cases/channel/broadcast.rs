@@ -1,0 +1,273 @@
+//! Broadcast: bursts of small messages from a server (in a peer) to 100
+//! clients (in the harness, one current-thread runtime), against the same
+//! bytes written by hand to raw tokio sockets, a burst per write (the fair
+//! baseline: what a program that batches does) or a message per write.
+//!
+//! Every client checks that each message carries the next sequence number.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pipeway_channel::codec::Postcard;
+use pipeway_channel::{Client, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Notify, mpsc};
+
+use super::{Reading, channel_error, frame_len, reading};
+use crate::cases::common::{arg, runtime};
+use crate::verify::mismatch;
+use crate::{Context, Peer, Subject, Table, peer};
+
+pub(super) const ROLE: &str = "channel-broadcast";
+
+const CLIENTS: usize = 100;
+/// Messages per burst: one operation is a burst reaching every client.
+const BURST: usize = 100;
+
+const BATCHED: &str = "raw tokio UnixStream, a write per burst per client";
+
+pub(super) fn table() -> Table {
+    let len = frame_len(&Postcard);
+    Table::rate(
+        format!("Broadcast, bursts of {BURST} messages of {len} B to {CLIENTS} clients (bursts/s)"),
+        len,
+        40,
+    )
+    .row(BATCHED, |cx| Broadcast::start(cx, Kind::Batched))
+    .row_vs(
+        "raw tokio UnixStream, a write per message per client",
+        &[BATCHED],
+        |cx| Broadcast::start(cx, Kind::Each),
+    )
+    .row_vs("channel broadcast, postcard", &[BATCHED], |cx| {
+        Broadcast::start(cx, Kind::Channel)
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Batched,
+    Each,
+    Channel,
+}
+
+impl Kind {
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Batched => "batched",
+            Kind::Each => "each",
+            Kind::Channel => "channel",
+        }
+    }
+}
+
+/// What the clients received, and the first thing that was wrong.
+#[derive(Default)]
+struct Tally {
+    received: Mutex<(usize, Option<String>)>,
+    changed: Notify,
+}
+
+impl Tally {
+    fn add(&self, n: usize) {
+        self.received.lock().expect("tally").0 += n;
+        self.changed.notify_one();
+    }
+
+    fn fail(&self, why: String) {
+        self.received.lock().expect("tally").1.get_or_insert(why);
+        self.changed.notify_one();
+    }
+
+    /// Waits until `target` messages have arrived in all, or one was wrong.
+    async fn wait_for(&self, target: usize) -> io::Result<()> {
+        loop {
+            let notified = self.changed.notified();
+            {
+                let state = self.received.lock().expect("tally");
+                if let Some(why) = &state.1 {
+                    return Err(mismatch(why.clone()));
+                }
+                if state.0 >= target {
+                    return Ok(());
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn received(&self) -> usize {
+        self.received.lock().expect("tally").0
+    }
+}
+
+struct Broadcast {
+    rt: tokio::runtime::Runtime,
+    tally: Arc<Tally>,
+    /// The channel clients, kept connected (raw clients live in their tasks).
+    clients: Vec<Client<Reading>>,
+    peer: Peer,
+}
+
+impl Broadcast {
+    fn start(cx: &Context, kind: Kind) -> io::Result<Box<dyn Subject>> {
+        let len = frame_len(&Postcard);
+        let endpoint = match kind {
+            Kind::Channel => cx.unique("broadcast"),
+            _ => cx.socket_path("broadcast").display().to_string(),
+        };
+        let peer = Peer::spawn(
+            ROLE,
+            &[kind.key().into(), endpoint.clone(), len.to_string()],
+            cx.cpu(),
+        )?;
+        let rt = runtime()?;
+        let tally = Arc::new(Tally::default());
+        let mut clients = Vec::new();
+        rt.block_on(async {
+            for _ in 0..CLIENTS {
+                let tally = tally.clone();
+                if kind == Kind::Channel {
+                    let (client, mut incoming) = Client::<Reading>::builder()
+                        .codec(Postcard)
+                        .no_reconnect()
+                        .connect(endpoint.as_str())
+                        .await
+                        .map_err(channel_error)?;
+                    clients.push(client);
+                    tokio::spawn(async move {
+                        let mut next = 0;
+                        while let Some(message) = incoming.next_message().await {
+                            if message != reading(next) {
+                                tally.fail(format!("message {next} arrived as {message:?}"));
+                            }
+                            next += 1;
+                            tally.add(1);
+                        }
+                    });
+                } else {
+                    let stream = tokio::net::UnixStream::connect(&endpoint).await?;
+                    tokio::spawn(read_raw(stream, len, tally));
+                }
+            }
+            io::Result::Ok(())
+        })?;
+        Ok(Box::new(Self {
+            rt,
+            tally,
+            clients,
+            peer,
+        }))
+    }
+}
+
+/// Counts `len`-byte frames, each stamped with the next sequence number.
+async fn read_raw(mut stream: tokio::net::UnixStream, len: usize, tally: Arc<Tally>) {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut held = 0;
+    let mut next = 0u64;
+    while let Ok(n @ 1..) = stream.read(&mut buf[held..]).await {
+        held += n;
+        let frames = held / len;
+        for frame in buf[..frames * len].chunks(len) {
+            if frame[..8] != next.to_le_bytes() {
+                tally.fail(format!("frame {next} carries another stamp"));
+            }
+            next += 1;
+        }
+        buf.copy_within(frames * len..held, 0);
+        held -= frames * len;
+        tally.add(frames);
+    }
+}
+
+impl Subject for Broadcast {
+    fn run(&mut self, ops: usize) -> io::Result<Duration> {
+        let started = Instant::now();
+        for _ in 0..ops {
+            let target = self.tally.received() + CLIENTS * BURST;
+            self.peer.send_line("burst")?;
+            self.rt.block_on(self.tally.wait_for(target))?;
+        }
+        Ok(started.elapsed())
+    }
+
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        let Self {
+            rt, clients, peer, ..
+        } = *self;
+        rt.block_on(async move {
+            for client in clients {
+                let _ = client.close().await;
+            }
+        });
+        peer.finish()
+    }
+}
+
+/// The role: `KIND ENDPOINT LEN`; one burst per `burst` line on stdin,
+/// until stdin closes.
+pub(super) fn serve(args: &[String]) -> io::Result<()> {
+    let kind: String = arg(args, 0)?;
+    let endpoint: String = arg(args, 1)?;
+    let len: usize = arg(args, 2)?;
+    let (bursts, mut burst) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in io::stdin().lines() {
+            if line.is_err() || bursts.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    runtime()?.block_on(async move {
+        if kind == "channel" {
+            let (server, _events) = Server::<Reading>::builder()
+                .codec(Postcard)
+                .bind(endpoint.as_str())
+                .map_err(channel_error)?;
+            peer::ready()?;
+            let mut seq = 0;
+            while burst.recv().await.is_some() {
+                while server.clients().len() < CLIENTS {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                for _ in 0..BURST {
+                    let report = server.broadcast(&reading(seq)).map_err(channel_error)?;
+                    if report.queued != CLIENTS {
+                        return Err(io::Error::other(format!("{report:?}")));
+                    }
+                    seq += 1;
+                }
+            }
+            server.shutdown().await;
+            return Ok(());
+        }
+        let listener = tokio::net::UnixListener::bind(&endpoint)?;
+        peer::ready()?;
+        let mut streams = Vec::new();
+        for _ in 0..CLIENTS {
+            streams.push(listener.accept().await?.0);
+        }
+        let mut frames = vec![0u8; len * BURST];
+        let mut seq = 0u64;
+        while burst.recv().await.is_some() {
+            for frame in frames.chunks_mut(len) {
+                frame[..8].copy_from_slice(&seq.to_le_bytes());
+                seq += 1;
+            }
+            if kind == "batched" {
+                for stream in &mut streams {
+                    stream.write_all(&frames).await?;
+                }
+            } else {
+                for frame in frames.chunks(len) {
+                    for stream in &mut streams {
+                        stream.write_all(frame).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}
