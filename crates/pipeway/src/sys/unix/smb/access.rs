@@ -166,7 +166,13 @@ impl SmbAccess {
         }
         let superusers = [ROOT];
         self.unix
-            .decide(&uid, groups, Admits::Checked { superusers: &superusers })
+            .decide(
+                &uid,
+                groups,
+                Admits::Checked {
+                    superusers: &superusers,
+                },
+            )
             .map_err(|reason| {
                 format!("{who}: {reason} (or, for SMB callers, a DOMAIN\\user or SID rule)")
             })

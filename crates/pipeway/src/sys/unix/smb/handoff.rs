@@ -99,6 +99,15 @@ impl Rules {
             PipeMode::Byte => FileType::Byte,
             PipeMode::Message => FileType::Message,
         };
+        // Everything that can fail before the reply: once smbd has it, the
+        // client's open has succeeded.
+        let smb = match SmbEnd::new(&socket, self.linger) {
+            Ok(end) => end,
+            Err(err) => {
+                tracing::warn!(%pipe, %err, "refused an SMB client: cannot keep its stream for delivery at close");
+                return None;
+            }
+        };
         let reply = np::encode_reply(request.level, file_type, np::STATUS_SUCCESS);
         // A fresh socket has room for 36 bytes; failing means smbd left.
         match socket.send_vectored(&[IoSlice::new(&reply)], true) {
@@ -114,13 +123,6 @@ impl Rules {
         if self.direction == Direction::Outbound {
             let _ = socket.shutdown(Shutdown::Read);
         }
-        let smb = match SmbEnd::new(&socket, self.linger) {
-            Ok(end) => end,
-            Err(err) => {
-                tracing::warn!(%pipe, %err, "cannot keep an SMB stream for delivery at close");
-                return None;
-            }
-        };
         tracing::debug!(%pipe, %caller, level = request.level, "admitted an SMB client");
         Some(Connection {
             peer: peer_identity(caller),

@@ -177,6 +177,9 @@ struct Door {
     deliver: Deliver,
     pending: Vec<Pending>,
     own_uid: u32,
+    /// After a failed accept (out of descriptors, say), the listening
+    /// socket is left alone until then, rather than spun on.
+    paused_until: Option<Instant>,
 }
 
 impl Door {
@@ -195,6 +198,7 @@ impl Door {
             deliver,
             pending: Vec::new(),
             own_uid: users::effective_uid(),
+            paused_until: None,
         }
     }
 
@@ -217,7 +221,9 @@ impl Door {
     /// or the nearest deadline. Says whether the listening socket is ready
     /// and which pending hand-offs are.
     fn wait(&mut self) -> (bool, Vec<bool>) {
-        let accepting = self.pending.len() < MAX_PENDING;
+        let now = Instant::now();
+        let paused_until = self.paused_until.take_if(|until| *until > now);
+        let accepting = self.pending.len() < MAX_PENDING && paused_until.is_none();
         let mut fds = Vec::with_capacity(self.pending.len() + 2);
         fds.push(PollFd::new(&self.woken, PollFlags::IN));
         fds.push(PollFd::new(
@@ -234,7 +240,9 @@ impl Door {
         let timeout = self
             .pending
             .iter()
-            .map(|p| p.deadline.saturating_duration_since(Instant::now()))
+            .map(|p| p.deadline)
+            .chain(paused_until)
+            .map(|at| at.saturating_duration_since(now))
             .min()
             .map(|d| Timespec::try_from(d.max(Duration::from_millis(1))).expect("a deadline"));
         match rustix::event::poll(&mut fds, timeout.as_ref()) {
@@ -248,6 +256,7 @@ impl Door {
         let listener_ready = !fds[1].revents().is_empty();
         let ready = fds[2..].iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
+        self.paused_until = paused_until;
         if woke {
             let mut sink = [0u8; 64];
             while matches!(self.woken.recv(&mut sink), Ok(1..)) {}
@@ -269,7 +278,8 @@ impl Door {
                 Err(Errno::INTR | Errno::CONNABORTED) => continue,
                 Err(err) => {
                     // Out of descriptors, say: the waiting ones stay queued.
-                    tracing::warn!(%pipe, %err, "cannot accept an SMB hand-off");
+                    let pause = crate::accept::accept_failed(pipe, &Error::Io(err.into()));
+                    self.paused_until = Some(Instant::now() + pause);
                     return;
                 }
             };
