@@ -46,14 +46,22 @@ fn out_of_descriptors_the_hand_off_thread_pauses_then_carries_on() {
     let path = listener.smb_socket_path().unwrap().to_owned();
     let request = AuthRequest::example(7, "alice", 1000).encode().unwrap();
 
-    // No descriptor left for the hand-off thread to accept with.
+    // No descriptor left for the hand-off thread to accept with: the
+    // client's socket is made first, and connects once the limit is down.
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    let mut smbd = UnixStream::connect(&path).unwrap();
+    let socket = rustix::net::socket(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        None,
+    )
+    .unwrap();
     let lowered = rustix::process::Rlimit {
         current: Some(lowest_free_descriptor()),
         maximum: limit.maximum,
     };
     rustix::process::setrlimit(rustix::process::Resource::Nofile, lowered).unwrap();
+    rustix::net::connect(&socket, &rustix::net::SocketAddrUnix::new(&path).unwrap()).unwrap();
+    let mut smbd = UnixStream::from(socket);
     smbd.write_all(&request).unwrap();
     let before = cpu_time();
     std::thread::sleep(Duration::from_millis(500));
