@@ -172,3 +172,20 @@ fn an_unknown_group_is_refused_by_name() {
         "the known groups are listed: {stderr}"
     );
 }
+
+#[test]
+fn the_smb_group_runs_only_when_named() {
+    if !cfg!(all(target_os = "linux", feature = "smb")) {
+        return;
+    }
+    let every = bench(&["--list"], None);
+    assert!(every.status.success());
+    let listed = String::from_utf8_lossy(&every.stdout);
+    assert!(!listed.lines().any(|l| l.starts_with("smb ")), "{listed}");
+    let named = bench(&["smb", "--list"], None);
+    let listed = String::from_utf8_lossy(&named.stdout);
+    assert!(
+        listed.lines().any(|l| l.starts_with("smb ")) && listed.contains("through Samba"),
+        "{listed}"
+    );
+}

@@ -19,6 +19,8 @@ pub mod message;
 pub mod pipes;
 #[cfg(unix)]
 pub mod seqpacket;
+#[cfg(all(target_os = "linux", feature = "smb"))]
+pub mod smb;
 
 use crate::Group;
 
@@ -35,5 +37,7 @@ pub fn all() -> Vec<Group> {
         channel::group(),
         #[cfg(all(unix, feature = "grpc"))]
         grpc::group(),
+        #[cfg(all(target_os = "linux", feature = "smb"))]
+        smb::group(),
     ]
 }
