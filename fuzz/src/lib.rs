@@ -13,6 +13,9 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("channel_frames", pipeway_channel::fuzzing::frames),
     ("channel_error_body", pipeway_channel::fuzzing::error_body),
     ("channel_bodies", pipeway_channel::fuzzing::bodies),
+    ("smb_np_request", pipeway_smb::fuzzing::np_request),
+    ("smb_np_reply", pipeway_smb::fuzzing::np_reply),
+    ("samba_messages", pipeway::fuzzing::samba_messages),
 ];
 
 /// The entry point of the target called `name`. Panics (so the first run

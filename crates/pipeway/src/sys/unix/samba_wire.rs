@@ -13,6 +13,7 @@
 use std::io::{self, IoSlice};
 
 use crate::error::Error;
+use crate::messages::{self, Reassembly};
 
 use super::socket::Socket;
 
@@ -32,91 +33,77 @@ impl ByteSource for &Socket {
     }
 }
 
-/// Receives messages: reads as much as the socket has into a buffer that
-/// always holds the rest of the current message, and hands out whole
-/// messages from it.
+/// Receives messages: reads as much as the socket has into a read-ahead
+/// buffer, and puts each message together in the [`Reassembly`] that keeps
+/// message mode's rules for every wire (the limit, a message kept whole for
+/// a larger buffer, the end of a stream cut short, broken boundaries).
 #[derive(Debug)]
 pub(crate) struct SambaReader {
-    max: usize,
-    /// Two messages' worth: one being assembled and room to read ahead.
+    rx: Reassembly,
+    /// Bytes read ahead, `start..end` not yet taken.
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    broken: Option<String>,
 }
+
+/// How much the reader reads at once.
+const READ_AHEAD: usize = 64 * 1024;
 
 impl SambaReader {
     pub(crate) fn new(max: usize) -> Self {
         Self {
-            max: max.min(SAMBA_MAX_MESSAGE),
+            rx: Reassembly::new(max.min(SAMBA_MAX_MESSAGE)),
             buf: Vec::new(),
             start: 0,
             end: 0,
-            broken: None,
         }
     }
 
-    /// The length of the next message, if its header has arrived.
-    fn next_len(&self) -> Option<usize> {
-        (self.end - self.start >= HEADER)
-            .then(|| u16::from_le_bytes([self.buf[self.start], self.buf[self.start + 1]]) as usize)
-    }
-
-    /// Receives until the next message is whole: `Ok(Some(len))`, or
-    /// `Ok(None)` at end-of-file between messages.
-    fn fill(&mut self, mut io: impl ByteSource) -> Result<Option<usize>, Error> {
-        if let Some(why) = &self.broken {
-            return Err(Error::Protocol(why.clone()));
-        }
-        if self.buf.is_empty() {
-            self.buf = vec![0; 2 * (HEADER + SAMBA_MAX_MESSAGE)];
+    /// Receives until the next message is whole: `Ok(true)`, or `Ok(false)`
+    /// at end-of-file between messages (or after a stream cut short).
+    fn fill(&mut self, mut io: impl ByteSource) -> Result<bool, Error> {
+        self.rx.check()?;
+        if self.rx.is_ended() {
+            return Ok(false);
         }
         loop {
-            if let Some(len) = self.next_len() {
-                if len > self.max {
-                    let err = Error::MessageTooLarge {
-                        len: len as u64,
-                        max: self.max as u64,
-                    };
-                    self.broken = Some(err.to_string());
-                    return Err(err);
+            let ahead = self.end - self.start;
+            match self.rx.partial.as_mut() {
+                Some(partial) if partial.is_complete() => return Ok(true),
+                Some(partial) if ahead > 0 => {
+                    let take = ahead.min(partial.data.len() - partial.got);
+                    partial.push(&self.buf[self.start..self.start + take]);
+                    self.start += take;
+                    continue;
                 }
-                if self.end - self.start >= HEADER + len {
-                    return Ok(Some(len));
+                None if ahead >= HEADER => {
+                    let len = u16::from_le_bytes([self.buf[self.start], self.buf[self.start + 1]]);
+                    self.start += HEADER;
+                    let len = self.rx.admit(u64::from(len))?;
+                    self.rx.start(len);
+                    continue;
                 }
+                _ => {}
             }
-            if self.end == self.buf.len() {
-                // Room at the front only: move the partial message there.
-                // It fits, as the buffer holds two whole messages.
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
+            if self.buf.is_empty() {
+                self.buf = vec![0; READ_AHEAD];
             }
+            // Room to read into: the unread bytes (half a header at most)
+            // move to the front.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
             let n = io.read_some(&mut self.buf[self.end..])?;
             if n == 0 {
-                if self.start == self.end {
-                    return Ok(None);
-                }
-                let got = self.end - self.start;
-                return Err(Error::Io(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "the SMB client's pipe closed in the middle of a message ({got} bytes arrived)"
-                    ),
-                )));
+                return match self.rx.partial {
+                    Some(_) => Err(self.rx.cut_short()),
+                    // Half a header: a message of unknown length, cut short.
+                    None if self.end > 0 => Err(self.rx.cut_short_at(HEADER, self.end)),
+                    None => Ok(false),
+                };
             }
             self.end += n;
         }
-    }
-
-    fn take(&mut self, len: usize) -> &[u8] {
-        let from = self.start + HEADER;
-        self.start = from + len;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-        &self.buf[from..from + len]
     }
 
     /// Receives the next message into `out`; one longer than `out` fails
@@ -126,25 +113,18 @@ impl SambaReader {
         out: &mut [u8],
         io: impl ByteSource,
     ) -> Result<Option<usize>, Error> {
-        let Some(len) = self.fill(io)? else {
+        if !self.fill(io)? {
             return Ok(None);
-        };
-        if len > out.len() {
-            return Err(Error::BufferTooSmall {
-                needed: len,
-                capacity: out.len(),
-            });
         }
-        out[..len].copy_from_slice(self.take(len));
-        Ok(Some(len))
+        self.rx.deliver_into(out)
     }
 
     /// Receives the next message into a vector of its length.
     pub(crate) fn recv_vec(&mut self, io: impl ByteSource) -> Result<Option<Vec<u8>>, Error> {
-        let Some(len) = self.fill(io)? else {
+        if !self.fill(io)? {
             return Ok(None);
-        };
-        Ok(Some(self.take(len).to_vec()))
+        }
+        Ok(self.rx.deliver_vec())
     }
 }
 
@@ -179,13 +159,7 @@ impl SambaWriter {
     /// Refuses what Samba cannot carry, before anything is sent: more than
     /// 65,535 bytes, or (`peer_max`) more than the stream allows, or nothing.
     pub(crate) fn check(message: &[u8], peer_max: u64) -> Result<(), Error> {
-        let max = peer_max.min(SAMBA_MAX_MESSAGE as u64);
-        if message.len() as u64 > max {
-            return Err(Error::MessageTooLarge {
-                len: message.len() as u64,
-                max,
-            });
-        }
+        messages::check_send(message.len(), peer_max.min(SAMBA_MAX_MESSAGE as u64))?;
         if message.is_empty() {
             return Err(Error::Io(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -352,17 +326,22 @@ mod tests {
     }
 
     #[test]
-    fn end_of_file_inside_a_message_is_an_error() {
-        let mut data = framed(&[b"abcdef"]);
-        data.truncate(5);
-        let mut src = Trickle {
-            data,
-            at: 0,
-            step: usize::MAX,
-            block_at: None,
-        };
-        let err = SambaReader::new(100).recv_vec(&mut src).unwrap_err();
-        assert!(matches!(err, Error::Io(ref e) if e.kind() == io::ErrorKind::UnexpectedEof));
+    fn end_of_file_inside_a_message_ends_the_stream() {
+        // Inside the header, and inside the body.
+        for cut in [1, 5] {
+            let mut data = framed(&[b"abcdef"]);
+            data.truncate(cut);
+            let mut src = Trickle {
+                data,
+                at: 0,
+                step: usize::MAX,
+                block_at: None,
+            };
+            let mut r = SambaReader::new(100);
+            let err = r.recv_vec(&mut src).unwrap_err();
+            assert!(matches!(err, Error::Io(ref e) if e.kind() == io::ErrorKind::UnexpectedEof));
+            assert_eq!(r.recv_vec(&mut src).unwrap(), None, "then end-of-file");
+        }
     }
 
     /// Takes at most `step` bytes per call; `WouldBlock` after `budget` bytes.
