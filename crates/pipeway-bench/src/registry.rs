@@ -26,7 +26,7 @@ impl Group {
         }
     }
 
-    /// Makes the group run only when named (`pipeway bench smb`), not in a
+    /// Makes the group run only when named (`pipeway bench smb-serve`), not in a
     /// run of every group: for groups that need what most machines lack
     /// (root, a Samba host).
     pub fn only_when_named(mut self) -> Self {

@@ -13,7 +13,9 @@ pub fn np_request(data: &[u8]) {
     let Ok(request) = np::decode_request(data) else {
         return;
     };
-    let prefix: [u8; 4] = data[..4].try_into().expect("a decoded request has a prefix");
+    let prefix: [u8; 4] = data[..4]
+        .try_into()
+        .expect("a decoded request has a prefix");
     assert_eq!(np::request_length(prefix), Ok(data.len()));
     let encoded = request
         .encode()
@@ -27,8 +29,12 @@ pub fn np_reply(data: &[u8]) {
     let Ok(reply) = np::decode_reply(data) else {
         return;
     };
-    let again = np::decode_reply(&np::encode_reply(reply.level, reply.file_type, reply.status))
-        .expect("an encoded reply decodes");
+    let again = np::decode_reply(&np::encode_reply(
+        reply.level,
+        reply.file_type,
+        reply.status,
+    ))
+    .expect("an encoded reply decodes");
     assert_eq!(
         (again.level, again.file_type, again.status),
         (reply.level, reply.file_type, reply.status)
@@ -44,11 +50,19 @@ mod tests {
         let captured = include_bytes!("../tests/fixtures/npa-req-level7-samba-4.17.12.bin");
         np_request(captured);
         for level in np::LEVELS {
-            np_request(&np::AuthRequest::example(level, "fuzz", 1000).encode().unwrap());
+            np_request(
+                &np::AuthRequest::example(level, "fuzz", 1000)
+                    .encode()
+                    .unwrap(),
+            );
         }
         np_request(&captured[..100]);
         np_request(b"");
-        np_reply(&np::encode_reply(7, np::FileType::Message, np::STATUS_SUCCESS));
+        np_reply(&np::encode_reply(
+            7,
+            np::FileType::Message,
+            np::STATUS_SUCCESS,
+        ));
         np_reply(&[0xff; np::REPLY_LEN]);
     }
 }

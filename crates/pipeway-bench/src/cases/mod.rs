@@ -19,8 +19,8 @@ pub mod message;
 pub mod pipes;
 #[cfg(unix)]
 pub mod seqpacket;
-#[cfg(all(target_os = "linux", feature = "smb"))]
-pub mod smb;
+#[cfg(all(target_os = "linux", feature = "smb-serve"))]
+pub mod smb_serve;
 
 use crate::Group;
 
@@ -37,7 +37,7 @@ pub fn all() -> Vec<Group> {
         channel::group(),
         #[cfg(all(unix, feature = "grpc"))]
         grpc::group(),
-        #[cfg(all(target_os = "linux", feature = "smb"))]
-        smb::group(),
+        #[cfg(all(target_os = "linux", feature = "smb-serve"))]
+        smb_serve::group(),
     ]
 }

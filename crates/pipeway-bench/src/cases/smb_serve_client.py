@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""A client for pipeway-bench's `smb` group: connects, says "ready", then
+"""A client for pipeway-bench's `smb-serve` group: connects, says "ready", then
 for each line N on stdin makes N round trips of SIZE bytes, each stamped
 with its own counter and checked when it comes back, and prints the time
 they took in nanoseconds (with `net`, less this process's own CPU time).
 A wrong echo prints "mismatch ..." and exits 1.
 
-usage: smb_client.py [net] local PATH SIZE
-       smb_client.py [net] transact|writeread ADDRESS PORT USER PASSWORD PIPE SIZE
+usage: smb_serve_client.py [net] local PATH SIZE
+       smb_serve_client.py [net] transact|writeread ADDRESS PORT USER PASSWORD PIPE SIZE
 """
 import socket
 import struct

@@ -1,5 +1,5 @@
 //! One pipeway echo server reached locally and from another host through
-//! Samba (`pipeway bench smb`; root, Samba and impacket, which
+//! Samba (`pipeway bench smb-serve`; root, Samba and impacket, which
 //! `scripts/test.sh` installs; a group run only when named).
 //!
 //! The server serves local and SMB clients on one listener; the other host
@@ -28,8 +28,8 @@ use crate::verify::mismatch;
 use crate::{Context, Group, Peer, Subject, Table, peer};
 
 const SIZE: usize = 64;
-const SERVER: &str = "smb-server";
-const CLIENT_SOURCE: &str = include_str!("smb_client.py");
+const SERVER: &str = "smb-serve-server";
+const CLIENT_SOURCE: &str = include_str!("smb_serve_client.py");
 
 const PYTHON_LOCAL: &str = "Python client, local";
 const PIPEWAY_LOCAL: &str = "pipeway client, local";
@@ -41,7 +41,7 @@ const TRANSACT_NET: &str = "impacket through Samba, transact, less its CPU";
 /// The group.
 pub fn group() -> Group {
     Group::new(
-        "smb",
+        "smb-serve",
         "a pipeway server reached locally and through Samba (root, Samba, impacket)",
         tables,
     )
@@ -135,7 +135,7 @@ fn pin_smbd(host: &SambaHost, cpu: usize) {
 
 fn start(cx: &Context, client: Client) -> io::Result<Box<dyn Subject>> {
     let host = samba()?;
-    let pipe = cx.unique("smb");
+    let pipe = cx.unique("smbserve");
     let user = host.user().clone();
     let server = Peer::spawn(
         SERVER,
@@ -179,7 +179,7 @@ fn start(cx: &Context, client: Client) -> io::Result<Box<dyn Subject>> {
         args.insert(0, "net".into());
     }
     args.push(SIZE.to_string());
-    let script = cx.dir().join("smb_client.py");
+    let script = cx.dir().join("smb_serve_client.py");
     if !script.is_file() {
         std::fs::write(&script, CLIENT_SOURCE)?;
     }
@@ -215,7 +215,7 @@ impl Subject for Holding {
     }
 }
 
-/// A Python client (`smb_client.py`), timing batches on the harness's word.
+/// A Python client (`smb_serve_client.py`), timing batches on the harness's word.
 struct PythonClient {
     driver: Peer,
     server: Peer,
