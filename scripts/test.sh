@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test pipeway has, on a fresh Debian machine: installs what the
-# tests talk to (socat, Python), then runs the workspace's tests, then the
-# Windows backend's under Wine (scripts/test-windows.sh).
+# tests talk to (socat, Python, Mono, Samba), then runs the workspace's
+# tests, then the Windows backend's under Wine (scripts/test-windows.sh).
 #   usage: scripts/test.sh
 # Run as root (CI does): some tests act as a second user (fork + setuid).
 set -euo pipefail
@@ -39,6 +39,10 @@ apt_install socat python3
 # hand-off requests pipeway-smb's tests construct; setpriv (util-linux)
 # runs a server as another user.
 apt_install samba smbclient iproute2 samba-testsuite util-linux
+
+# A real .NET peer: Mono 6.8 implements System.IO.Pipes with .NET Core's
+# Unix code (tests/dotnet.rs builds a C# client and server with mcs).
+apt_install mono-mcs mono-runtime libmono-system-core4.0-cil
 
 # pipeway-grpc's interop tests: grpcio as client and server, grpcio-tools to
 # generate its stubs from buy.proto. (The Rust side needs no protoc: the

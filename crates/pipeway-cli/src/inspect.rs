@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use pipeway::unix::{LocalPipe, PipeState};
+use pipeway::unix::{LocalPipe, PipeState, Wire};
 
 use crate::Result;
 
@@ -29,6 +29,18 @@ fn permissions(mode: u32) -> String {
         .collect()
 }
 
+/// What the socket's type says of the pipe: `byte` for a plain stream
+/// socket; `framed` for pipeway's framed wire, which a message pipe or a
+/// byte pipe with an instance limit uses (which of the two only a connect
+/// would tell, and listing never connects).
+fn wire(pipe: &LocalPipe) -> &'static str {
+    match pipe.wire {
+        Some(Wire::Plain) => "byte",
+        Some(Wire::Framed) => "framed",
+        _ => "-",
+    }
+}
+
 fn state(pipe: &LocalPipe) -> String {
     match pipe.state {
         PipeState::Live { pid: Some(pid) } => format!("live (pid {pid})"),
@@ -44,7 +56,7 @@ pub(crate) fn list() -> Result<ExitCode> {
         eprintln!("no local pipes");
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<[String; 5]> = pipes
+    let rows: Vec<[String; 6]> = pipes
         .iter()
         .map(|pipe| {
             [
@@ -52,21 +64,22 @@ pub(crate) fn list() -> Result<ExitCode> {
                 state(pipe),
                 owner(pipe),
                 permissions(pipe.mode),
+                wire(pipe).to_owned(),
                 pipe.path.display().to_string(),
             ]
         })
         .collect();
-    let header = ["NAME", "STATE", "OWNER", "MODE", "PATH"];
-    let widths: Vec<usize> = (0..5)
+    let header = ["NAME", "STATE", "OWNER", "PERMISSIONS", "TYPE", "PATH"];
+    let widths: Vec<usize> = (0..6)
         .map(|col| {
             rows.iter()
-                .map(|row| row[col].len())
+                .map(|row| row[col].chars().count())
                 .chain([header[col].len()])
                 .max()
                 .unwrap_or(0)
         })
         .collect();
-    let print = |cells: [&str; 5]| {
+    let print = |cells: [&str; 6]| {
         let line: Vec<String> = cells
             .iter()
             .zip(&widths)
@@ -76,27 +89,38 @@ pub(crate) fn list() -> Result<ExitCode> {
     };
     print(header);
     for row in &rows {
-        print([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+        print([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn info(name: &str) -> Result<ExitCode> {
     let pipe = pipeway::unix::inspect(name)?;
-    println!("name:   {}", pipe.name);
-    println!("path:   {}", pipe.path.display());
-    println!("owner:  {}", owner(&pipe));
-    println!("mode:   {:04o} ({})", pipe.mode, permissions(pipe.mode));
+    println!("name:        {}", pipe.name);
+    println!("path:        {}", pipe.path.display());
+    println!("owner:       {}", owner(&pipe));
+    println!(
+        "permissions: {:04o} ({})",
+        pipe.mode,
+        permissions(pipe.mode)
+    );
+    match pipe.wire {
+        Some(Wire::Plain) => println!("type:        byte (a plain stream socket)"),
+        Some(Wire::Framed) => println!(
+            "type:        framed (pipeway's framed wire: message mode, or bytes with an instance limit)"
+        ),
+        _ => {}
+    }
     match pipe.state {
         PipeState::Live { pid } => {
-            println!("live:   yes");
+            println!("live:        yes");
             match pid {
-                Some(pid) => println!("server: pid {pid}"),
-                None => println!("server: pid not visible to this user"),
+                Some(pid) => println!("server:      pid {pid}"),
+                None => println!("server:      pid not visible to this user"),
             }
         }
         _ => println!(
-            "live:   no (a stale socket file; the next server to bind the name reclaims it)"
+            "live:        no (a stale socket file; the next server to bind the name reclaims it)"
         ),
     }
     Ok(ExitCode::SUCCESS)

@@ -16,6 +16,8 @@ mod messages;
 mod name;
 mod options;
 mod peer;
+mod process;
+mod show;
 #[cfg(all(unix, feature = "smb"))]
 pub mod smb;
 mod stream;
@@ -42,4 +44,5 @@ pub use options::{
     PipeMode,
 };
 pub use peer::PeerIdentity;
+pub use process::{PeerProcess, ProcessError};
 pub use stream::PipeStream;

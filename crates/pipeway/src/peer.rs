@@ -15,13 +15,18 @@ use std::sync::OnceLock;
 /// owner: the account the server's security descriptor names, which is what
 /// the client checked before trusting the server.
 ///
-/// ```no_run
-/// use pipeway::PipeListener;
+/// ```
+/// use pipeway::{PipeListener, PipeStream};
 ///
-/// let listener = PipeListener::bind("whoami")?;
+/// let name = format!("doc-peer-identity-{}", std::process::id());
+/// let listener = PipeListener::bind(&name)?;
+/// let client = PipeStream::connect(&name)?;
 /// let stream = listener.accept()?;
-/// let peer = stream.peer();
+///
+/// let peer = stream.peer(); // the client: this very process
+/// assert_eq!(peer.pid(), Some(std::process::id()));
 /// println!("pid {:?}, user {:?}", peer.pid(), peer.user_name());
+/// assert_eq!(client.peer().pid(), Some(std::process::id())); // and the server
 /// # Ok::<(), pipeway::Error>(())
 /// ```
 #[derive(Clone)]
@@ -40,6 +45,8 @@ pub struct PeerIdentity {
     /// The SID's account as (domain, name), resolved on first use.
     #[cfg(windows)]
     pub(crate) account: OnceLock<Option<(String, String)>>,
+    /// The peer's process as a handle, or why there is none; shared by clones.
+    pub(crate) process: crate::process::ProcessSlot,
     /// The SMB caller, for a client Samba handed over.
     #[cfg(all(unix, feature = "smb"))]
     pub(crate) smb: Option<std::sync::Arc<crate::smb::SmbCaller>>,
@@ -56,6 +63,44 @@ impl PeerIdentity {
         self.user_name
             .get_or_init(|| crate::sys::user_name(self))
             .as_deref()
+    }
+
+    /// The peer's process, held so that pid reuse cannot fool a server: a
+    /// pidfd on Linux 6.5+, a process handle on Windows (see
+    /// [`PeerProcess`](crate::PeerProcess) for what each guarantees). Taken
+    /// when the connection was made; an `Err` says why there is none
+    /// ([`ProcessError::Unsupported`](crate::ProcessError::Unsupported) on
+    /// kernels and systems without such a handle).
+    ///
+    /// ```
+    /// use pipeway::{PipeListener, PipeStream};
+    ///
+    /// # let name = format!("peer-process-doc-{}", std::process::id());
+    /// let listener = PipeListener::bind(&name)?;
+    /// let client = PipeStream::connect(&name)?;
+    /// let server = listener.accept()?;
+    /// match server.peer().process() {
+    ///     Ok(process) => println!(
+    ///         "client pid {} runs {:?}, alive: {}",
+    ///         process.pid(),
+    ///         process.exe(),
+    ///         process.is_alive()?,
+    ///     ),
+    ///     Err(why) => println!("no handle to the client's process: {why}"),
+    /// }
+    /// // The client sees its server's process the same way.
+    /// assert_eq!(client.peer().process()?.pid(), std::process::id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn process(&self) -> Result<&crate::PeerProcess, crate::ProcessError> {
+        self.process.as_ref().map_err(|why| why.to_error())
+    }
+
+    /// Records the peer's process, taken by the backend as the connection
+    /// was made.
+    pub(crate) fn with_process(mut self, process: crate::process::ProcessSlot) -> Self {
+        self.process = process;
+        self
     }
 
     /// The SMB caller, when Samba handed this client over from another
@@ -77,6 +122,10 @@ impl fmt::Debug for PeerIdentity {
         if let Some(name) = self.user_name.get() {
             d.field("user_name", name);
         }
+        match &self.process {
+            Ok(process) => d.field("process", process),
+            Err(why) => d.field("process", why),
+        };
         #[cfg(all(unix, feature = "smb"))]
         if let Some(smb) = &self.smb {
             d.field("smb", smb);
@@ -91,17 +140,44 @@ impl fmt::Display for PeerIdentity {
             Some(pid) => write!(f, "pid {pid}")?,
             None => f.write_str("pid ?")?,
         }
+        // The user's name goes right after the id it names: after the gid it
+        // would read as the group's.
         #[cfg(unix)]
-        write!(f, ", uid {}, gid {}", self.uid, self.gid)?;
+        write!(f, ", uid {}", self.uid)?;
         #[cfg(windows)]
         write!(f, ", sid {}", self.sid.as_deref().unwrap_or("?"))?;
         if let Some(name) = self.user_name() {
             write!(f, " ({name})")?;
         }
+        #[cfg(unix)]
+        write!(f, ", gid {}", self.gid)?;
         #[cfg(all(unix, feature = "smb"))]
         if let Some(smb) = &self.smb {
             write!(f, ", {smb}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use crate::sys::unix::creds::Credentials;
+
+    use super::PeerIdentity;
+
+    #[test]
+    fn the_user_name_follows_the_uid_it_names() {
+        let root = PeerIdentity::from_credentials(Credentials {
+            pid: Some(1),
+            uid: 0,
+            gid: 0,
+        });
+        assert_eq!(root.to_string(), "pid 1, uid 0 (root), gid 0");
+        let stranger = PeerIdentity::from_credentials(Credentials {
+            pid: None,
+            uid: 4242,
+            gid: 4242,
+        });
+        assert_eq!(stranger.to_string(), "pid ?, uid 4242, gid 4242");
     }
 }

@@ -53,6 +53,7 @@ pub(crate) fn bind(
 ) -> Result<(Socket, SocketFile), Error> {
     let path = name.local_path()?;
     let addr = SocketAddrUnix::new(path).map_err(io::Error::from)?;
+    super::directory::warn_if_anyone_may_replace(path);
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -5,11 +5,14 @@ pub(crate) mod admit;
 pub(crate) mod blocking;
 pub(crate) mod connect;
 pub(crate) mod creds;
+pub(crate) mod directory;
 pub(crate) mod framing;
+pub(crate) mod halves;
 pub(crate) mod linger;
 pub(crate) mod listen;
 pub(crate) mod message_wire;
 pub(crate) mod probe;
+pub(crate) mod process;
 pub(crate) mod samba_wire;
 #[cfg(feature = "smb")]
 pub(crate) mod smb;
@@ -98,6 +101,7 @@ impl PeerIdentity {
             user_name: Default::default(),
             #[cfg(feature = "smb")]
             smb: None,
+            process: crate::process::no_process("no process handle was taken for this peer"),
         }
     }
 }

@@ -181,6 +181,7 @@ fn peer_identity(caller: SmbCaller) -> PeerIdentity {
         gid: caller.gid(),
         user_name,
         smb: Some(Arc::new(caller)),
+        process: crate::process::no_process("the client is on another host (SMB, through Samba)"),
     }
 }
 

@@ -23,6 +23,7 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
+use crate::accept::{AcceptRetry, Next};
 use crate::error::Error;
 use crate::gate::InstanceGate;
 use crate::name::PipeName;
@@ -180,6 +181,7 @@ struct Door {
     /// After a failed accept (out of descriptors, say), the listening
     /// socket is left alone until then, rather than spun on.
     paused_until: Option<Instant>,
+    retry: AcceptRetry,
 }
 
 impl Door {
@@ -199,6 +201,7 @@ impl Door {
             pending: Vec::new(),
             own_uid: users::effective_uid(),
             paused_until: None,
+            retry: AcceptRetry::new(),
         }
     }
 
@@ -273,15 +276,26 @@ impl Door {
                 &self.listener,
                 SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
             ) {
-                Ok(fd) => fd,
-                Err(Errno::AGAIN) => return,
-                Err(Errno::INTR | Errno::CONNABORTED) => continue,
-                Err(err) => {
-                    // Out of descriptors, say: the waiting ones stay queued.
-                    let pause = crate::accept::accept_failed(pipe, &Error::Io(err.into()));
-                    self.paused_until = Some(Instant::now() + pause);
-                    return;
+                Ok(fd) => {
+                    self.retry.succeeded(pipe);
+                    fd
                 }
+                Err(Errno::AGAIN) => return,
+                // Out of descriptors, say: the waiting ones stay queued, and
+                // the socket is left alone for the retry rule's pause. No
+                // failure ends the door.
+                Err(err) => match self.retry.failed(pipe, &err.into()) {
+                    Next::Retry => continue,
+                    Next::Pause(pause) => {
+                        self.paused_until = Some(Instant::now() + pause);
+                        return;
+                    }
+                    Next::Fail => {
+                        let pause = crate::accept::accept_failed(pipe, &Error::Io(err.into()));
+                        self.paused_until = Some(Instant::now() + pause);
+                        return;
+                    }
+                },
             };
             let socket = Socket::from_fd(fd);
             match socket.peer_cred() {
