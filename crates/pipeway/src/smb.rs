@@ -12,21 +12,33 @@
 //! .NET's `NamedPipeClientStream("linuxhost", "name")`, go-winio's
 //! `DialPipe`, Win32 `CreateFile`, impacket and pipeway's own remote client.
 //!
-//! ```no_run
+//! ```
+//! use std::io::Write;
 //! use pipeway::{ListenOptions, PipeListener};
 //! use pipeway::smb::SmbOptions;
-//! use pipeway::unix::ListenOptionsExt;
+//! use pipeway::unix::{ListenOptionsExt, ListenerExt};
 //!
-//! // Samba users mapped to this Unix user, and DOMAIN\alice, may connect.
+//! # let np_dir = std::env::temp_dir().join(format!("doc-smb-{}", std::process::id()));
+//! # std::fs::create_dir_all(&np_dir)?;
+//! # let name = format!("doc-smb-{}", std::process::id());
+//! // Samba users mapped to this Unix user, and PWHOST\alice, may connect.
 //! let options = ListenOptions::new()
-//!     .allow_user(r"FILESERVER\alice")
-//!     .serve_smb(SmbOptions::new());
-//! let listener = PipeListener::bind_with("inventory", &options)?;
+//!     .allow_user(r"PWHOST\alice")
+//!     .serve_smb(SmbOptions::new().socket_dir(&np_dir)); // SmbOptions::new(): Samba's own
+//! let listener = PipeListener::bind_with(name.as_str(), &options)?;
+//!
+//! // smbd's part, played here: it connects and hands a caller over.
+//! let mut smbd = std::os::unix::net::UnixStream::connect(listener.smb_socket_path().unwrap())?;
+//! smbd.write_all(&pipeway_smb::np::AuthRequest::example(8, "alice", 4321).encode()?)?;
+//!
 //! let stream = listener.accept()?;
-//! if let Some(caller) = stream.peer().smb() {
-//!     println!("{}\\{} from {:?}", caller.domain(), caller.account(), caller.client_address());
-//! }
-//! # Ok::<(), pipeway::Error>(())
+//! let caller = stream.peer().smb().expect("an SMB client");
+//! assert_eq!((caller.domain(), caller.account()), ("PWHOST", "alice"));
+//! assert_eq!(stream.peer().pid(), None); // no process here: it is on another host
+//! println!("{} from {:?}", caller, caller.client_address());
+//! # drop(listener);
+//! # std::fs::remove_dir_all(&np_dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! **Where the socket goes.** Samba's np directory is `<ncalrpc dir>/np`
