@@ -54,6 +54,11 @@ python3 -c "import grpc, grpc_tools; assert grpc.__version__ == '$GRPCIO_VERSION
 IMPACKET_VERSION=0.13.1
 python3 -c "import importlib.metadata as m; assert m.version('impacket') == '$IMPACKET_VERSION'" 2>/dev/null ||
   pip_install "impacket==$IMPACKET_VERSION"
+# h2 (pure-Python HTTP/2) carries a gRPC call over impacket's pipe, to a
+# tonic server served through Samba (pipeway-grpc's tests/smb.rs).
+H2_VERSION=4.3.0
+python3 -c "import importlib.metadata as m; assert m.version('h2') == '$H2_VERSION'" 2>/dev/null ||
+  pip_install "h2==$H2_VERSION"
 
 log "format, lints, docs"
 cargo fmt --all -- --check
