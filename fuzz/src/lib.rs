@@ -13,6 +13,8 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("channel_frames", pipeway_channel::fuzzing::frames),
     ("channel_error_body", pipeway_channel::fuzzing::error_body),
     ("channel_bodies", pipeway_channel::fuzzing::bodies),
+    ("shm_setup", pipeway::fuzzing::shm_setup),
+    ("shm_ring", pipeway::fuzzing::shm_ring),
     ("smb_np_request", pipeway_smb::fuzzing::np_request),
     ("smb_np_reply", pipeway_smb::fuzzing::np_reply),
     ("samba_messages", pipeway::fuzzing::samba_messages),

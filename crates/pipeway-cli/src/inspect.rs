@@ -54,23 +54,69 @@ pub(crate) fn list() -> Result<ExitCode> {
     let pipes = pipeway::unix::local_pipes()?;
     if pipes.is_empty() {
         eprintln!("no local pipes");
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        let rows = pipes
+            .iter()
+            .map(|pipe| {
+                vec![
+                    pipe.name.clone(),
+                    state(pipe),
+                    owner(pipe),
+                    permissions(pipe.mode),
+                    wire(pipe).to_owned(),
+                    pipe.path.display().to_string(),
+                ]
+            })
+            .collect();
+        print_table(
+            &["NAME", "STATE", "OWNER", "PERMISSIONS", "TYPE", "PATH"],
+            rows,
+        );
     }
-    let rows: Vec<[String; 6]> = pipes
-        .iter()
-        .map(|pipe| {
-            [
-                pipe.name.clone(),
-                state(pipe),
-                owner(pipe),
-                permissions(pipe.mode),
-                wire(pipe).to_owned(),
-                pipe.path.display().to_string(),
-            ]
-        })
-        .collect();
-    let header = ["NAME", "STATE", "OWNER", "PERMISSIONS", "TYPE", "PATH"];
-    let widths: Vec<usize> = (0..6)
+    let memory = pipeway::shm::local_shared_memory()?;
+    if memory.is_empty() {
+        eprintln!("no shared memory");
+    } else {
+        let rows = memory
+            .iter()
+            .map(|m| {
+                vec![
+                    m.name.clone(),
+                    match m.creator_pid {
+                        Some(pid) => format!("live (pid {pid})"),
+                        None => "stale".into(),
+                    },
+                    match &m.owner_name {
+                        Some(name) => format!("{name} ({})", m.owner),
+                        None => m.owner.to_string(),
+                    },
+                    permissions(m.mode),
+                    m.size.to_string(),
+                    m.path.display().to_string(),
+                ]
+            })
+            .collect();
+        if !pipes.is_empty() {
+            println!();
+        }
+        print_table(
+            &[
+                "SHARED MEMORY",
+                "STATE",
+                "OWNER",
+                "PERMISSIONS",
+                "SIZE",
+                "PATH",
+            ],
+            rows,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `rows` under `header` in aligned columns.
+fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+    let widths: Vec<usize> = (0..header.len())
         .map(|col| {
             rows.iter()
                 .map(|row| row[col].chars().count())
@@ -79,7 +125,7 @@ pub(crate) fn list() -> Result<ExitCode> {
                 .unwrap_or(0)
         })
         .collect();
-    let print = |cells: [&str; 6]| {
+    let print = |cells: Vec<&str>| {
         let line: Vec<String> = cells
             .iter()
             .zip(&widths)
@@ -87,11 +133,10 @@ pub(crate) fn list() -> Result<ExitCode> {
             .collect();
         println!("{}", line.join("  ").trim_end());
     };
-    print(header);
+    print(header.to_vec());
     for row in &rows {
-        print([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+        print(row.iter().map(String::as_str).collect());
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn info(name: &str) -> Result<ExitCode> {

@@ -5,6 +5,7 @@ mod bench;
 mod connect;
 mod demo;
 mod inspect;
+mod mailslot;
 mod outbound;
 mod serve;
 
@@ -63,6 +64,9 @@ enum Command {
     /// trips and throughput of byte and message pipes, the echo server,
     /// channels, gRPC.
     Bench(bench::BenchArgs),
+    /// Mailslots: one-way messages from any number of writers to one reader.
+    #[command(subcommand)]
+    Mailslot(mailslot::MailslotCommand),
 }
 
 /// The pipe's shape, shared by `serve` and `connect`.
@@ -180,6 +184,7 @@ fn main() -> ExitCode {
         Command::Info { name } => inspect::info(&name),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Mailslot(command) => mailslot::run(command),
     };
     match result {
         Ok(code) => code,

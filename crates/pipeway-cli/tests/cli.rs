@@ -207,3 +207,63 @@ fn info_reports_a_stale_pipe() {
     );
     std::fs::remove_file(socket_path(&name)).unwrap();
 }
+
+#[test]
+fn mailslot_serve_prints_each_message_sent_on_its_own_line() {
+    let name = unique("mailslot");
+    let mut server = Command::new(PIPEWAY)
+        .args(["mailslot", "serve", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("serving mailslot"), "{line}");
+    let sent = pipeway(&["mailslot", "send", &name, "one", "two words"], b"");
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let sent = pipeway(
+        &["mailslot", "send", &format!(r"\\.\mailslot\{name}")],
+        b"three\nfour\n",
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        lines.push(line.trim_end().to_owned());
+    }
+    assert_eq!(lines, ["one", "two words", "three", "four"]);
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(server.wait().unwrap().success());
+    let path = std::env::temp_dir().join(format!("pipeway_mailslot_{name}"));
+    assert!(!path.exists(), "stopping removes the mailslot's socket");
+    let missing = pipeway(&["mailslot", "send", &name, "x"], b"");
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("not found"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
+
+#[test]
+fn list_shows_shared_memory_and_its_creator() {
+    let name = unique("shm");
+    let memory = pipeway::shm::SharedMemory::create(&name, 12288).unwrap();
+    let out = pipeway(&["list"], b"");
+    let listing = text(&out.stdout);
+    let row = listing
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{name} not in\n{listing}"));
+    assert!(
+        row.contains(&format!("live (pid {})", std::process::id())),
+        "{row}"
+    );
+    assert!(row.contains("12288") && row.contains("rw-------"), "{row}");
+    drop(memory);
+}

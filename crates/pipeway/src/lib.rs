@@ -11,12 +11,14 @@ mod error;
 pub mod fuzzing;
 mod gate;
 mod listener;
+pub mod mailslot;
 mod message;
 mod messages;
 mod name;
 mod options;
 mod peer;
 mod process;
+pub mod shm;
 mod show;
 #[cfg(all(unix, feature = "smb"))]
 pub mod smb;

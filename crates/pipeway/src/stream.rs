@@ -82,6 +82,13 @@ impl PipeStream {
         )?))
     }
 
+    /// The socket's descriptor (the shared-memory channel passes its
+    /// memory over it).
+    #[cfg(unix)]
+    pub(crate) fn socket_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.endpoint().socket_fd()
+    }
+
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
         self.inner.endpoint().peer()

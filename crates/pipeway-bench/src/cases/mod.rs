@@ -19,6 +19,8 @@ pub mod message;
 pub mod pipes;
 #[cfg(unix)]
 pub mod seqpacket;
+#[cfg(target_os = "linux")]
+pub mod shm;
 #[cfg(all(target_os = "linux", feature = "smb-serve"))]
 pub mod smb_serve;
 
@@ -37,6 +39,8 @@ pub fn all() -> Vec<Group> {
         channel::group(),
         #[cfg(all(unix, feature = "grpc"))]
         grpc::group(),
+        #[cfg(target_os = "linux")]
+        shm::group(),
         #[cfg(all(target_os = "linux", feature = "smb-serve"))]
         smb_serve::group(),
     ]

@@ -74,6 +74,17 @@ impl PipeListener {
     pub(crate) fn sys(&self) -> &sys::AsyncListener {
         &self.inner
     }
+
+    /// [`accept`](Self::accept), handing the client over as a blocking
+    /// stream (the shared-memory channel's set-up, which passes a descriptor).
+    #[cfg(unix)]
+    pub(crate) async fn accept_blocking(&self) -> Result<crate::PipeStream> {
+        let connection = self.inner.accept().await?;
+        connection.socket.set_nonblocking(false)?;
+        Ok(crate::PipeStream::from_sys(
+            crate::sys::blocking::ByteStream::from_connection(connection)?,
+        ))
+    }
 }
 
 /// A message-mode pipe server for tokio: the async form of

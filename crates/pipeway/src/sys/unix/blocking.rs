@@ -399,6 +399,11 @@ impl Endpoint {
         &self.peer
     }
 
+    /// The socket's descriptor, for the shared-memory channel's set-up.
+    pub(crate) fn socket_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.socket)
+    }
+
     pub(crate) fn direction(&self) -> Direction {
         self.direction
     }

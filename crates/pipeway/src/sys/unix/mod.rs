@@ -10,10 +10,14 @@ pub(crate) mod framing;
 pub(crate) mod halves;
 pub(crate) mod linger;
 pub(crate) mod listen;
+pub(crate) mod mailslot;
+pub(crate) mod mapping;
 pub(crate) mod message_wire;
 pub(crate) mod probe;
 pub(crate) mod process;
 pub(crate) mod samba_wire;
+pub(crate) mod shm;
+pub(crate) mod shm_link;
 #[cfg(feature = "smb")]
 pub(crate) mod smb;
 pub(crate) mod smb_hook;

@@ -89,6 +89,35 @@ pub(crate) fn probe(path: &Path) -> io::Result<Liveness> {
     Ok(Liveness::Live { owner, creds: None })
 }
 
+/// [`probe`] for a datagram socket (a mailslot): connecting an unbound
+/// datagram socket to it tells whether anything is bound there, and sends
+/// nothing.
+pub(crate) fn probe_datagram(path: &Path) -> io::Result<Liveness> {
+    let Some((id, st)) = file_id(path)? else {
+        return Ok(Liveness::Missing);
+    };
+    if FileType::from_raw_mode(st.st_mode) != FileType::Socket {
+        return Ok(Liveness::NotSocket);
+    }
+    let owner = st.st_uid;
+    let addr = SocketAddrUnix::new(path)?;
+    let socket = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::DGRAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    match rustix::net::connect(&socket, &addr) {
+        Ok(()) => Ok(Liveness::Live { owner, creds: None }),
+        Err(Errno::CONNREFUSED) => Ok(Liveness::Stale { owner, id }),
+        // A stream or seqpacket socket: some other program's, and live.
+        Err(Errno::PROTOTYPE) => Ok(Liveness::Live { owner, creds: None }),
+        Err(Errno::ACCESS) | Err(Errno::PERM) => Ok(Liveness::Unknown { owner }),
+        Err(Errno::NOENT) => Ok(Liveness::Missing),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// A listening socket, as the kernel's table shows it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Listening {
