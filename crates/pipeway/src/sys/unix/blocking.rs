@@ -53,17 +53,11 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::ListenerClosed);
         }
-        let permit = || match &self.gate {
-            Some(gate) => gate
-                .acquire_blocking()
-                .map(Some)
-                .map_err(|_| Error::ListenerClosed),
-            None => Ok(None),
+        let acquire = |now: bool| match &self.gate {
+            Some(gate) if now => gate.acquire_blocking().map(Some),
+            _ => Ok(None),
         };
-        let mut early = None;
-        if !self.permit_after_accept {
-            early = permit()?;
-        }
+        let early = acquire(!self.permit_after_accept).map_err(|_| Error::ListenerClosed)?;
         let mut retry = AcceptRetry::new();
         let fd = loop {
             match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
@@ -83,11 +77,8 @@ impl Shared {
         };
         // Taken after accepting, a framed client waits for its hello while
         // every instance is in use: busy, as if it waited in the queue.
-        let permit = match early {
-            Some(permit) => Some(permit),
-            None if self.permit_after_accept => permit()?,
-            None => None,
-        };
+        let late = acquire(self.permit_after_accept).map_err(|_| Error::ListenerClosed)?;
+        let permit = early.or(late);
         Ok(match self.admission.admit(Socket::from_fd(fd)) {
             Admitted::Client(mut connection) => {
                 connection.permit = permit;
