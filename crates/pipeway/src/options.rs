@@ -187,7 +187,7 @@ pub struct ListenOptions {
     #[cfg(windows)]
     pub(crate) windows: WindowsListen,
     /// Also serve SMB clients through Samba (`pipeway::unix::ListenOptionsExt::serve_smb`).
-    #[cfg(all(unix, feature = "smb"))]
+    #[cfg(all(unix, feature = "remote"))]
     pub(crate) smb: Option<crate::smb::SmbOptions>,
 }
 
@@ -221,7 +221,7 @@ impl ListenOptions {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             #[cfg(windows)]
             windows: WindowsListen::default(),
-            #[cfg(all(unix, feature = "smb"))]
+            #[cfg(all(unix, feature = "remote"))]
             smb: None,
         }
     }
@@ -359,6 +359,7 @@ pub struct ConnectOptions {
     pub(crate) max_message_size: usize,
     #[cfg(windows)]
     pub(crate) empty_message_ends_stream: bool,
+    pub(crate) remote: crate::remote::RemoteOptions,
 }
 
 impl Default for ConnectOptions {
@@ -379,6 +380,7 @@ impl ConnectOptions {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             #[cfg(windows)]
             empty_message_ends_stream: false,
+            remote: Default::default(),
         }
     }
 

@@ -93,7 +93,7 @@ pub trait ListenOptionsExt {
     fn deny_gid(self, gid: u32) -> Self;
     /// Also serves SMB clients from other hosts, through Samba, with their
     /// SMB identity: see [`crate::smb`].
-    #[cfg(feature = "smb")]
+    #[cfg(feature = "remote")]
     fn serve_smb(self, options: crate::smb::SmbOptions) -> Self;
 }
 
@@ -114,7 +114,7 @@ impl ListenOptionsExt for ListenOptions {
         self.access.deny_groups.push(Account::Id(gid));
         self
     }
-    #[cfg(feature = "smb")]
+    #[cfg(feature = "remote")]
     fn serve_smb(mut self, options: crate::smb::SmbOptions) -> Self {
         self.smb = Some(options);
         self
@@ -140,7 +140,7 @@ pub trait ListenerExt {
     fn socket_path(&self) -> &Path;
     /// The path of the socket smbd hands SMB clients to, when the listener
     /// serves them ([`ListenOptionsExt::serve_smb`]).
-    #[cfg(feature = "smb")]
+    #[cfg(feature = "remote")]
     fn smb_socket_path(&self) -> Option<&Path>;
 }
 
@@ -148,7 +148,7 @@ impl ListenerExt for crate::PipeListener {
     fn socket_path(&self) -> &Path {
         self.sys().path()
     }
-    #[cfg(feature = "smb")]
+    #[cfg(feature = "remote")]
     fn smb_socket_path(&self) -> Option<&Path> {
         self.sys().smb_path()
     }
@@ -158,7 +158,7 @@ impl ListenerExt for crate::MessageListener {
     fn socket_path(&self) -> &Path {
         self.sys().path()
     }
-    #[cfg(feature = "smb")]
+    #[cfg(feature = "remote")]
     fn smb_socket_path(&self) -> Option<&Path> {
         self.sys().smb_path()
     }
@@ -357,7 +357,7 @@ impl ListenerExt for crate::tokio::PipeListener {
     fn socket_path(&self) -> &Path {
         self.sys().path()
     }
-    #[cfg(feature = "smb")]
+    #[cfg(feature = "remote")]
     fn smb_socket_path(&self) -> Option<&Path> {
         self.sys().smb_path()
     }
@@ -368,7 +368,7 @@ impl ListenerExt for crate::tokio::MessageListener {
     fn socket_path(&self) -> &Path {
         self.sys().path()
     }
-    #[cfg(feature = "smb")]
+    #[cfg(feature = "remote")]
     fn smb_socket_path(&self) -> Option<&Path> {
         self.sys().smb_path()
     }

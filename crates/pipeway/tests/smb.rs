@@ -1,7 +1,7 @@
 //! Serving pipes to another host through Samba: a real smbd in a network
 //! namespace hands impacket's opens of `\\host\pipe\NAME` to a pipeway
 //! listener in this process, which serves local clients at the same time.
-#![cfg(all(target_os = "linux", feature = "smb"))]
+#![cfg(all(target_os = "linux", feature = "remote"))]
 
 mod support;
 

@@ -2,7 +2,7 @@
 //! thread pauses rather than spins, and takes the waiting hand-off once
 //! descriptors are free again. (Its own test binary: the descriptor limit
 //! is the whole process's.)
-#![cfg(all(target_os = "linux", feature = "smb"))]
+#![cfg(all(target_os = "linux", feature = "remote"))]
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -2,7 +2,7 @@
 //! test plays smbd itself (with pipeway-smb's encoder), so no Samba is
 //! needed. A silent, slow, malformed or oversized hand-off is closed
 //! without a reply and never holds up the listener or other hand-offs.
-#![cfg(all(target_os = "linux", feature = "smb"))]
+#![cfg(all(target_os = "linux", feature = "remote"))]
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

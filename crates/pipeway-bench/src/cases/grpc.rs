@@ -31,6 +31,9 @@ const ROLE: &str = "grpc-server";
 const TCP: &str = "tonic, TCP loopback";
 const UDS: &str = "tonic, tokio UnixStream";
 const PIPE: &str = "pipeway-grpc pipe (PipeChannel)";
+/// The same, the server's `:authority` fix off: the fix's cost on calls
+/// that need no fix (decoding each header block).
+const PIPE_UNFIXED: &str = "pipeway-grpc pipe, server's :authority fix off";
 
 /// The order's id: with the answer, about 64 bytes each way.
 const ID: &str = "apple-of-a-kind-grown-in-the-orchard-by-the-pipe";
@@ -40,7 +43,10 @@ fn tables() -> Vec<Table> {
         Table::latency("gRPC unary call, MyService.Buy", ID.len(), 1000)
             .row(TCP, |cx| Calls::start(cx, Transport::Tcp))
             .row_vs(UDS, &[TCP], |cx| Calls::start(cx, Transport::Uds))
-            .row_vs(PIPE, &[TCP, UDS], |cx| Calls::start(cx, Transport::Pipe)),
+            .row_vs(PIPE, &[TCP, UDS], |cx| Calls::start(cx, Transport::Pipe))
+            .row_vs(PIPE_UNFIXED, &[TCP, PIPE], |cx| {
+                Calls::start(cx, Transport::PipeUnfixed)
+            }),
     ]
 }
 
@@ -49,6 +55,7 @@ enum Transport {
     Tcp,
     Uds,
     Pipe,
+    PipeUnfixed,
 }
 
 /// The service every transport serves: `buy.proto`'s answer, nothing else.
@@ -94,6 +101,7 @@ impl Calls {
             Transport::Tcp => ("tcp", "127.0.0.1:0".to_owned()),
             Transport::Uds => ("uds", cx.socket_path("grpc").display().to_string()),
             Transport::Pipe => ("pipe", cx.unique("grpc")),
+            Transport::PipeUnfixed => ("pipe-unfixed", cx.unique("grpc")),
         };
         let mut peer = Peer::spawn(ROLE, &[key.into(), endpoint.clone()], cx.cpu())?;
         let rt = runtime()?;
@@ -117,7 +125,7 @@ impl Calls {
                         .map_err(grpc_error)?;
                     Stub::Tonic(MyServiceClient::new(channel))
                 }
-                Transport::Pipe => Stub::Pipe(MyServiceClient::new(
+                Transport::Pipe | Transport::PipeUnfixed => Stub::Pipe(MyServiceClient::new(
                     pipeway_grpc::connect(endpoint.as_str())
                         .await
                         .map_err(grpc_error)?,
@@ -165,7 +173,7 @@ impl Subject for Calls {
     }
 }
 
-/// The role: `tcp|uds|pipe ENDPOINT`; serves until stdin closes. The TCP
+/// The role: `tcp|uds|pipe|pipe-unfixed ENDPOINT`; serves until stdin closes. The TCP
 /// server prints its address after `ready`.
 fn serve(args: &[String]) -> io::Result<()> {
     let key: String = arg(args, 0)?;
@@ -189,9 +197,10 @@ fn serve(args: &[String]) -> io::Result<()> {
                     .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener))
                     .await
             }
-            "pipe" => {
-                let incoming =
-                    pipeway_grpc::PipeIncoming::bind(endpoint.as_str()).map_err(grpc_error)?;
+            "pipe" | "pipe-unfixed" => {
+                let incoming = pipeway_grpc::PipeIncoming::bind(endpoint.as_str())
+                    .map_err(grpc_error)?
+                    .normalize_authority(key == "pipe");
                 peer::ready()?;
                 router.serve_with_incoming(incoming).await
             }

@@ -145,7 +145,7 @@ impl Admission {
 /// The rules local clients are judged by: with SMB served, rules that name
 /// SMB accounts (`DOMAIN\user`, SIDs) are for SMB callers only.
 fn local_rules(options: &ListenOptions) -> std::borrow::Cow<'_, crate::access::AccessRules> {
-    #[cfg(feature = "smb")]
+    #[cfg(feature = "remote")]
     if options.smb.is_some() {
         return std::borrow::Cow::Owned(super::smb::access::unix_rules(&options.access));
     }

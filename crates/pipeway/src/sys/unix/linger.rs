@@ -47,7 +47,7 @@ pub(crate) struct SmbEnd {
 }
 
 impl SmbEnd {
-    #[cfg_attr(not(feature = "smb"), allow(dead_code))]
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     pub(crate) fn new(socket: &Socket, bound: Duration) -> io::Result<Self> {
         Ok(Self {
             socket: Mutex::new(Some(socket.try_clone()?)),

@@ -18,7 +18,7 @@ pub(crate) mod process;
 pub(crate) mod samba_wire;
 pub(crate) mod shm;
 pub(crate) mod shm_link;
-#[cfg(feature = "smb")]
+#[cfg(feature = "remote")]
 pub(crate) mod smb;
 pub(crate) mod smb_hook;
 pub(crate) mod socket;
@@ -103,7 +103,8 @@ impl PeerIdentity {
             uid: creds.uid,
             gid: creds.gid,
             user_name: Default::default(),
-            #[cfg(feature = "smb")]
+            remote: None,
+            #[cfg(feature = "remote")]
             smb: None,
             process: crate::process::no_process("no process handle was taken for this peer"),
         }

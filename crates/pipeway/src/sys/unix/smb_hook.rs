@@ -11,15 +11,15 @@ use crate::options::{ListenOptions, PipeMode};
 
 use super::admit::Connection;
 
-#[cfg(feature = "smb")]
+#[cfg(feature = "remote")]
 pub(crate) use super::smb::SmbDoor as Door;
 
 /// Without the feature there is no door (this type has no values).
-#[cfg(not(feature = "smb"))]
+#[cfg(not(feature = "remote"))]
 #[derive(Debug)]
 pub(crate) enum Door {}
 
-#[cfg(not(feature = "smb"))]
+#[cfg(not(feature = "remote"))]
 impl Door {
     pub(crate) fn shutdown(&self) {
         match *self {}
@@ -35,9 +35,9 @@ impl Door {
 /// and that acceptor takes an instance only once it has a client (an idle
 /// one would keep an instance from SMB clients).
 pub(crate) fn serves_smb(options: &ListenOptions) -> bool {
-    #[cfg(feature = "smb")]
+    #[cfg(feature = "remote")]
     return options.smb.is_some();
-    #[cfg(not(feature = "smb"))]
+    #[cfg(not(feature = "remote"))]
     {
         let _ = options;
         false
@@ -53,7 +53,7 @@ pub(crate) fn open(
     gate: Option<Arc<InstanceGate>>,
     deliver: impl FnMut(Connection) -> bool + Send + 'static,
 ) -> Result<Option<Door>, Error> {
-    #[cfg(feature = "smb")]
+    #[cfg(feature = "remote")]
     if let Some(smb) = &options.smb {
         return Ok(Some(Door::open(
             name,

@@ -23,7 +23,7 @@ pub(crate) enum Wire {
     Framed,
     /// `SOCK_STREAM` from Samba's `smbd`, after its hand-off: raw bytes, or
     /// messages after 2-byte lengths (see `samba_wire`).
-    #[cfg_attr(not(feature = "smb"), allow(dead_code))]
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     Samba,
 }
 

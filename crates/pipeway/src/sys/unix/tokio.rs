@@ -208,7 +208,7 @@ impl AsyncListener {
     }
 
     /// The SMB socket's path, when the listener serves SMB clients.
-    #[cfg_attr(not(feature = "smb"), allow(dead_code))]
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     pub(crate) fn smb_path(&self) -> Option<&std::path::Path> {
         self.smb.as_ref().map(|door| door.path())
     }

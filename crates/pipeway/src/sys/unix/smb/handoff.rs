@@ -181,6 +181,8 @@ fn peer_identity(caller: SmbCaller) -> PeerIdentity {
         gid: caller.gid(),
         user_name,
         smb: Some(Arc::new(caller)),
+        // The pipe's server is this host: the client is the remote one.
+        remote: None,
         process: crate::process::no_process("the client is on another host (SMB, through Samba)"),
     }
 }
