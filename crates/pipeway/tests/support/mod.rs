@@ -30,12 +30,18 @@ pub fn unique_pipe(tag: &str) -> String {
 }
 
 /// A Samba host in a network namespace, if this machine can run one (root,
-/// smbd, impacket).
+/// smbd), and impacket to be its client.
 pub fn samba() -> Option<SambaHost> {
     if !impacket_installed() {
         missing("impacket (pip install impacket) is not installed");
         return None;
     }
+    samba_host()
+}
+
+/// A Samba host in a network namespace, if this machine can run one (root,
+/// smbd), for tests whose SMB client is pipeway's own.
+pub fn samba_host() -> Option<SambaHost> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         missing("the Samba test host needs root");
