@@ -1,8 +1,9 @@
 //! `pipeway serve --smb`: a pipe served to another host through Samba, run
-//! as a user would run it, with impacket as the SMB client.
+//! as a user would run it, with impacket as the SMB client, and with
+//! `pipeway connect \\host\pipe\NAME` (pipeway's remote client).
 #![cfg(target_os = "linux")]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -45,6 +46,11 @@ fn samba() -> Option<SambaHost> {
         missing("impacket is not installed");
         return None;
     }
+    samba_host()
+}
+
+/// A Samba host (root starts it), for tests whose client is pipeway's own.
+fn samba_host() -> Option<SambaHost> {
     if !is_root() {
         missing("the Samba test host needs root");
         return None;
@@ -172,6 +178,49 @@ fn serve_smb_echoes_to_an_smb_client_and_reports_who_it_is() {
         "{connected}"
     );
     assert!(connected.contains("pid ?"), "{connected}");
+}
+
+#[test]
+fn pipeway_connect_on_this_host_reaches_pipeway_serve_smb_on_the_other() {
+    let Some(host) = samba_host() else { return };
+    let pipe = unique("both");
+    let np_dir = host.np_dir().to_str().unwrap().to_owned();
+    let user = host.user().clone();
+    let mut server = Server::start(&[
+        &pipe,
+        "--echo",
+        "--smb",
+        "--smb-dir",
+        &np_dir,
+        "--allow-user",
+        &user.name,
+    ]);
+    let unc = format!(r"\\{}\pipe\{pipe}", host.address());
+    let mut client = Command::new(PIPEWAY)
+        .args(["connect", &unc, "--port", &host.port().to_string(), "-U"])
+        .arg(format!("{}%{}", user.name, user.password))
+        .env_remove("PIPEWAY_USER")
+        .env_remove("PIPEWAY_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello across hosts\n")
+        .unwrap();
+    let out = client.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello across hosts\n");
+    let connected = server.wait_for("connected:");
+    assert!(
+        connected.contains(&format!(r"SMB PWTESTHOST\{} from", user.name)),
+        "{connected}"
+    );
 }
 
 #[test]
