@@ -24,6 +24,8 @@ pub(crate) mod smb_hook;
 pub(crate) mod socket;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
+#[cfg(feature = "tokio")]
+mod tokio_listen;
 pub(crate) mod users;
 
 use std::ffi::OsString;
