@@ -5,7 +5,9 @@
 //! The server serves local and SMB clients on one listener; the other host
 //! is a network namespace with smbd (pipeway-testbed), and impacket is the
 //! SMB client. The local rows are a Python client, so that the SMB rows
-//! compare with a client of the same language, and pipeway's own client.
+//! compare with a client of the same language, and pipeway's own client,
+//! which also crosses Samba as the remote client (`\\host\pipe\name`):
+//! the fair pair for what Samba adds, with no Python on either side.
 //! impacket spends milliseconds of its own CPU on each call (SMB signing
 //! and encryption in Python), so the `net` rows take each client's CPU
 //! time off: what is left is what the path itself costs (for SMB: TCP over
@@ -33,6 +35,7 @@ const CLIENT_SOURCE: &str = include_str!("smb_serve_client.py");
 
 const PYTHON_LOCAL: &str = "Python client, local";
 const PIPEWAY_LOCAL: &str = "pipeway client, local";
+const PIPEWAY_REMOTE: &str = "pipeway remote client through Samba";
 const TRANSACT: &str = "impacket through Samba, transact";
 const WRITE_READ: &str = "impacket through Samba, write + read";
 const PYTHON_LOCAL_NET: &str = "Python client, local, less its CPU";
@@ -59,6 +62,9 @@ fn tables() -> Vec<Table> {
         .row(PYTHON_LOCAL, |cx| start(cx, Client::Python { net: false }))
         .row_vs(PIPEWAY_LOCAL, &[PYTHON_LOCAL], |cx| {
             start(cx, Client::Pipeway)
+        })
+        .row_vs(PIPEWAY_REMOTE, &[PIPEWAY_LOCAL], |cx| {
+            start(cx, Client::PipewayRemote)
         })
         .row_vs(TRANSACT, &[PYTHON_LOCAL], |cx| {
             start(
@@ -96,8 +102,15 @@ fn tables() -> Vec<Table> {
 #[derive(Clone, Copy)]
 enum Client {
     Pipeway,
-    Python { net: bool },
-    Impacket { transact: bool, net: bool },
+    /// pipeway's remote client, dialing `\\host\pipe\name`.
+    PipewayRemote,
+    Python {
+        net: bool,
+    },
+    Impacket {
+        transact: bool,
+        net: bool,
+    },
 }
 
 /// The Samba host the rows of a run share; made by the first row that
@@ -150,6 +163,20 @@ fn start(cx: &Context, client: Client) -> io::Result<Box<dyn Subject>> {
     let (net, mut args): (bool, Vec<String>) = match client {
         Client::Pipeway => {
             let stream = pipeway::PipeStream::connect(pipe.as_str())?;
+            return Ok(Box::new(Holding {
+                subject: Echo::boxed(Bytes(stream), SIZE, server),
+                _host: host,
+            }));
+        }
+        Client::PipewayRemote => {
+            let options = pipeway::ConnectOptions::new()
+                .credentials(pipeway::Credentials::new(
+                    &user.name,
+                    user.password.as_str(),
+                ))
+                .smb_port(host.port());
+            let unc = format!(r"\\{}\pipe\{pipe}", host.address());
+            let stream = pipeway::PipeStream::connect_with(unc, &options)?;
             return Ok(Box::new(Holding {
                 subject: Echo::boxed(Bytes(stream), SIZE, server),
                 _host: host,
