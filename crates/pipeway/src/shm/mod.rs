@@ -72,14 +72,10 @@ mod error;
 mod name;
 mod region;
 
-#[cfg(unix)]
 mod channel;
-#[cfg(unix)]
 mod engine;
 pub mod layout;
-#[cfg(unix)]
 mod link;
-#[cfg(unix)]
 mod setup;
 #[cfg(all(unix, feature = "tokio"))]
 pub mod tokio;
@@ -87,12 +83,10 @@ pub mod tokio;
 #[cfg(unix)]
 mod list;
 
-#[cfg(unix)]
 pub use channel::{Message, ShmChannel, ShmListener};
 pub use error::ShmError;
 #[cfg(unix)]
 pub use list::{LocalSharedMemory, local_shared_memory};
 pub use name::{MAX_SHM_NAME, ShmName};
 pub use region::{SharedMemory, ShmAccess, ShmOptions};
-#[cfg(unix)]
 pub use setup::{DEFAULT_RING_SIZE, DEFAULT_SPIN, ShmChannelOptions};
