@@ -392,7 +392,6 @@ fn a_pipe_that_is_not_a_channel_is_refused_clearly() {
     assert!(matches!(result, Err(ShmError::Protocol(_))), "{result:?}");
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn the_tokio_face_echoes_and_survives_a_cancelled_receive() {
     use pipeway::shm::tokio::{ShmChannel, ShmListener};
@@ -422,4 +421,56 @@ async fn the_tokio_face_echoes_and_survives_a_cancelled_receive() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// A server that sends handle values naming no section or event (here a
+/// file of the client's own, or nothing at all) is refused before anything
+/// is mapped, and the client's own handle is left open.
+#[cfg(windows)]
+#[test]
+fn handle_values_that_name_no_section_or_event_are_refused_and_left_open() {
+    use std::io::Write;
+    use std::os::windows::io::AsRawHandle;
+
+    use pipeway::shm::layout::{HandleOffer, Setup};
+
+    let path = std::env::temp_dir().join(unique("shm-own-file"));
+    let mut own_file = std::fs::File::create(&path).unwrap();
+    let file_value = own_file.as_raw_handle() as usize as u64;
+    let offers = [
+        HandleOffer {
+            memory: file_value,
+            wakes_server: 0xff_fff0,
+            wakes_client: 0xff_fff4,
+        },
+        HandleOffer {
+            memory: 0xff_fff8,
+            wakes_server: 0xff_fff0,
+            wakes_client: 0xff_fff4,
+        },
+    ];
+    for (offer, names) in offers.into_iter().zip(["File", "no object"]) {
+        let name = unique("shm-bad-handles");
+        let listener = pipeway::PipeListener::bind(&name).unwrap();
+        let serving = std::thread::spawn(move || {
+            let mut pipe = listener.accept().unwrap();
+            let setup = Setup {
+                ring_size: 4096,
+                max_message: 1 << 20,
+            };
+            pipe.write_all(&setup.encode()).unwrap();
+            pipe.write_all(&offer.encode()).unwrap();
+            pipe
+        });
+        let result = ShmChannel::connect(&name);
+        let _server_end = serving.join().unwrap();
+        match result {
+            Err(ShmError::Protocol(why)) => assert!(why.contains(names), "{why}"),
+            other => panic!("expected a protocol error, got {other:?}"),
+        }
+    }
+    own_file.write_all(b"still open").unwrap();
+    drop(own_file);
+    assert_eq!(std::fs::read(&path).unwrap(), b"still open");
+    std::fs::remove_file(&path).unwrap();
 }

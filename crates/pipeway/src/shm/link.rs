@@ -272,7 +272,7 @@ impl Link {
 
     /// Wakes a waiter of this process that [`wait_blocking`] runs elsewhere
     /// (a tokio face's cancelled wait), so that it sees `cancelled`.
-    #[cfg_attr(not(all(unix, feature = "tokio")), allow(dead_code))] // The tokio face's.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // The tokio face's.
     pub(crate) fn wake_local(&self, what: Wait) {
         let word = match what {
             Wait::Data { .. } => self.rx().data_waiting,

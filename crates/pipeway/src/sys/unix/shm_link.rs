@@ -44,7 +44,7 @@ impl Signals {
     }
 
     /// Wakes a thread of this process sleeping on `word`.
-    #[cfg_attr(not(all(unix, feature = "tokio")), allow(dead_code))] // The tokio face's.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // The tokio face's.
     pub(crate) fn wake_own(&self, word: &AtomicU32) {
         futex_wake(word);
     }

@@ -139,7 +139,7 @@ impl Signals {
     }
 
     /// Wakes a thread of this process sleeping on this end's event.
-    #[cfg_attr(not(all(unix, feature = "tokio")), allow(dead_code))] // The tokio face's.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // The tokio face's.
     pub(crate) fn wake_own(&self, _word: &AtomicU32) {
         set_event(&self.own);
     }
