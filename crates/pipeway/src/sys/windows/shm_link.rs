@@ -386,3 +386,54 @@ pub(crate) fn map_offer(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unique(tag: &str) -> String {
+        use std::sync::atomic::AtomicUsize;
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        format!("{tag}-{}-{n}", std::process::id())
+    }
+
+    #[test]
+    fn without_the_peers_process_its_closed_pipe_says_it_is_gone() {
+        let name = unique("shm-link-gone");
+        let listener = crate::PipeListener::bind(&name).unwrap();
+        let client = crate::PipeStream::connect(&name).unwrap();
+        let server = listener.accept().unwrap();
+        let signals = Signals {
+            own: new_event().unwrap(),
+            peer: new_event().unwrap(),
+            peer_process: None,
+        };
+        assert!(!signals.peer_gone(&client), "the server end is open");
+        drop(server);
+        assert!(signals.peer_gone(&client), "the server end closed");
+    }
+
+    #[test]
+    fn a_sleep_ends_on_a_wake_and_not_while_the_word_differs() {
+        let signals = Signals {
+            own: new_event().unwrap(),
+            peer: new_event().unwrap(),
+            peer_process: None,
+        };
+        let word = AtomicU32::new(1);
+        signals.wake_own(&word);
+        let started = std::time::Instant::now();
+        assert!(!signals.wait(&word, 1, Duration::from_secs(10)));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "woken, not timed out"
+        );
+        word.store(0, Ordering::Relaxed);
+        assert!(
+            !signals.wait(&word, 1, Duration::from_secs(10)),
+            "returns at once"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
