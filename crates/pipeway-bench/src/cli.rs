@@ -27,6 +27,11 @@ pub struct BenchArgs {
     /// Only tables whose title contains this (case-insensitive; repeatable).
     #[arg(long, value_name = "WORD")]
     pub table: Vec<String>,
+    /// Only rows whose name contains this (case-insensitive; repeatable):
+    /// for profiling one row. Their baselines are then left out too, so
+    /// such rows have no ratios.
+    #[arg(long = "case", value_name = "WORD")]
+    pub cases: Vec<String>,
     /// Lists the groups and their tables, and exits.
     #[arg(long)]
     pub list: bool,
@@ -49,13 +54,14 @@ impl BenchArgs {
     }
 
     fn wants_table(&self, title: &str) -> bool {
-        let title = title.to_lowercase();
-        self.table.is_empty()
-            || self
-                .table
-                .iter()
-                .any(|word| title.contains(&word.to_lowercase()))
+        matches_any(&self.table, title)
     }
+}
+
+/// Whether `text` contains one of `words` (ignoring case), or there are none.
+fn matches_any(words: &[String], text: &str) -> bool {
+    let text = text.to_lowercase();
+    words.is_empty() || words.iter().any(|word| text.contains(&word.to_lowercase()))
 }
 
 /// The machine's load averages, as `uptime` gives them.
@@ -122,6 +128,11 @@ pub fn run(args: &BenchArgs, registry: &Registry, cli: Option<PathBuf>) -> io::R
             }
             if args.json {
                 eprintln!("measuring {}", table.title());
+            }
+            let mut table = table;
+            table.retain_rows(|row| matches_any(&args.cases, row));
+            if table.rows.is_empty() {
+                continue;
             }
             let result: TableResult = run_table(group.name(), &table, &cx);
             all_ok &= !result.failed();

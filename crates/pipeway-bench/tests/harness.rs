@@ -59,6 +59,9 @@ fn a_quick_run_gives_one_verified_object_per_case_with_ratios_to_baselines_of_th
         assert_eq!(case["rounds"], 1, "{case}");
         assert!(case["spread"].is_f64(), "{case}");
         assert!(figure(case) > 0.0, "{case}");
+        if cfg!(target_os = "linux") {
+            assert!(case["cpu_ns"].as_f64().is_some_and(|ns| ns > 0.0), "{case}");
+        }
         let key = (
             case["group"].as_str().unwrap().to_owned(),
             case["table"].as_str().unwrap().to_owned(),

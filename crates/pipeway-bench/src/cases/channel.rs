@@ -200,6 +200,10 @@ impl Subject for Requests {
         self.rt.block_on(task).map_err(io::Error::other)?
     }
 
+    fn peer_pids(&self) -> Vec<u32> {
+        vec![self.peer.id()]
+    }
+
     fn finish(mut self: Box<Self>) -> io::Result<()> {
         if let Some(client) = self.client.take() {
             self.rt.block_on(client.close()).map_err(channel_error)?;
@@ -272,6 +276,10 @@ impl Subject for Transfer {
             }
             Ok(started.elapsed())
         })
+    }
+
+    fn peer_pids(&self) -> Vec<u32> {
+        vec![self.peer.id()]
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {

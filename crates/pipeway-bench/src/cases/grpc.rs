@@ -158,6 +158,10 @@ impl Subject for Calls {
         })
     }
 
+    fn peer_pids(&self) -> Vec<u32> {
+        vec![self.peer.id()]
+    }
+
     fn finish(mut self: Box<Self>) -> io::Result<()> {
         let stub = self.stub.take();
         self.rt.block_on(async move { drop(stub) });

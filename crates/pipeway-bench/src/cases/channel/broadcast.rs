@@ -193,6 +193,10 @@ impl Subject for Broadcast {
         Ok(started.elapsed())
     }
 
+    fn peer_pids(&self) -> Vec<u32> {
+        vec![self.peer.id()]
+    }
+
     fn finish(self: Box<Self>) -> io::Result<()> {
         let Self {
             rt, clients, peer, ..
