@@ -33,6 +33,9 @@ pip_install() {
 
 log "system packages the tests use"
 apt_install socat python3
+# Remote pipes: a real Samba host (smbd, in a network namespace the tests
+# make with iproute2) and smbclient; impacket is an independent SMB client.
+apt_install samba smbclient iproute2
 
 # pipeway-grpc's interop tests: grpcio as client and server, grpcio-tools to
 # generate its stubs from buy.proto. (The Rust side needs no protoc: the
@@ -41,6 +44,10 @@ GRPCIO_VERSION=1.80.0
 python3 -c "import grpc, grpc_tools; assert grpc.__version__ == '$GRPCIO_VERSION'" 2>/dev/null ||
   pip_install "grpcio==$GRPCIO_VERSION" "grpcio-tools==$GRPCIO_VERSION"
 
+IMPACKET_VERSION=0.13.1
+python3 -c "import importlib.metadata as m; assert m.version('impacket') == '$IMPACKET_VERSION'" 2>/dev/null ||
+  pip_install "impacket==$IMPACKET_VERSION"
+
 log "format, lints, docs"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
@@ -48,6 +55,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
 log "tests"
 cargo test --workspace --all-features
+
+log "fuzz targets: a smoke run of each"
+scripts/fuzz.sh
 
 # The Windows backend, cross-built and tested under Wine (its own script:
 # it sets up its toolchain the first time). PIPEWAY_SKIP_WINDOWS=1 skips it.

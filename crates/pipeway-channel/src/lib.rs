@@ -7,6 +7,9 @@ pub mod codec;
 pub mod demo;
 mod error;
 mod framer;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod outbox;
 mod server;
 pub mod wire;

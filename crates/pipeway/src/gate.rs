@@ -8,6 +8,8 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
+use crate::sync::{lock, wait};
+
 #[derive(Debug)]
 pub(crate) struct InstanceGate {
     max: usize,
@@ -35,7 +37,7 @@ pub(crate) struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut state = self.gate.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.gate.state);
         state.active -= 1;
         drop(state);
         self.gate.freed.notify_one();
@@ -59,7 +61,7 @@ impl InstanceGate {
     }
 
     pub(crate) fn try_acquire(self: &Arc<Self>) -> Result<Option<Permit>, GateClosed> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.state);
         Self::take(self, &mut state)
     }
 
@@ -77,12 +79,12 @@ impl InstanceGate {
 
     #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn acquire_blocking(self: &Arc<Self>) -> Result<Permit, GateClosed> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.state);
         loop {
             if let Some(permit) = Self::take(self, &mut state)? {
                 return Ok(permit);
             }
-            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
+            state = wait(&self.freed, state);
         }
     }
 
@@ -105,7 +107,7 @@ impl InstanceGate {
     /// Wakes every waiter with `GateClosed`.
     #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn close(&self) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        lock(&self.state).closed = true;
         self.freed.notify_all();
         #[cfg(feature = "tokio")]
         self.freed_async.notify_waiters();

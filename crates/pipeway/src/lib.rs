@@ -2,16 +2,24 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod accept;
 mod access;
+mod deadline;
 mod error;
+#[cfg(all(feature = "fuzzing", unix))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 mod listener;
 mod message;
+mod messages;
 mod name;
 mod options;
 mod peer;
 mod stream;
+mod sync;
 mod sys;
+mod trust;
 mod wait;
 #[cfg(unix)]
 mod wire;

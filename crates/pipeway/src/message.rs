@@ -4,6 +4,7 @@ use std::io;
 use std::net::Shutdown;
 use std::time::Duration;
 
+use crate::deadline;
 use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
@@ -129,12 +130,14 @@ impl MessageStream {
     /// A message that had begun to arrive is kept and completed by the next
     /// receive: nothing is lost.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        deadline::refuse_zero(timeout)?;
         self.inner.endpoint().set_read_timeout(timeout)
     }
 
     /// Makes sends fail with [`io::ErrorKind::TimedOut`] after `timeout`;
     /// see [`send`](Self::send) for what happens to the message.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        deadline::refuse_zero(timeout)?;
         self.inner.endpoint().set_write_timeout(timeout)
     }
 

@@ -173,7 +173,9 @@ impl PipeName {
 
     /// A pipe called `name` on `host` (`\\host\pipe\name`).
     pub fn remote(host: &str, name: &str) -> Result<Self, NameError> {
-        if host.is_empty() {
+        // A host is one component: with a separator in it, the name would
+        // print as a different (or malformed) one.
+        if host.is_empty() || host.contains(['\\', '/']) {
             return Err(NameError::MalformedUnc(format!(r"\\{host}\pipe\{name}")));
         }
         check_pipe_part(name)?;
@@ -215,11 +217,23 @@ impl PipeName {
             Kind::Remote { .. } => None,
         }
     }
+
+    /// The endpoint of a pipe on this machine, or the error every bind,
+    /// connect and lookup gives for a remote name.
+    pub(crate) fn local_path(&self) -> Result<&Path, crate::Error> {
+        self.endpoint()
+            .ok_or_else(|| crate::Error::RemoteNotSupported {
+                name: self.to_string(),
+            })
+    }
 }
 
 impl fmt::Display for PipeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
+            // A name starting with `\` would read back as a malformed UNC
+            // path: print it whole, so that what is shown parses back.
+            Kind::Local { name, .. } if name.starts_with('\\') => write!(f, r"\\.\pipe\{name}"),
             Kind::Local { name, .. } => f.write_str(name),
             Kind::Path(path) => write!(f, "{}", path.display()),
             Kind::Remote { host, name } => write!(f, r"\\{host}\pipe\{name}"),
@@ -391,6 +405,33 @@ mod tests {
             assert_eq!(name.host(), Some("srv"));
             assert_eq!(name.pipe_name(), Some("echo"));
             assert_eq!(name.to_string(), r"\\srv\pipe\echo");
+        }
+    }
+
+    #[test]
+    fn every_name_prints_as_text_that_parses_back_to_it() {
+        // Found by the pipe_name fuzz target: a local name starting with a
+        // backslash printed bare, which reads back as a malformed UNC path.
+        for form in [
+            r"\\.\pipe\\\.\pipea\b",
+            r"\\.\pipe\\x",
+            r"\\srv\pipe\a\b",
+            "a\\b",
+        ] {
+            let name = PipeName::parse(form).unwrap();
+            assert_eq!(PipeName::parse(&name.to_string()), Ok(name), "{form}");
+        }
+    }
+
+    #[test]
+    fn a_host_holding_a_separator_is_malformed() {
+        // Found by the pipe_name fuzz target: `//a\b/pipe/x` was a pipe on
+        // host `a\b`, printed as `\\a\b\pipe\x`, which is malformed.
+        for form in [r"//a\b/pipe/x", r"\\a/b\pipe\x"] {
+            assert!(
+                matches!(PipeName::parse(form), Err(NameError::MalformedUnc(_))),
+                "{form}"
+            );
         }
     }
 

@@ -33,18 +33,51 @@ impl Direction {
     pub fn server_writes(self) -> bool {
         self != Direction::Inbound
     }
+    /// Whether a client end may read: the server writes.
+    pub fn client_reads(self) -> bool {
+        self.server_writes()
+    }
+    /// Whether a client end may write: the server reads.
+    pub fn client_writes(self) -> bool {
+        self.server_reads()
+    }
+    /// Whether a pipe that goes this way can serve a client that asks for
+    /// `requested`: the same direction, or any from a duplex pipe.
+    pub fn serves(self, requested: Direction) -> bool {
+        self == requested || self == Direction::Duplex
+    }
     /// Whether an end may read, given which end it is.
     pub(crate) fn reads(self, end: End) -> bool {
         match end {
             End::Server => self.server_reads(),
-            End::Client => self.server_writes(),
+            End::Client => self.client_reads(),
         }
     }
     /// Whether an end may write, given which end it is.
     pub(crate) fn writes(self, end: End) -> bool {
         match end {
             End::Server => self.server_writes(),
-            End::Client => self.server_reads(),
+            End::Client => self.client_writes(),
+        }
+    }
+
+    /// The direction a client gets from a pipe that offers `offered`: what
+    /// it asked for, if the pipe serves it, or else the pipe's own; a pipe
+    /// that cannot serve the request is refused with
+    /// [`Error::DirectionMismatch`](crate::Error::DirectionMismatch).
+    pub(crate) fn negotiate(
+        name: &crate::PipeName,
+        requested: Option<Direction>,
+        offered: Direction,
+    ) -> Result<Direction, crate::Error> {
+        match requested {
+            None => Ok(offered),
+            Some(requested) if offered.serves(requested) => Ok(requested),
+            Some(requested) => Err(crate::Error::DirectionMismatch {
+                name: name.to_string(),
+                requested,
+                actual: offered,
+            }),
         }
     }
 }
@@ -385,5 +418,42 @@ impl ConnectOptions {
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_gets_what_it_asks_for_where_the_pipe_serves_it() {
+        use Direction::*;
+        let name = crate::PipeName::parse("negotiate").unwrap();
+        assert_eq!(Direction::negotiate(&name, None, Inbound).unwrap(), Inbound);
+        assert_eq!(
+            Direction::negotiate(&name, Some(Outbound), Duplex).unwrap(),
+            Outbound
+        );
+        assert_eq!(
+            Direction::negotiate(&name, Some(Inbound), Inbound).unwrap(),
+            Inbound
+        );
+        for (requested, offered) in [(Duplex, Inbound), (Inbound, Outbound)] {
+            assert!(matches!(
+                Direction::negotiate(&name, Some(requested), offered),
+                Err(crate::Error::DirectionMismatch { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn client_and_server_ends_see_one_direction_from_two_sides() {
+        for direction in [Direction::Duplex, Direction::Inbound, Direction::Outbound] {
+            assert_eq!(direction.client_reads(), direction.server_writes());
+            assert_eq!(direction.client_writes(), direction.server_reads());
+            assert!(direction.serves(direction));
+            assert!(Direction::Duplex.serves(direction));
+        }
+        assert!(!Direction::Inbound.serves(Direction::Duplex));
     }
 }

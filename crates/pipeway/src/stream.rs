@@ -4,6 +4,7 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::time::Duration;
 
+use crate::deadline;
 use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
@@ -93,6 +94,7 @@ impl PipeStream {
     /// (`None`: wait forever). A timed-out read consumes nothing; the stream
     /// stays usable.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        deadline::refuse_zero(timeout)?;
         self.inner.endpoint().set_read_timeout(timeout)
     }
 
@@ -100,6 +102,7 @@ impl PipeStream {
     /// A timed-out write sent nothing (or, as `Write::write` allows, part
     /// of the buffer, which its return value says); the stream stays usable.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        deadline::refuse_zero(timeout)?;
         self.inner.endpoint().set_write_timeout(timeout)
     }
 

@@ -172,12 +172,7 @@ pub fn local_pipes() -> io::Result<Vec<LocalPipe>> {
 /// One pipe's socket file: owner, mode, and whether a server listens on it.
 pub fn inspect(name: impl IntoPipeName) -> crate::Result<LocalPipe> {
     let name = name.into_pipe_name()?;
-    let path = name
-        .endpoint()
-        .ok_or_else(|| crate::Error::RemoteNotSupported {
-            name: name.to_string(),
-        })?
-        .to_owned();
+    let path = name.local_path()?.to_owned();
     let meta = std::fs::symlink_metadata(&path).map_err(|err| {
         if err.kind() == io::ErrorKind::NotFound {
             crate::Error::NotFound {

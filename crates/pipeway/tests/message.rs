@@ -210,6 +210,10 @@ fn a_peer_that_vanishes_mid_message_is_an_unexpected_eof() {
             }
             other => panic!("expected an unexpected EOF, got {other}"),
         }
+        // The stream has ended, as on Windows: the next receive says so.
+        assert_eq!(server.recv_vec().unwrap(), None);
+        let mut buf = [0u8; 16];
+        assert_eq!(server.recv(&mut buf).unwrap(), None);
     }
 }
 

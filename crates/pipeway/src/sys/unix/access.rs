@@ -1,22 +1,15 @@
-//! Access rules resolved to uids and gids, the decision made at accept, and
-//! the socket file permissions that express as much of it as they can.
+//! Access rules resolved to uids and gids, and the socket file permissions
+//! that express as much of them as they can. The decision at accept is the
+//! portable one ([`crate::access::ResolvedRules::decide`]).
 
-use crate::access::AccessRules;
+use crate::access::{AccessRules, Admits, ResolvedRules};
 use crate::error::Error;
 
 use super::creds::Credentials;
-use super::users;
+use super::users::{self, ROOT};
 
 /// The rules of one listener, in numbers.
-#[derive(Clone, Debug)]
-pub(crate) struct ResolvedAccess {
-    owner: u32,
-    everyone: bool,
-    allow_uids: Vec<u32>,
-    allow_gids: Vec<u32>,
-    deny_uids: Vec<u32>,
-    deny_gids: Vec<u32>,
-}
+pub(crate) type ResolvedAccess = ResolvedRules<u32>;
 
 /// The socket file's mode, and the group to give it when one group is all
 /// the rules widen access to.
@@ -26,92 +19,51 @@ pub(crate) struct FilePermissions {
     pub group: Option<u32>,
 }
 
-const ROOT: u32 = 0;
+/// Resolves the rules for a listener this process owns.
+pub(crate) fn resolve(rules: &AccessRules) -> Result<ResolvedAccess, Error> {
+    ResolvedRules::resolve(rules, users::effective_uid(), users::uid_of, users::gid_of)
+}
 
-impl ResolvedAccess {
-    pub(crate) fn resolve(rules: &AccessRules) -> Result<Self, Error> {
-        let uids = |accounts: &[crate::access::Account]| -> Result<Vec<u32>, Error> {
-            accounts.iter().map(users::uid_of).collect()
-        };
-        let gids = |accounts: &[crate::access::Account]| -> Result<Vec<u32>, Error> {
-            accounts.iter().map(users::gid_of).collect()
-        };
-        Ok(Self {
-            owner: users::effective_uid(),
-            everyone: rules.everyone,
-            allow_uids: uids(&rules.allow_users)?,
-            allow_gids: gids(&rules.allow_groups)?,
-            deny_uids: uids(&rules.deny_users)?,
-            deny_gids: gids(&rules.deny_groups)?,
-        })
-    }
+/// Admits or refuses a peer at accept: denies first, then the owner and
+/// root, then the allows. `peer_groups` (its supplementary groups) is read
+/// only if a rule names a group; the primary group always counts.
+pub(crate) fn decide(
+    access: &ResolvedAccess,
+    peer: &Credentials,
+    peer_groups: impl FnOnce() -> std::io::Result<Vec<u32>>,
+) -> Result<(), String> {
+    let groups = || {
+        let mut groups = peer_groups()?;
+        groups.push(peer.gid);
+        Ok(groups)
+    };
+    access.decide(
+        &peer.uid,
+        groups,
+        Admits::Checked {
+            superusers: &[ROOT],
+        },
+    )
+}
 
-    /// Whether the decision needs the peer's groups (worth a syscall only then).
-    fn needs_groups(&self) -> bool {
-        !self.allow_gids.is_empty() || !self.deny_gids.is_empty()
-    }
-
-    /// Admits or refuses a peer: denies first, then the owner and root, then
-    /// the allows. A failure to learn the peer's groups refuses (fail closed).
-    pub(crate) fn decide(
-        &self,
-        peer: &Credentials,
-        peer_groups: impl FnOnce() -> std::io::Result<Vec<u32>>,
-    ) -> Result<(), String> {
-        let groups = if self.needs_groups() {
-            let mut groups = peer_groups()
-                .map_err(|err| format!("cannot read the groups of uid {}: {err}", peer.uid))?;
-            groups.push(peer.gid);
-            groups
-        } else {
-            Vec::new()
-        };
-        if self.deny_uids.contains(&peer.uid) {
-            return Err(format!("uid {} is denied", peer.uid));
-        }
-        if let Some(gid) = groups.iter().find(|gid| self.deny_gids.contains(gid)) {
-            return Err(format!("uid {} is in denied group {gid}", peer.uid));
-        }
-        let admitted = peer.uid == self.owner
-            || peer.uid == ROOT
-            || self.everyone
-            || self.allow_uids.contains(&peer.uid)
-            || groups.iter().any(|gid| self.allow_gids.contains(gid));
-        if admitted {
-            Ok(())
-        } else {
-            Err(format!(
-                "uid {} is not admitted (the pipe admits uid {}{})",
-                peer.uid,
-                self.owner,
-                if self.allow_uids.is_empty() && self.allow_gids.is_empty() {
-                    " and root only"
-                } else {
-                    ", root and its allow rules"
-                }
-            ))
-        }
-    }
-
-    /// The socket file's permissions. Connecting needs write permission on the
-    /// file, so the mode keeps out whoever it can; what it cannot express
-    /// (several groups, single users) is left to the check at accept.
-    pub(crate) fn file_permissions(&self) -> FilePermissions {
-        let widened_to_others = self.everyone || !self.allow_uids.is_empty();
-        match (widened_to_others, self.allow_gids.as_slice()) {
-            (false, []) => FilePermissions {
-                mode: 0o600,
-                group: None,
-            },
-            (false, [gid]) => FilePermissions {
-                mode: 0o660,
-                group: Some(*gid),
-            },
-            _ => FilePermissions {
-                mode: 0o666,
-                group: None,
-            },
-        }
+/// The socket file's permissions. Connecting needs write permission on the
+/// file, so the mode keeps out whoever it can; what it cannot express
+/// (several groups, single users) is left to the check at accept.
+pub(crate) fn file_permissions(access: &ResolvedAccess) -> FilePermissions {
+    let widened_to_others = access.everyone || !access.allow_users.is_empty();
+    match (widened_to_others, access.allow_groups.as_slice()) {
+        (false, []) => FilePermissions {
+            mode: 0o600,
+            group: None,
+        },
+        (false, [gid]) => FilePermissions {
+            mode: 0o660,
+            group: Some(*gid),
+        },
+        _ => FilePermissions {
+            mode: 0o666,
+            group: None,
+        },
     }
 }
 
@@ -120,13 +72,13 @@ mod tests {
     use super::*;
 
     fn rules(owner: u32) -> ResolvedAccess {
-        ResolvedAccess {
+        ResolvedRules {
             owner,
             everyone: false,
-            allow_uids: vec![],
-            allow_gids: vec![],
-            deny_uids: vec![],
-            deny_gids: vec![],
+            allow_users: vec![],
+            allow_groups: vec![],
+            deny_users: vec![],
+            deny_groups: vec![],
         }
     }
 
@@ -145,49 +97,36 @@ mod tests {
     #[test]
     fn owner_and_root_only_by_default() {
         let r = rules(1000);
-        assert!(r.decide(&peer(1000, 1000), no_groups).is_ok());
-        assert!(r.decide(&peer(0, 0), no_groups).is_ok());
-        assert!(r.decide(&peer(1001, 1001), no_groups).is_err());
-        assert_eq!(r.file_permissions().mode, 0o600);
+        assert!(decide(&r, &peer(1000, 1000), no_groups).is_ok());
+        assert!(decide(&r, &peer(0, 0), no_groups).is_ok());
+        assert!(decide(&r, &peer(1001, 1001), no_groups).is_err());
+        assert_eq!(file_permissions(&r).mode, 0o600);
     }
 
     #[test]
-    fn denies_win_over_allows() {
+    fn the_primary_group_counts_for_group_rules() {
         let mut r = rules(1000);
         r.everyone = true;
-        r.deny_uids = vec![1002];
-        r.deny_gids = vec![50];
-        assert!(r.decide(&peer(1001, 1001), || Ok(vec![7])).is_ok());
-        assert!(r.decide(&peer(1002, 1002), no_groups).is_err());
-        assert!(r.decide(&peer(1003, 1003), || Ok(vec![50])).is_err());
-        // Denies apply even to root and the owner.
-        assert!(r.decide(&peer(0, 50), no_groups).is_err());
-        assert_eq!(r.file_permissions().mode, 0o666);
+        r.deny_groups = vec![50];
+        assert!(decide(&r, &peer(1003, 1003), || Ok(vec![50])).is_err());
+        // Denies apply even to root: its primary group is denied here.
+        assert!(decide(&r, &peer(0, 50), no_groups).is_err());
+        assert_eq!(file_permissions(&r).mode, 0o666);
     }
 
     #[test]
     fn one_allowed_group_is_expressed_by_the_file() {
         let mut r = rules(1000);
-        r.allow_gids = vec![42];
-        assert!(r.decide(&peer(1001, 1001), || Ok(vec![42])).is_ok());
-        assert!(r.decide(&peer(1001, 42), no_groups).is_ok());
-        assert!(r.decide(&peer(1001, 1001), || Ok(vec![43])).is_err());
+        r.allow_groups = vec![42];
+        assert!(decide(&r, &peer(1001, 1001), || Ok(vec![42])).is_ok());
+        assert!(decide(&r, &peer(1001, 42), no_groups).is_ok());
+        assert!(decide(&r, &peer(1001, 1001), || Ok(vec![43])).is_err());
         assert_eq!(
-            r.file_permissions(),
+            file_permissions(&r),
             FilePermissions {
                 mode: 0o660,
                 group: Some(42)
             }
         );
-    }
-
-    #[test]
-    fn unreadable_groups_refuse() {
-        let mut r = rules(1000);
-        r.allow_gids = vec![42];
-        let err = r
-            .decide(&peer(1001, 1001), || Err(std::io::Error::other("boom")))
-            .unwrap_err();
-        assert!(err.contains("cannot read the groups"), "{err}");
     }
 }

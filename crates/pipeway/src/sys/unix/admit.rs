@@ -11,7 +11,7 @@ use crate::options::{Direction, End, ListenOptions, PipeMode};
 use crate::peer::PeerIdentity;
 use crate::wire::{Hello, Refusal};
 
-use super::access::ResolvedAccess;
+use super::access::{self, ResolvedAccess};
 use super::creds;
 use super::socket::{Socket, Wire};
 
@@ -77,7 +77,7 @@ impl Admission {
             wire,
             mode,
             direction: options.direction,
-            access: ResolvedAccess::resolve(&options.access)?,
+            access: access::resolve(&options.access)?,
             in_buffer_size: options.in_buffer_size,
             out_buffer_size: options.out_buffer_size,
             max_message_size: options.max_message_size,
@@ -92,10 +92,9 @@ impl Admission {
                 return Admitted::Gone;
             }
         };
-        if let Err(reason) = self
-            .access
-            .decide(&peer, || creds::peer_groups(socket.as_fd(), &peer))
-        {
+        if let Err(reason) = access::decide(&self.access, &peer, || {
+            creds::peer_groups(socket.as_fd(), &peer)
+        }) {
             if self.wire == Wire::Framed {
                 // Tell a pipeway client why; it may already be gone, which is fine.
                 let hello = Hello::Refused(Refusal::AccessDenied).encode();

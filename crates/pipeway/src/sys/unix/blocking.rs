@@ -4,18 +4,20 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
+use crate::accept::{self, ADMITTED_AHEAD};
 use crate::error::Error;
 use crate::gate::{InstanceGate, Permit};
 use crate::name::PipeName;
 use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
 use crate::peer::PeerIdentity;
+use crate::sync::{lock, wait};
 
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
@@ -75,7 +77,7 @@ impl Shared {
             {
                 let mut queue = lock(&self.queue);
                 while queue.len() >= ADMITTED_AHEAD && !self.closed.load(Ordering::Acquire) {
-                    queue = self.room.wait(queue).unwrap_or_else(|p| p.into_inner());
+                    queue = wait(&self.room, queue);
                 }
             }
             match self.accept_one() {
@@ -86,18 +88,13 @@ impl Shared {
                 Ok(None) => {}
                 Err(Error::ListenerClosed) => break,
                 Err(err) => {
-                    // Out of descriptors or memory, say: wait, do not spin.
-                    tracing::warn!(pipe = %self.admission.name, %err, "accept failed");
-                    std::thread::sleep(Duration::from_millis(50));
+                    std::thread::sleep(accept::accept_failed(&self.admission.name, &err));
                 }
             }
         }
         self.arrived.notify_all();
     }
 }
-
-/// How many clients the framed wire admits ahead of the caller's `accept`.
-const ADMITTED_AHEAD: usize = 64;
 
 #[derive(Debug)]
 pub(crate) struct Listener {
@@ -118,7 +115,7 @@ impl Listener {
             &admission.name,
             admission.wire,
             options.first_instance,
-            admission.access.file_permissions(),
+            super::access::file_permissions(&admission.access),
             false,
         )?;
         let wire = admission.wire;
@@ -169,11 +166,7 @@ impl Listener {
             if self.shared.closed.load(Ordering::Acquire) {
                 return Err(Error::ListenerClosed);
             }
-            queue = self
-                .shared
-                .arrived
-                .wait(queue)
-                .unwrap_or_else(|p| p.into_inner());
+            queue = wait(&self.shared.arrived, queue);
         }
     }
 
@@ -272,7 +265,7 @@ fn wait_for_hello(plan: &mut ConnectPlan, socket: &Socket) -> Result<Option<Hell
 /// deadline, so they get `TimedOut`.
 fn timed_out(err: io::Error) -> io::Error {
     if err.kind() == io::ErrorKind::WouldBlock {
-        io::Error::new(io::ErrorKind::TimedOut, "the pipe operation timed out")
+        crate::deadline::timed_out()
     } else {
         err
     }
@@ -283,12 +276,6 @@ fn timed_out_error(err: Error) -> Error {
         Error::Io(err) => Error::Io(timed_out(err)),
         other => other,
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The parts of a connected pipe that do not depend on its mode.
@@ -371,10 +358,7 @@ impl Endpoint {
         let mut pause = Duration::from_micros(100);
         while self.socket.unread_by_peer()? > 0 {
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the peer did not read everything before the timeout",
-                ));
+                return Err(crate::deadline::not_drained());
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(10));

@@ -6,7 +6,6 @@
 //! in how they sleep between attempts and wait for the hello.
 
 use std::io::{self, IoSliceMut};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rustix::io::Errno;
@@ -14,26 +13,15 @@ use rustix::net::SocketAddrUnix;
 
 use crate::error::Error;
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, Direction, End, PipeMode, ServerRequirement};
+use crate::options::{ConnectOptions, Direction, End, PipeMode};
 use crate::peer::PeerIdentity;
-use crate::wait::ConnectClock;
+use crate::trust::Trusted;
+use crate::wait::{ConnectWait, Waiting};
 use crate::wire::{HELLO_LEN, Hello, Refusal};
 
 use super::admit::{Connection, shut_unused_halves};
 use super::socket::{Socket, Wire};
 use super::users;
-
-/// Why the last attempt did not connect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Waiting {
-    /// No socket file.
-    Missing,
-    /// A socket file nobody accepts on (yet).
-    Refused,
-    /// Every instance in use: the kernel queue is full, or the server has not
-    /// admitted this client before the deadline.
-    Busy,
-}
 
 /// What the face should do next.
 pub(crate) enum Step {
@@ -44,24 +32,14 @@ pub(crate) enum Step {
     Sleep(Duration),
 }
 
-/// Who the client accepts as the server.
-#[derive(Debug)]
-enum Trusted {
-    Uids(Vec<u32>),
-    Anyone,
-}
-
 pub(crate) struct ConnectPlan {
-    name: PipeName,
-    path: PathBuf,
+    wait: ConnectWait,
     mode: PipeMode,
     requested_direction: Option<Direction>,
-    trusted: Trusted,
+    trusted: Trusted<u32>,
     in_buffer_size: Option<usize>,
     out_buffer_size: Option<usize>,
     max_message: usize,
-    clock: ConnectClock,
-    waiting: Waiting,
 }
 
 impl ConnectPlan {
@@ -70,31 +48,20 @@ impl ConnectPlan {
         options: &ConnectOptions,
         mode: PipeMode,
     ) -> Result<Self, Error> {
-        let path = match name.endpoint() {
-            Some(path) => path.to_owned(),
-            None => {
-                return Err(Error::RemoteNotSupported {
-                    name: name.to_string(),
-                });
-            }
-        };
-        const ROOT: u32 = 0;
-        let trusted = match &options.server {
-            ServerRequirement::SameUserOrRoot => Trusted::Uids(vec![users::effective_uid(), ROOT]),
-            ServerRequirement::User(account) => Trusted::Uids(vec![users::uid_of(account)?, ROOT]),
-            ServerRequirement::Anyone => Trusted::Anyone,
-        };
+        let trusted = Trusted::resolve(
+            &options.server,
+            || Ok(users::effective_uid()),
+            users::uid_of,
+            [users::ROOT],
+        )?;
         Ok(Self {
-            name,
-            path,
+            wait: ConnectWait::start(name, options.timeout)?,
             mode,
             requested_direction: options.direction,
             trusted,
             in_buffer_size: options.in_buffer_size,
             out_buffer_size: options.out_buffer_size,
             max_message: options.max_message_size,
-            clock: ConnectClock::start(options.timeout),
-            waiting: Waiting::Missing,
         })
     }
 
@@ -115,15 +82,15 @@ impl ConnectPlan {
                 let peer = self.check_server(&socket)?;
                 Ok(Step::Connected(socket, wire, peer))
             }
-            None => self.pause(),
+            None => Ok(Step::Sleep(self.wait.next_pause()?)),
         }
     }
 
     fn attempt(&mut self) -> Result<Option<(Socket, Wire)>, Error> {
-        let addr = SocketAddrUnix::new(&self.path).map_err(io::Error::from)?;
+        let addr = SocketAddrUnix::new(self.wait.path()).map_err(io::Error::from)?;
         for &wire in self.wires() {
             let socket = Socket::new(wire, true)?;
-            self.waiting = match rustix::net::connect(&socket, &addr) {
+            let waiting = match rustix::net::connect(&socket, &addr) {
                 Ok(()) => {
                     socket.set_buffer_sizes(self.in_buffer_size, self.out_buffer_size)?;
                     return Ok(Some((socket, wire)));
@@ -135,81 +102,45 @@ impl ConnectPlan {
                 Err(Errno::AGAIN) => Waiting::Busy,
                 Err(Errno::ACCESS) | Err(Errno::PERM) => {
                     return Err(Error::AccessDenied {
-                        name: self.name.to_string(),
+                        name: self.wait.name().to_string(),
                         reason: format!(
                             "the socket file {} does not admit this user",
-                            self.path.display()
+                            self.wait.path().display()
                         ),
                     });
                 }
                 Err(err) => return Err(Error::Io(err.into())),
             };
+            self.wait.waiting_for(waiting);
             return Ok(None);
         }
         // Every wire this client speaks was the wrong socket type.
         Err(match self.mode {
             PipeMode::Message => Error::WrongMode {
-                name: self.name.to_string(),
+                name: self.wait.name().to_string(),
                 expected: PipeMode::Message,
                 actual: PipeMode::Byte,
             },
             PipeMode::Byte => Error::Protocol(format!(
                 "{} is a socket of a kind pipes do not use (neither stream nor seqpacket)",
-                self.path.display()
+                self.wait.path().display()
             )),
         })
-    }
-
-    fn pause(&mut self) -> Result<Step, Error> {
-        match self.clock.next_pause() {
-            Some(pause) => Ok(Step::Sleep(pause)),
-            None => Err(self.timeout_error()),
-        }
-    }
-
-    fn timeout_error(&self) -> Error {
-        let name = self.name.to_string();
-        let waited = self.clock.waited();
-        match self.waiting {
-            Waiting::Missing => Error::NotFound {
-                name,
-                path: self.path.clone(),
-                waited,
-            },
-            Waiting::Refused => Error::NotListening {
-                name,
-                path: self.path.clone(),
-                waited,
-            },
-            Waiting::Busy => Error::Busy { name, waited },
-        }
     }
 
     /// Refuses a server run by a user the client does not trust, before a
     /// byte goes either way.
     fn check_server(&self, socket: &Socket) -> Result<PeerIdentity, Error> {
         let creds = socket.peer_cred()?;
-        let peer = PeerIdentity::from_credentials(creds);
-        match &self.trusted {
-            Trusted::Anyone => Ok(peer),
-            Trusted::Uids(uids) if uids.contains(&creds.uid) => Ok(peer),
-            Trusted::Uids(uids) => Err(Error::UntrustedServer {
-                name: self.name.to_string(),
-                actual: describe_user(creds.uid),
-                pid: creds.pid,
-                expected: uids
-                    .iter()
-                    .map(|&uid| describe_user(uid))
-                    .collect::<Vec<_>>()
-                    .join(" or "),
-            }),
-        }
+        self.trusted
+            .check(self.wait.name(), Some(&creds.uid), creds.pid)?;
+        Ok(PeerIdentity::from_credentials(creds))
     }
 
     /// How long is left to wait for the hello (zero once the deadline has
     /// passed), or `None` without a deadline.
     pub(crate) fn remaining(&self) -> Option<Duration> {
-        self.clock.remaining()
+        self.wait.remaining()
     }
 
     /// Reads the hello if it has arrived. `Ok(None)`: not yet. A server that
@@ -219,7 +150,7 @@ impl ConnectPlan {
         let mut buf = [0u8; HELLO_LEN + 8];
         match socket.recv_vectored(&mut [IoSliceMut::new(&mut buf)], false) {
             Ok(received) if received.bytes == 0 => {
-                self.waiting = Waiting::Refused;
+                self.wait.waiting_for(Waiting::Refused);
                 Ok(Some(HelloResult::Retry))
             }
             Ok(received) => {
@@ -229,7 +160,7 @@ impl ConnectPlan {
             }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {
-                self.waiting = Waiting::Refused;
+                self.wait.waiting_for(Waiting::Refused);
                 Ok(Some(HelloResult::Retry))
             }
             Err(err) => Err(err.into()),
@@ -239,8 +170,8 @@ impl ConnectPlan {
     /// The error for a client whose hello did not come before the deadline:
     /// it is still queued behind the instances in use.
     pub(crate) fn busy(&mut self) -> Error {
-        self.waiting = Waiting::Busy;
-        self.timeout_error()
+        self.wait.waiting_for(Waiting::Busy);
+        self.wait.give_up()
     }
 
     /// Finishes a connection: checks the hello against what this client
@@ -256,7 +187,7 @@ impl ConnectPlan {
             None => (Direction::Duplex, self.max_message as u64),
             Some(Hello::Refused(Refusal::AccessDenied)) => {
                 return Err(Error::AccessDenied {
-                    name: self.name.to_string(),
+                    name: self.wait.name().to_string(),
                     reason: "the server's access rules refused this client".into(),
                 });
             }
@@ -267,7 +198,7 @@ impl ConnectPlan {
             }) => {
                 if mode != self.mode {
                     return Err(Error::WrongMode {
-                        name: self.name.to_string(),
+                        name: self.wait.name().to_string(),
                         expected: self.mode,
                         actual: mode,
                     });
@@ -275,17 +206,7 @@ impl ConnectPlan {
                 (direction, max_message)
             }
         };
-        let direction = match self.requested_direction {
-            None => offered,
-            Some(requested) if requested == offered || offered == Direction::Duplex => requested,
-            Some(requested) => {
-                return Err(Error::DirectionMismatch {
-                    name: self.name.to_string(),
-                    requested,
-                    actual: offered,
-                });
-            }
-        };
+        let direction = Direction::negotiate(self.wait.name(), self.requested_direction, offered)?;
         shut_unused_halves(&socket, direction, End::Client)?;
         Ok(Connection {
             socket,
@@ -305,11 +226,4 @@ pub(crate) enum HelloResult {
     Hello(Hello),
     /// The server closed without a hello: start the connect over.
     Retry,
-}
-
-fn describe_user(uid: u32) -> String {
-    match users::user_name(uid) {
-        Some(name) => format!("uid {uid} ({name})"),
-        None => format!("uid {uid}"),
-    }
 }

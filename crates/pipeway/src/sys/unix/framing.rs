@@ -10,6 +10,7 @@
 use std::io::{self, IoSlice, IoSliceMut};
 
 use crate::error::Error;
+use crate::messages::{Reassembly, check_send};
 use crate::wire::{
     MAX_RECORD_PAYLOAD, MESSAGE_HEADER_LEN, first_record_payload, message_header, message_len,
 };
@@ -120,53 +121,28 @@ impl RecordBuffer {
 // ---------------------------------------------------------------------------
 // Message mode: receiving.
 
-/// A message taken from the socket in part or in full, waiting for more
-/// records or for a buffer large enough.
-#[derive(Debug)]
-struct Partial {
-    /// Exactly the message's length; `got` bytes of it are filled.
-    data: Vec<u8>,
-    got: usize,
-}
-
 #[derive(Debug)]
 pub(crate) struct MessageReader {
-    max: usize,
+    /// The limit, the message kept whole for a larger buffer (or detached
+    /// from one), and whether the stream broke.
+    assembly: Reassembly,
     /// Where the first record's overflow lands when the caller's buffer is
     /// smaller than a record, so one `recvmsg` never truncates a record.
     spill: Vec<u8>,
-    partial: Option<Partial>,
     /// A message being received straight into the caller's buffer: its
     /// length and how much of it has arrived. Valid only while the caller
     /// keeps calling with the same buffer (the tokio face, within one call);
     /// [`detach`](Self::detach) moves it into owned memory otherwise.
     in_place: Option<(usize, usize)>,
-    /// Set when the peer broke the protocol: the stream's message boundaries
-    /// can no longer be trusted, so every later receive fails with this.
-    broken: Option<String>,
 }
 
 impl MessageReader {
     pub(crate) fn new(max: usize) -> Self {
         Self {
-            max,
+            assembly: Reassembly::new(max),
             spill: Vec::new(),
-            partial: None,
             in_place: None,
-            broken: None,
         }
-    }
-
-    fn check_broken(&self) -> Result<(), Error> {
-        match &self.broken {
-            Some(why) => Err(Error::Protocol(why.clone())),
-            None => Ok(()),
-        }
-    }
-
-    fn break_with(&mut self, error: Error) -> Error {
-        self.broken = Some(error.to_string());
-        error
     }
 
     /// Receives the next message into `out`: `Ok(Some(len))`, or `Ok(None)`
@@ -181,7 +157,10 @@ impl MessageReader {
         out: &mut [u8],
         mut io: impl RecordIo,
     ) -> Result<Option<usize>, Error> {
-        self.check_broken()?;
+        self.assembly.check()?;
+        if self.assembly.is_ended() {
+            return Ok(None);
+        }
         if let Some((len, got)) = self.in_place {
             if out.len() < len {
                 // Not the buffer it started in: a caller bug, reported
@@ -193,19 +172,9 @@ impl MessageReader {
             }
             return self.receive_in_place(out, len, got, &mut io);
         }
-        if self.partial.is_some() {
+        if self.assembly.partial.is_some() {
             self.fill(&mut io)?;
-            let partial = self.partial.as_ref().expect("filled above");
-            let len = partial.data.len();
-            if out.len() < len {
-                return Err(Error::BufferTooSmall {
-                    needed: len,
-                    capacity: out.len(),
-                });
-            }
-            out[..len].copy_from_slice(&partial.data);
-            self.partial = None;
-            return Ok(Some(len));
+            return self.assembly.deliver_into(out);
         }
 
         let mut header = [0u8; MESSAGE_HEADER_LEN];
@@ -231,11 +200,10 @@ impl MessageReader {
         }
         // Too big for `out`: keep it, whole, for a call with a larger buffer.
         // `len` is within the limit, so this allocation is bounded.
-        let mut data = vec![0; len];
         let in_out = payload.min(out.len());
-        data[..in_out].copy_from_slice(&out[..in_out]);
-        data[in_out..payload].copy_from_slice(&self.spill[..payload - in_out]);
-        self.partial = Some(Partial { data, got: payload });
+        let partial = self.assembly.start(len);
+        partial.push(&out[..in_out]);
+        partial.push(&self.spill[..payload - in_out]);
         Err(Error::BufferTooSmall {
             needed: len,
             capacity: out.len(),
@@ -252,15 +220,19 @@ impl MessageReader {
         io: &mut impl RecordIo,
     ) -> Result<Option<usize>, Error> {
         while got < len {
-            match Self::continuation(io, &mut out[got..len], len, got) {
-                Ok(n) => got += n,
+            match Self::continuation(io, &mut out[got..len], len) {
+                Ok(Some(n)) => got += n,
+                Ok(None) => {
+                    self.in_place = None;
+                    return Err(self.assembly.cut_short_at(len, got));
+                }
                 Err(err) if is_resumable(&err) => {
                     self.in_place = Some((len, got));
                     return Err(err);
                 }
                 Err(err) => {
                     self.in_place = None;
-                    return Err(self.break_with(err));
+                    return Err(self.assembly.fail(err));
                 }
             }
         }
@@ -275,16 +247,17 @@ impl MessageReader {
     /// that completes.
     pub(crate) fn detach(&mut self, out: &[u8]) {
         if let Some((len, got)) = self.in_place.take() {
-            let mut data = vec![0; len];
-            data[..got].copy_from_slice(&out[..got]);
-            self.partial = Some(Partial { data, got });
+            self.assembly.start(len).push(&out[..got]);
         }
     }
 
     /// Receives the next message into a vector of exactly its length.
     pub(crate) fn recv_vec(&mut self, mut io: impl RecordIo) -> Result<Option<Vec<u8>>, Error> {
-        self.check_broken()?;
-        if self.partial.is_none() {
+        self.assembly.check()?;
+        if self.assembly.is_ended() {
+            return Ok(None);
+        }
+        if self.assembly.partial.is_none() {
             let mut header = [0u8; MESSAGE_HEADER_LEN];
             if self.spill.is_empty() {
                 self.spill = vec![0; MAX_RECORD_PAYLOAD];
@@ -296,12 +269,10 @@ impl MessageReader {
             let Some((len, payload)) = self.first_record(received, &header)? else {
                 return Ok(None);
             };
-            let mut data = vec![0; len];
-            data[..payload].copy_from_slice(&self.spill[..payload]);
-            self.partial = Some(Partial { data, got: payload });
+            self.assembly.start(len).push(&self.spill[..payload]);
         }
         self.fill(&mut io)?;
-        Ok(self.partial.take().map(|partial| partial.data))
+        Ok(self.assembly.deliver_vec())
     }
 
     /// Checks a first record: `None` at end-of-file, else the message's
@@ -319,70 +290,54 @@ impl MessageReader {
                 "a record of {} bytes where a message header ({MESSAGE_HEADER_LEN} bytes) was due",
                 received.bytes
             );
-            return Err(self.break_with(Error::Protocol(why)));
+            return Err(self.assembly.fail(Error::Protocol(why)));
         }
         if received.truncated {
-            return Err(self.break_with(record_too_long().into()));
+            return Err(self.assembly.fail(record_too_long().into()));
         }
-        let announced = message_len(header);
-        if announced > self.max as u64 {
-            return Err(self.break_with(Error::MessageTooLarge {
-                len: announced,
-                max: self.max as u64,
-            }));
-        }
-        let len = announced as usize;
+        let len = self.assembly.admit(message_len(header))?;
         let payload = received.bytes - MESSAGE_HEADER_LEN;
         if payload > len {
             let why = format!("a message announced as {len} bytes came with {payload}");
-            return Err(self.break_with(Error::Protocol(why)));
+            return Err(self.assembly.fail(Error::Protocol(why)));
         }
         Ok(Some((len, payload)))
     }
 
     /// Receives continuation records into the partial message until it is whole.
     fn fill(&mut self, io: &mut impl RecordIo) -> Result<(), Error> {
-        let Some(partial) = self.partial.as_mut() else {
+        let Some(partial) = self.assembly.partial.as_mut() else {
             return Ok(());
         };
         let len = partial.data.len();
-        while partial.got < len {
-            match Self::continuation(io, &mut partial.data[partial.got..], len, partial.got) {
-                Ok(n) => partial.got += n,
+        while !partial.is_complete() {
+            match Self::continuation(io, &mut partial.data[partial.got..], len) {
+                Ok(Some(n)) => partial.got += n,
+                Ok(None) => return Err(self.assembly.cut_short()),
                 Err(err) if is_resumable(&err) => return Err(err),
-                Err(err) => {
-                    self.partial = None;
-                    return Err(self.break_with(err));
-                }
+                Err(err) => return Err(self.assembly.fail(err)),
             }
         }
         Ok(())
     }
 
     /// One continuation record into `dest` (the rest of the message).
+    /// `None`: the peer closed before the message was whole. That ends the
+    /// stream (the next receive reads end-of-file) without breaking it.
     fn continuation(
         io: &mut impl RecordIo,
         dest: &mut [u8],
         len: usize,
-        got: usize,
-    ) -> Result<usize, Error> {
-        let vanished = || {
-            Error::Io(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "the peer closed in the middle of a {len}-byte message ({got} bytes arrived)"
-                ),
-            ))
-        };
+    ) -> Result<Option<usize>, Error> {
         let received = io.recv_record(&mut [IoSliceMut::new(dest)])?;
         if received.bytes == 0 {
-            return Err(vanished());
+            return Ok(None);
         }
         if received.truncated {
             let why = format!("a continuation record overran its {len}-byte message");
             return Err(Error::Protocol(why));
         }
-        Ok(received.bytes)
+        Ok(Some(received.bytes))
     }
 }
 
@@ -436,13 +391,7 @@ impl MessageWriter {
 
     /// Refuses a message larger than the peer accepts, before anything is sent.
     pub(crate) fn check(&self, message: &[u8]) -> Result<(), Error> {
-        if message.len() as u64 > self.peer_max {
-            return Err(Error::MessageTooLarge {
-                len: message.len() as u64,
-                max: self.peer_max,
-            });
-        }
-        Ok(())
+        check_send(message.len(), self.peer_max)
     }
 
     /// Sends `message` from `progress` on, advancing it record by record,

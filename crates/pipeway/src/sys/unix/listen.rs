@@ -51,9 +51,7 @@ pub(crate) fn bind(
     perms: FilePermissions,
     nonblocking: bool,
 ) -> Result<(Socket, SocketFile), Error> {
-    let path = name.endpoint().ok_or_else(|| Error::RemoteNotSupported {
-        name: name.to_string(),
-    })?;
+    let path = name.local_path()?;
     let addr = SocketAddrUnix::new(path).map_err(io::Error::from)?;
     let mut attempt = 0;
     loop {

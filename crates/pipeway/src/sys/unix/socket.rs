@@ -161,13 +161,11 @@ impl Socket {
     }
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
         sockopt::set_socket_timeout(&self.fd, sockopt::Timeout::Recv, timeout)?;
         Ok(())
     }
 
     pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
         sockopt::set_socket_timeout(&self.fd, sockopt::Timeout::Send, timeout)?;
         Ok(())
     }
@@ -217,18 +215,6 @@ impl Socket {
             .min(sndbuf.saturating_sub(256))
             .max(crate::wire::MESSAGE_HEADER_LEN + 1))
     }
-}
-
-/// `SO_RCVTIMEO`/`SO_SNDTIMEO` treat zero as "no timeout"; std refuses it and
-/// so do we, rather than silently waiting forever.
-fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
-    if timeout == Some(Duration::ZERO) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "a zero timeout is not a timeout; pass None for no timeout",
-        ));
-    }
-    Ok(())
 }
 
 impl AsFd for Socket {

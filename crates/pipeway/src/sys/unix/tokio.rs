@@ -13,11 +13,13 @@ use ::tokio::io::{Interest, ReadBuf};
 use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
+use crate::accept::{self, ADMITTED_AHEAD};
 use crate::error::Error;
 use crate::gate::{InstanceGate, Permit};
 use crate::name::PipeName;
 use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
 use crate::peer::PeerIdentity;
+use crate::sync::lock;
 
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
@@ -86,9 +88,6 @@ impl AsyncShared {
     }
 }
 
-/// How many clients the framed wire admits ahead of the caller's `accept`.
-const ADMITTED_AHEAD: usize = 64;
-
 #[derive(Debug)]
 enum Accepting {
     /// The plain wire: `accept` takes clients straight from the kernel.
@@ -119,7 +118,7 @@ impl AsyncListener {
             &admission.name,
             admission.wire,
             options.first_instance,
-            admission.access.file_permissions(),
+            super::access::file_permissions(&admission.access),
             true,
         )?;
         let wire = admission.wire;
@@ -181,8 +180,7 @@ async fn run_acceptor(shared: Arc<AsyncShared>, admitted: ::tokio::sync::mpsc::S
             Ok(None) => {}
             Err(Error::ListenerClosed) => break,
             Err(err) => {
-                tracing::warn!(pipe = %shared.admission.name, %err, "accept failed");
-                ::tokio::time::sleep(Duration::from_millis(50)).await;
+                ::tokio::time::sleep(accept::accept_failed(&shared.admission.name, &err)).await;
             }
         }
     }
@@ -406,12 +404,7 @@ impl AsyncEndpoint {
         match timeout {
             Some(timeout) => ::tokio::time::timeout(timeout, drained)
                 .await
-                .map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the peer did not read everything before the timeout",
-                    )
-                })?,
+                .map_err(|_| crate::deadline::not_drained())?,
             None => drained.await,
         }
     }
@@ -461,7 +454,7 @@ impl AsyncByteStream {
             let attempt = ready.try_io(|socket| match self.wire {
                 Wire::Plain => recv_into(socket.get_ref(), buf),
                 Wire::Framed => {
-                    let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut records = lock(&self.records);
                     let record = records.fill(socket.get_ref())?;
                     let n = record.len().min(buf.remaining());
                     buf.put_slice(&record[..n]);

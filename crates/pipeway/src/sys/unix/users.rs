@@ -7,6 +7,21 @@ use nix::unistd::{Gid, Group, Uid, User};
 use crate::access::Account;
 use crate::error::Error;
 
+/// root: trusted as a server and admitted as a client whatever the rules.
+pub(crate) const ROOT: u32 = 0;
+
+/// A uid or gid, as server requirements and access rules name accounts.
+impl crate::trust::Principal for u32 {
+    const ONE_NAMESPACE: bool = false;
+
+    fn describe(&self) -> String {
+        match user_name(*self) {
+            Some(name) => format!("uid {self} ({name})"),
+            None => format!("uid {self}"),
+        }
+    }
+}
+
 /// This process's effective uid: the owner of what it binds.
 pub(crate) fn effective_uid() -> u32 {
     rustix::process::geteuid().as_raw()

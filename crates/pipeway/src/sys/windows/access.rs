@@ -1,5 +1,6 @@
 //! Access rules resolved to SIDs: the DACL that enforces them when a client
-//! opens the pipe, and the check at accept that enforces the denies once more.
+//! opens the pipe. The check at accept, which enforces the denies once more,
+//! is the portable one ([`crate::access::ResolvedRules::decide`]).
 //!
 //! The DACL, in order (Windows reads it top down, first match per right):
 //!
@@ -18,10 +19,10 @@
 //! `deny_group` of a group the owner is in, say) cannot act in the DACL; the
 //! check at accept refuses such a client instead.
 
-use crate::access::{AccessRules, Account};
+use crate::access::{AccessRules, Account, Admits, ResolvedRules};
 use crate::error::Error;
 
-use super::accounts;
+use super::accounts::{self, Sid};
 
 /// What an admitted client may do: `FILE_GENERIC_READ | FILE_GENERIC_WRITE`
 /// without `FILE_CREATE_PIPE_INSTANCE` (0x4). Windows leaves 0x4 out of the
@@ -30,102 +31,75 @@ use super::accounts;
 pub(crate) const CLIENT_RIGHTS: u32 = 0x0012_019b;
 
 /// The rules of one listener, in SIDs.
-#[derive(Clone, Debug)]
-pub(crate) struct ResolvedAccess {
-    owner: String,
-    everyone: bool,
-    allow: Vec<String>,
-    deny: Vec<String>,
+pub(crate) type ResolvedAccess = ResolvedRules<Sid>;
+
+/// Resolves every name in `rules`; an unknown account fails.
+pub(crate) fn resolve(rules: &AccessRules) -> Result<ResolvedAccess, Error> {
+    let sid = |account: &Account, unknown: fn(String) -> Error| match account {
+        Account::Name(name) => match accounts::sid_of(name)? {
+            Some(sid) => Ok(Sid(sid)),
+            None => Err(unknown(name.clone())),
+        },
+        Account::Id(id) => Err(unknown(format!("#{id}"))),
+    };
+    ResolvedRules::resolve(
+        rules,
+        Sid(accounts::current_user_sid()?),
+        |account| sid(account, Error::UnknownUser),
+        |account| sid(account, Error::UnknownGroup),
+    )
 }
 
-impl ResolvedAccess {
-    /// Resolves every name in `rules`; an unknown account fails.
-    pub(crate) fn resolve(rules: &AccessRules) -> Result<Self, Error> {
-        let owner = accounts::current_user_sid()?;
-        let sids = |accounts: &[Account], unknown: fn(String) -> Error| {
-            accounts
-                .iter()
-                .map(|account| match account {
-                    Account::Name(name) => match accounts::sid_of(name)? {
-                        Some(sid) => Ok(sid),
-                        None => Err(unknown(name.clone())),
-                    },
-                    Account::Id(id) => Err(unknown(format!("#{id}"))),
-                })
-                .collect::<Result<Vec<String>, Error>>()
-        };
-        let mut allow = sids(&rules.allow_users, Error::UnknownUser)?;
-        allow.extend(sids(&rules.allow_groups, Error::UnknownGroup)?);
-        let mut deny = sids(&rules.deny_users, Error::UnknownUser)?;
-        deny.extend(sids(&rules.deny_groups, Error::UnknownGroup)?);
-        Ok(Self {
-            owner,
-            everyone: rules.everyone,
-            allow,
-            deny,
-        })
-    }
+/// The check at accept: refuses a client whose user or groups a deny
+/// names. Allows need no second look (the DACL let the client in).
+pub(crate) fn decide(
+    access: &ResolvedAccess,
+    user: &Sid,
+    groups: impl FnOnce() -> std::io::Result<Vec<Sid>>,
+) -> Result<(), String> {
+    access.decide(user, groups, Admits::AlreadyChecked)
+}
 
-    /// The pipe's security descriptor, in SDDL.
-    pub(crate) fn sddl(&self) -> String {
-        let mut sddl = format!("O:{owner}D:P(A;;FA;;;{owner})", owner = self.owner);
-        for sid in &self.deny {
-            sddl.push_str(&format!("(D;;FA;;;{sid})"));
-        }
-        sddl.push_str("(A;;FA;;;SY)");
-        for sid in &self.allow {
-            sddl.push_str(&format!("(A;;{CLIENT_RIGHTS:#x};;;{sid})"));
-        }
-        if self.everyone {
-            sddl.push_str(&format!("(A;;{CLIENT_RIGHTS:#x};;;WD)"));
-        }
-        sddl
+/// The pipe's security descriptor, in SDDL.
+pub(crate) fn sddl(access: &ResolvedAccess) -> String {
+    let owner = &access.owner.0;
+    let mut sddl = format!("O:{owner}D:P(A;;FA;;;{owner})");
+    for Sid(sid) in access.deny_users.iter().chain(&access.deny_groups) {
+        sddl.push_str(&format!("(D;;FA;;;{sid})"));
     }
-
-    /// Whether the check at accept needs the client's groups.
-    pub(crate) fn needs_groups(&self) -> bool {
-        !self.deny.is_empty()
+    sddl.push_str("(A;;FA;;;SY)");
+    for Sid(sid) in access.allow_users.iter().chain(&access.allow_groups) {
+        sddl.push_str(&format!("(A;;{CLIENT_RIGHTS:#x};;;{sid})"));
     }
-
-    /// The check at accept: refuses a client whose user or groups a deny
-    /// names. Allows need no second look (the DACL let the client in). A
-    /// failure to read the groups refuses (fail closed).
-    pub(crate) fn decide(
-        &self,
-        user: &str,
-        groups: impl FnOnce() -> std::io::Result<Vec<String>>,
-    ) -> Result<(), String> {
-        if self.deny.iter().any(|sid| sid == user) {
-            return Err(format!("{user} is denied"));
-        }
-        if self.needs_groups() {
-            let groups =
-                groups().map_err(|err| format!("cannot read the groups of {user}: {err}"))?;
-            if let Some(group) = groups.iter().find(|g| self.deny.contains(g)) {
-                return Err(format!("{user} is in denied group {group}"));
-            }
-        }
-        Ok(())
+    if access.everyone {
+        sddl.push_str(&format!("(A;;{CLIENT_RIGHTS:#x};;;WD)"));
     }
+    sddl
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn sid(text: &str) -> Sid {
+        Sid(text.into())
+    }
+
     fn rules() -> ResolvedAccess {
-        ResolvedAccess {
-            owner: "S-1-5-21-1-2-3-1000".into(),
+        ResolvedRules {
+            owner: sid("S-1-5-21-1-2-3-1000"),
             everyone: false,
-            allow: vec![],
-            deny: vec![],
+            allow_users: vec![],
+            allow_groups: vec![],
+            deny_users: vec![],
+            deny_groups: vec![],
         }
     }
 
     #[test]
     fn the_default_is_the_owner_and_system_only() {
         assert_eq!(
-            rules().sddl(),
+            sddl(&rules()),
             "O:S-1-5-21-1-2-3-1000D:P(A;;FA;;;S-1-5-21-1-2-3-1000)(A;;FA;;;SY)"
         );
     }
@@ -134,10 +108,10 @@ mod tests {
     fn denies_come_after_the_owner_and_before_everyone_else() {
         let mut r = rules();
         r.everyone = true;
-        r.allow = vec!["S-1-5-32-545".into()];
-        r.deny = vec!["S-1-5-21-1-2-3-1001".into()];
+        r.allow_groups = vec![sid("S-1-5-32-545")];
+        r.deny_users = vec![sid("S-1-5-21-1-2-3-1001")];
         assert_eq!(
-            r.sddl(),
+            sddl(&r),
             "O:S-1-5-21-1-2-3-1000D:P(A;;FA;;;S-1-5-21-1-2-3-1000)\
              (D;;FA;;;S-1-5-21-1-2-3-1001)(A;;FA;;;SY)\
              (A;;0x12019b;;;S-1-5-32-545)(A;;0x12019b;;;WD)"
@@ -147,23 +121,19 @@ mod tests {
     #[test]
     fn the_check_at_accept_applies_denies_to_users_and_groups() {
         let mut r = rules();
-        r.deny = vec!["S-1-5-21-1-2-3-1000".into(), "S-1-5-32-546".into()];
+        r.deny_users = vec![sid("S-1-5-21-1-2-3-1000")];
+        r.deny_groups = vec![sid("S-1-5-32-546")];
         // The owner itself can be denied here, though not in the DACL.
-        assert!(r.decide("S-1-5-21-1-2-3-1000", || Ok(vec![])).is_err());
-        assert!(
-            r.decide("S-1-5-21-9", || Ok(vec!["S-1-5-32-546".into()]))
-                .is_err()
-        );
-        assert!(
-            r.decide("S-1-5-21-9", || Ok(vec!["S-1-5-32-545".into()]))
-                .is_ok()
-        );
-        let err = r
-            .decide("S-1-5-21-9", || Err(std::io::Error::other("boom")))
-            .unwrap_err();
+        assert!(decide(&r, &sid("S-1-5-21-1-2-3-1000"), || Ok(vec![])).is_err());
+        assert!(decide(&r, &sid("S-1-5-21-9"), || Ok(vec![sid("S-1-5-32-546")])).is_err());
+        assert!(decide(&r, &sid("S-1-5-21-9"), || Ok(vec![sid("S-1-5-32-545")])).is_ok());
+        let err = decide(&r, &sid("S-1-5-21-9"), || {
+            Err(std::io::Error::other("boom"))
+        })
+        .unwrap_err();
         assert!(err.contains("cannot read the groups"), "{err}");
         // Without denies the groups are never read.
-        assert!(rules().decide("S-1-5-21-9", || panic!("read")).is_ok());
+        assert!(decide(&rules(), &sid("S-1-5-21-9"), || panic!("read")).is_ok());
     }
 
     #[test]

@@ -28,6 +28,25 @@ pub(crate) const ADMINISTRATORS_SID: &str = "S-1-5-32-544";
 #[cfg(test)]
 pub(crate) const EVERYONE_SID: &str = "S-1-1-0";
 
+/// A SID string, as server requirements and access rules name accounts:
+/// compared as Windows writes it (`S-1-5-…`), described with its account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Sid(pub String);
+
+impl std::fmt::Display for Sid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl crate::trust::Principal for Sid {
+    const ONE_NAMESPACE: bool = true;
+
+    fn describe(&self) -> String {
+        describe(&self.0)
+    }
+}
+
 /// A SID parsed from its string form into memory `LocalAlloc` gave.
 struct LocalSid(PSID);
 

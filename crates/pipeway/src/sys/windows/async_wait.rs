@@ -34,7 +34,7 @@ struct State {
 
 impl Waiter {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// Ready once `event` is signaled; until then the task is woken when it is.

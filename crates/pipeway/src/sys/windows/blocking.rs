@@ -4,27 +4,26 @@
 use std::io;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use windows_sys::Win32::System::Pipes::GetNamedPipeInfo;
 
+use crate::deadline::timed_out;
 use crate::error::Error;
 use crate::name::PipeName;
 use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
 use crate::peer::PeerIdentity;
+use crate::sync::lock;
 
+use super::closing::{disconnected, no_close_write, no_half_close, write_shut};
 use super::connect::{ConnectPlan, Step, wait_for_instance};
 use super::drain;
 use super::instance::{Connection, PipeHandle};
 use super::listen::ListenerCore;
 use super::message::{self, FIRST_READ, Next, Receiver};
-use super::overlapped::{self, MAX_TRANSFER, OnDrop, Op, Outcome, timed_out};
+use super::overlapped::{self, OnDrop, Op, Outcome};
 use super::win::{Event, last_error};
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 // ---------------------------------------------------------------------------
 // Listening and connecting.
@@ -86,26 +85,6 @@ pub(crate) fn connect(
 // ---------------------------------------------------------------------------
 // What both stream types share.
 
-/// The message for a byte pipe asked to half-close.
-pub(crate) const NO_HALF_CLOSE: &str = "Windows named pipes have no half-close: a byte-mode \
-    stream cannot end its writes alone; drop it (or disconnect) and the peer reads what was \
-    written, then end-of-file";
-
-/// The message for `close_write` on a message pipe without go-winio's convention.
-pub(crate) const NO_CLOSE_WRITE: &str = "Windows named pipes have no half-close; with \
-    pipeway::windows::ListenOptionsExt/ConnectOptionsExt::empty_message_ends_stream on both \
-    ends, close_write sends go-winio's end-of-stream (an empty message)";
-
-fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
-    if timeout == Some(Duration::ZERO) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "a zero timeout; use None to wait forever",
-        ));
-    }
-    Ok(())
-}
-
 /// The (in, out) buffer sizes of the pipe `pipe` is an end of.
 pub(crate) fn buffer_sizes(pipe: &PipeHandle) -> io::Result<(usize, usize)> {
     let (mut out, mut inn) = (0u32, 0u32);
@@ -123,14 +102,6 @@ pub(crate) fn buffer_sizes(pipe: &PipeHandle) -> io::Result<(usize, usize)> {
         return Err(last_error());
     }
     Ok((inn as usize, out as usize))
-}
-
-fn disconnected() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "this end was disconnected")
-}
-
-fn write_shut() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "this end shut down its writes")
 }
 
 /// A shutdown of one direction: a flag to look at without a system call,
@@ -240,11 +211,10 @@ impl Endpoint {
         match how {
             Shutdown::Read => self.shut_read.set(),
             Shutdown::Write => {
-                let why = match self.mode {
-                    PipeMode::Byte => NO_HALF_CLOSE,
-                    PipeMode::Message => NO_CLOSE_WRITE,
-                };
-                return Err(io::Error::new(io::ErrorKind::Unsupported, why));
+                return Err(match self.mode {
+                    PipeMode::Byte => no_half_close(),
+                    PipeMode::Message => no_close_write(),
+                });
             }
             Shutdown::Both => {
                 self.shut_read.set();
@@ -256,13 +226,11 @@ impl Endpoint {
     }
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
         *lock(&self.read_timeout) = timeout;
         Ok(())
     }
 
     pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
         *lock(&self.write_timeout) = timeout;
         Ok(())
     }
@@ -421,17 +389,7 @@ impl MessageStream {
         if writing.ended {
             return Err(Error::Io(write_shut()));
         }
-        let len = message.len() as u64;
-        let max = self.peer_max_message.min(MAX_TRANSFER as u64);
-        if len > max {
-            return Err(Error::MessageTooLarge { len, max });
-        }
-        if message.is_empty() && self.empty_ends {
-            return Err(Error::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "with go-winio's convention an empty message ends the stream: call close_write",
-            )));
-        }
+        message::check_send(message, self.peer_max_message, self.empty_ends)?;
         self.write_message(&mut writing, message)
     }
 
@@ -481,10 +439,7 @@ impl MessageStream {
 
     pub(crate) fn close_write(&self) -> Result<(), Error> {
         if !self.empty_ends {
-            return Err(Error::Io(io::Error::new(
-                io::ErrorKind::Unsupported,
-                NO_CLOSE_WRITE,
-            )));
+            return Err(Error::Io(no_close_write()));
         }
         let mut writing = lock(&self.writing);
         self.flush_locked(&mut writing)?;
@@ -505,7 +460,7 @@ impl MessageStream {
         let Some(pipe) = self.endpoint.for_reading() else {
             return Ok(None);
         };
-        if rx.partial.is_none() {
+        if rx.partial().is_none() {
             // Straight into `out` (a byte of our own when it is empty).
             let mut own = [0u8; 1];
             let into_own = out.is_empty();
@@ -530,7 +485,7 @@ impl MessageStream {
         if let Some(stopped) = self.fill(rx, &pipe)? {
             return read_stopped(rx, stopped);
         }
-        rx.deliver_into(out)
+        rx.assembly.deliver_into(out)
     }
 
     pub(crate) fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
@@ -543,7 +498,7 @@ impl MessageStream {
         let Some(pipe) = self.endpoint.for_reading() else {
             return Ok(None);
         };
-        if rx.partial.is_none() {
+        if rx.partial().is_none() {
             scratch.resize(FIRST_READ, 0);
             match self.endpoint.read(&pipe, scratch) {
                 Outcome::Done(n) => {
@@ -562,14 +517,14 @@ impl MessageStream {
         if let Some(stopped) = self.fill(rx, &pipe)? {
             return read_stopped(rx, stopped).map(|_| None);
         }
-        Ok(rx.deliver_vec())
+        Ok(rx.assembly.deliver_vec())
     }
 
     /// Reads the rest of the message being assembled. `Some`: a read
     /// stopped first (the message stays, for the next receive).
     fn fill(&self, rx: &mut Receiver, pipe: &PipeHandle) -> Result<Option<Outcome>, Error> {
         loop {
-            let outcome = match rx.partial.as_mut() {
+            let outcome = match rx.assembly.partial.as_mut() {
                 Some(partial) if !partial.is_complete() => {
                     let got = partial.got;
                     self.endpoint.read(pipe, &mut partial.data[got..])

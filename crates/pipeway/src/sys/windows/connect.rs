@@ -9,7 +9,6 @@
 
 use std::io;
 use std::os::windows::io::OwnedHandle;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,26 +29,18 @@ use windows_sys::Win32::System::Pipes::{
 use crate::access::Account;
 use crate::error::Error;
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, Direction, End, PipeMode, ServerRequirement};
+use crate::options::{ConnectOptions, Direction, End, PipeMode};
+use crate::trust::Trusted;
+use crate::wait::{ConnectWait, Waiting};
 
-use super::accounts::{self, ADMINISTRATORS_SID, SYSTEM_SID};
+use super::accounts::{self, ADMINISTRATORS_SID, SYSTEM_SID, Sid};
 use super::identity;
 use super::instance::{Connection, PipeHandle};
-use crate::wait::ConnectClock;
 
 use super::win::{
     ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_PIPE_BUSY, ERROR_SEM_TIMEOUT, is, last_error,
     millis, os_error, owned, wide,
 };
-
-/// Why the last attempt did not connect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Waiting {
-    /// No pipe of that name.
-    Missing,
-    /// Every instance in use (`ERROR_PIPE_BUSY`).
-    Busy,
-}
 
 /// What the face should do next.
 #[derive(Debug)]
@@ -61,13 +52,6 @@ pub(crate) enum Step {
     /// The pipe is busy: wait for a free instance ([`wait_for_instance`])
     /// at most this long, then step again.
     WaitBusy(Duration),
-}
-
-/// Who the client accepts as the server.
-#[derive(Debug)]
-enum Trusted {
-    Sids(Vec<String>),
-    Anyone,
 }
 
 /// How a client asks for each direction: the rights it needs to use it,
@@ -91,16 +75,13 @@ const OPEN_FLAGS: u32 = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_
 
 #[derive(Debug)]
 pub(crate) struct ConnectPlan {
-    name: PipeName,
-    path: PathBuf,
+    wait: ConnectWait,
     wide_path: Vec<u16>,
     mode: PipeMode,
     requested_direction: Option<Direction>,
-    trusted: Trusted,
+    trusted: Trusted<Sid>,
     max_message: usize,
     empty_message_ends_stream: bool,
-    clock: ConnectClock,
-    waiting: Waiting,
 }
 
 impl ConnectPlan {
@@ -109,45 +90,26 @@ impl ConnectPlan {
         options: &ConnectOptions,
         mode: PipeMode,
     ) -> Result<Self, Error> {
-        let path = match name.endpoint() {
-            Some(path) => path.to_owned(),
-            None => {
-                return Err(Error::RemoteNotSupported {
-                    name: name.to_string(),
-                });
-            }
-        };
-        let root = [SYSTEM_SID.to_owned(), ADMINISTRATORS_SID.to_owned()];
-        let trusted = match &options.server {
-            ServerRequirement::SameUserOrRoot => {
-                let mut sids = vec![accounts::current_user_sid()?];
-                sids.extend(root);
-                Trusted::Sids(sids)
-            }
-            ServerRequirement::User(account) => {
-                let sid = match account {
-                    Account::Name(name) => {
-                        accounts::sid_of(name)?.ok_or_else(|| Error::UnknownUser(name.clone()))?
-                    }
-                    Account::Id(id) => return Err(Error::UnknownUser(format!("#{id}"))),
-                };
-                let mut sids = vec![sid];
-                sids.extend(root);
-                Trusted::Sids(sids)
-            }
-            ServerRequirement::Anyone => Trusted::Anyone,
-        };
+        let trusted = Trusted::resolve(
+            &options.server,
+            || Ok(Sid(accounts::current_user_sid()?)),
+            |account| match account {
+                Account::Name(name) => accounts::sid_of(name)?
+                    .map(Sid)
+                    .ok_or_else(|| Error::UnknownUser(name.clone())),
+                Account::Id(id) => Err(Error::UnknownUser(format!("#{id}"))),
+            },
+            [Sid(SYSTEM_SID.into()), Sid(ADMINISTRATORS_SID.into())],
+        )?;
+        let wait = ConnectWait::start(name, options.timeout)?;
         Ok(Self {
-            wide_path: wide(&path),
-            path,
-            name,
+            wide_path: wide(wait.path()),
+            wait,
             mode,
             requested_direction: options.direction,
             trusted,
             max_message: options.max_message_size,
             empty_message_ends_stream: options.empty_message_ends_stream,
-            clock: ConnectClock::start(options.timeout),
-            waiting: Waiting::Missing,
         })
     }
 
@@ -161,20 +123,17 @@ impl ConnectPlan {
         match self.open()? {
             Ok((handle, direction)) => self.finish(handle, direction).map(Step::Connected),
             Err(waiting) => {
-                self.waiting = waiting;
-                if self.clock.remaining() == Some(Duration::ZERO) {
-                    return Err(self.timeout_error());
+                self.wait.waiting_for(waiting);
+                if self.wait.remaining() == Some(Duration::ZERO) {
+                    return Err(self.wait.give_up());
                 }
                 Ok(match waiting {
-                    Waiting::Missing => match self.clock.next_pause() {
-                        Some(pause) => Step::Sleep(pause),
-                        None => return Err(self.timeout_error()),
-                    },
                     // Waits for an instance end early when one frees, so a
                     // long wait costs nothing; unbounded waits go in slices.
                     Waiting::Busy => {
-                        Step::WaitBusy(self.clock.remaining().unwrap_or(Duration::from_secs(1)))
+                        Step::WaitBusy(self.wait.remaining().unwrap_or(Duration::from_secs(1)))
                     }
+                    _ => Step::Sleep(self.wait.next_pause()?),
                 })
             }
         }
@@ -225,7 +184,7 @@ impl ConnectPlan {
     /// access tells which (the server sees a client come and go at once).
     fn refused(&self) -> Error {
         let denied = Error::AccessDenied {
-            name: self.name.to_string(),
+            name: self.wait.name().to_string(),
             reason: "the pipe's security descriptor does not admit this user".into(),
         };
         let Some(requested) = self.requested_direction else {
@@ -237,11 +196,11 @@ impl ConnectPlan {
         match pipe_info(super::win::raw(&handle)) {
             Ok(info) => {
                 let actual = configuration(&info);
-                if compatible(requested, actual) {
+                if actual.serves(requested) {
                     denied
                 } else {
                     Error::DirectionMismatch {
-                        name: self.name.to_string(),
+                        name: self.wait.name().to_string(),
                         requested,
                         actual,
                     }
@@ -255,8 +214,8 @@ impl ConnectPlan {
     fn finish(&self, handle: OwnedHandle, opened_as: Direction) -> Result<Connection, Error> {
         let pipe = PipeHandle::new(handle, None);
         let pid = identity::server_pid(pipe.raw());
-        let owner = identity::pipe_owner(pipe.raw(), pid);
-        self.check_server(owner.as_deref(), pid)?;
+        let owner = identity::pipe_owner(pipe.raw(), pid).map(Sid);
+        self.trusted.check(self.wait.name(), owner.as_ref(), pid)?;
         let info = pipe_info(pipe.raw())?;
         let actual_mode = if info.NamedPipeType == FILE_PIPE_MESSAGE_TYPE {
             PipeMode::Message
@@ -265,25 +224,18 @@ impl ConnectPlan {
         };
         if actual_mode != self.mode {
             return Err(Error::WrongMode {
-                name: self.name.to_string(),
+                name: self.wait.name().to_string(),
                 expected: self.mode,
                 actual: actual_mode,
             });
         }
-        let offered = configuration(&info);
-        let direction = match self.requested_direction {
-            Some(requested) if !compatible(requested, offered) => {
-                return Err(Error::DirectionMismatch {
-                    name: self.name.to_string(),
-                    requested,
-                    actual: offered,
-                });
-            }
-            Some(requested) => requested,
-            // Both ways, one way, or what the DACL let this user have.
-            None if opened_as == Direction::Duplex => offered,
-            None => opened_as,
+        // Unasked, a client takes what it could open: both ways (the pipe's
+        // own direction), or the one way the pipe or its DACL let it have.
+        let offered = match (self.requested_direction, opened_as) {
+            (None, Direction::Inbound | Direction::Outbound) => opened_as,
+            _ => configuration(&info),
         };
+        let direction = Direction::negotiate(self.wait.name(), self.requested_direction, offered)?;
         if self.mode == PipeMode::Message {
             let read_mode = PIPE_READMODE_MESSAGE;
             // SAFETY: `pipe` is open; `read_mode` outlives the call; the
@@ -300,51 +252,12 @@ impl ConnectPlan {
             end: End::Client,
             direction,
             mode: self.mode,
-            peer: crate::peer::PeerIdentity::windows(pid, owner),
+            peer: crate::peer::PeerIdentity::windows(pid, owner.map(|Sid(sid)| sid)),
             max_message: self.max_message,
             peer_max_message: self.max_message as u64,
             empty_message_ends_stream: self.empty_message_ends_stream,
         })
     }
-
-    /// Refuses a pipe owned by an account the client does not trust,
-    /// before a byte goes either way.
-    fn check_server(&self, owner: Option<&str>, pid: Option<u32>) -> Result<(), Error> {
-        let Trusted::Sids(trusted) = &self.trusted else {
-            return Ok(());
-        };
-        if owner.is_some_and(|owner| trusted.iter().any(|t| t == owner)) {
-            return Ok(());
-        }
-        Err(Error::UntrustedServer {
-            name: self.name.to_string(),
-            actual: owner.map_or_else(|| "an unknown owner".into(), accounts::describe),
-            pid,
-            expected: trusted
-                .iter()
-                .map(|sid| accounts::describe(sid))
-                .collect::<Vec<_>>()
-                .join(" or "),
-        })
-    }
-
-    fn timeout_error(&self) -> Error {
-        let name = self.name.to_string();
-        let waited = self.clock.waited();
-        match self.waiting {
-            Waiting::Missing => Error::NotFound {
-                name,
-                path: self.path.clone(),
-                waited,
-            },
-            Waiting::Busy => Error::Busy { name, waited },
-        }
-    }
-}
-
-/// Whether a pipe that goes `actual` can serve a client that asked `requested`.
-fn compatible(requested: Direction, actual: Direction) -> bool {
-    requested == actual || actual == Direction::Duplex
 }
 
 /// The pipe's direction, as its configuration says.
@@ -406,8 +319,5 @@ mod tests {
         assert_eq!(access_for(Direction::Duplex), GENERIC_READ | GENERIC_WRITE);
         assert_eq!(access_for(Direction::Inbound) & GENERIC_READ, 0);
         assert_eq!(access_for(Direction::Outbound) & GENERIC_WRITE, 0);
-        assert!(compatible(Direction::Inbound, Direction::Duplex));
-        assert!(!compatible(Direction::Duplex, Direction::Inbound));
-        assert!(!compatible(Direction::Inbound, Direction::Outbound));
     }
 }

@@ -65,10 +65,7 @@ pub(crate) fn wait_for_drain<P: OpenPipe>(
                     break;
                 }
             }
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the peer did not read everything before the timeout",
-            ))
+            Err(crate::deadline::not_drained())
         }
     };
     let _ = helper.join();

@@ -24,7 +24,7 @@ use crate::name::PipeName;
 use crate::options::{Direction, End, ListenOptions, PipeMode};
 use crate::peer::PeerIdentity;
 
-use super::access::ResolvedAccess;
+use super::access::{self, ResolvedAccess};
 use super::security::SecurityDescriptor;
 use super::win::{ERROR_ACCESS_DENIED, Event, is, owned, raw, wide};
 
@@ -121,14 +121,7 @@ impl InstanceConfig {
         options: &ListenOptions,
         mode: PipeMode,
     ) -> Result<Self, Error> {
-        let path = match name.endpoint() {
-            Some(path) => path.to_owned(),
-            None => {
-                return Err(Error::RemoteNotSupported {
-                    name: name.to_string(),
-                });
-            }
-        };
+        let path = name.local_path()?.to_owned();
         let max_instances = match options.max_instances {
             Some(0) => {
                 return Err(Error::Io(io::Error::new(
@@ -140,8 +133,8 @@ impl InstanceConfig {
             Some(n) if n < PIPE_UNLIMITED_INSTANCES as usize => n as u32,
             _ => PIPE_UNLIMITED_INSTANCES,
         };
-        let access = ResolvedAccess::resolve(&options.access)?;
-        let security = SecurityDescriptor::from_sddl(&access.sddl())?;
+        let access = access::resolve(&options.access)?;
+        let security = SecurityDescriptor::from_sddl(&access::sddl(&access))?;
         let open_mode = FILE_FLAG_OVERLAPPED
             | match options.direction {
                 Direction::Duplex => PIPE_ACCESS_DUPLEX,

@@ -12,7 +12,7 @@
 //! not anyone has called `accept`, as Windows does.
 //!
 //! Limits: at most `max_instances` instances (listening or connected), and
-//! at most [`ADMITTED_AHEAD`] clients admitted ahead of `accept`. At either
+//! at most `ADMITTED_AHEAD` clients admitted ahead of `accept`. At either
 //! limit no instance is listening, so new clients get `ERROR_PIPE_BUSY` and
 //! wait (`WaitNamedPipeW`) until a stream closes or `accept` takes one.
 
@@ -22,11 +22,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::accept::{self, ADMITTED_AHEAD};
 use crate::error::Error;
 use crate::gate::InstanceGate;
 use crate::name::PipeName;
 use crate::options::{End, ListenOptions, PipeMode};
+use crate::sync::{lock, wait};
 
+use super::access;
+use super::accounts::Sid;
 use super::identity;
 use super::instance::{Connection, InstanceConfig, InstanceSlot, PipeHandle};
 use super::overlapped::{OnDrop, Op, Outcome, client_gone};
@@ -34,9 +38,6 @@ use super::win::{Event, wait_any};
 
 /// How many instances wait for clients at once (fewer under an instance limit).
 pub(crate) const SPARES: usize = 2;
-
-/// How many clients are admitted ahead of `accept`.
-pub(crate) const ADMITTED_AHEAD: usize = 64;
 
 /// How long the thread waits before trying again after creating an
 /// instance failed (say, Windows' instance count lagging a close).
@@ -61,10 +62,10 @@ impl Admission {
         // denies to it already.
         if let Some(sid) = &client.sid {
             let groups = || match &client.token {
-                Some(token) => token.groups(),
+                Some(token) => Ok(token.groups()?.into_iter().map(Sid).collect()),
                 None => Err(io::Error::other("no token")),
             };
-            if let Err(reason) = self.config.access.decide(sid, groups) {
+            if let Err(reason) = access::decide(&self.config.access, &Sid(sid.clone()), groups) {
                 tracing::warn!(pipe = %self.config.name, pid = ?client.pid, %sid, "refused a client: {reason}");
                 return None;
             }
@@ -109,7 +110,7 @@ struct State {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     fn notify(&self) {
@@ -233,11 +234,7 @@ impl ListenerCore {
             if let Some(result) = self.take(&mut state) {
                 return result;
             }
-            state = self
-                .shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
+            state = wait(&self.shared.changed, state);
         }
     }
 
@@ -264,11 +261,7 @@ impl ListenerCore {
         self.shared.stop.set();
         self.shared.notify();
         while !state.stopped {
-            state = self
-                .shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
+            state = wait(&self.shared.changed, state);
         }
     }
 }
@@ -276,7 +269,7 @@ impl ListenerCore {
 impl Drop for ListenerCore {
     fn drop(&mut self) {
         self.shutdown();
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let thread = lock(&self.thread).take();
         if let Some(thread) = thread {
             let _ = thread.join();
         }
@@ -318,8 +311,8 @@ fn run(shared: &Shared, mut listening: Vec<Listening>, mut arrived: Vec<Arc<Pipe
             Ok(Some(_)) => collect_connected(shared, &mut listening, &mut arrived),
             Ok(None) => retry_at = None,
             Err(err) => {
-                tracing::warn!(pipe = %shared.admission.config.name, %err, "cannot wait for clients");
-                std::thread::sleep(RETRY);
+                let pause = accept::accept_failed(&shared.admission.config.name, &Error::Io(err));
+                std::thread::sleep(pause);
             }
         }
     }

@@ -18,12 +18,29 @@ use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::System::Pipes::PeekNamedPipe;
 
 use crate::error::Error;
+use crate::messages::{self, Partial, Reassembly};
+
+use super::overlapped::MAX_TRANSFER;
 
 use super::win::{ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED, is, last_error};
 
 /// How much a receive reads before it knows a message's length: messages up
 /// to this size take one read.
 pub(crate) const FIRST_READ: usize = 64 * 1024;
+
+/// Checks a message before any of it is sent: within what the peer accepts
+/// and one write can carry, and not empty where an empty message would end
+/// the stream (go-winio's convention).
+pub(crate) fn check_send(message: &[u8], peer_max: u64, empty_ends: bool) -> Result<(), Error> {
+    messages::check_send(message.len(), peer_max.min(MAX_TRANSFER as u64))?;
+    if message.is_empty() && empty_ends {
+        return Err(Error::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "with go-winio's convention an empty message ends the stream: call close_write",
+        )));
+    }
+    Ok(())
+}
 
 /// What the rest of the current message holds, after a read that ended
 /// with `ERROR_MORE_DATA`.
@@ -60,31 +77,16 @@ pub(crate) fn write_error(err: io::Error) -> io::Error {
     }
 }
 
-/// The receive side's state, whatever face drives it.
+/// The receive side's state, whatever face drives it: the portable
+/// [`Reassembly`] (the limit, the message being put together, a broken
+/// stream), and how a native message stream ends.
 #[derive(Debug)]
 pub(crate) struct Receiver {
-    pub max: usize,
+    pub assembly: Reassembly,
     /// go-winio's convention: an empty message ends the stream.
-    pub empty_ends: bool,
-    /// A message taken from the pipe in part or in full: exactly its
-    /// length, `got` bytes of it filled.
-    pub partial: Option<Partial>,
+    empty_ends: bool,
     /// The stream ended (the peer closed, or sent its end message).
-    pub ended: bool,
-    /// Set when a message broke the limit: every later receive fails.
-    broken: Option<String>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Partial {
-    pub data: Vec<u8>,
-    pub got: usize,
-}
-
-impl Partial {
-    pub(crate) fn is_complete(&self) -> bool {
-        self.got >= self.data.len()
-    }
+    ended: bool,
 }
 
 /// What a receive found before delivering.
@@ -92,45 +94,32 @@ impl Partial {
 pub(crate) enum Next {
     /// The end of the stream.
     End,
-    /// Go on: a message is (being) assembled in `partial`, or none is yet.
+    /// Go on: a message is (being) assembled, or none is yet.
     Continue,
 }
 
 impl Receiver {
     pub(crate) fn new(max: usize, empty_ends: bool) -> Self {
         Self {
-            max,
+            assembly: Reassembly::new(max),
             empty_ends,
-            partial: None,
             ended: false,
-            broken: None,
         }
+    }
+
+    /// The message being assembled, if any.
+    pub(crate) fn partial(&self) -> Option<&Partial> {
+        self.assembly.partial.as_ref()
     }
 
     /// Fails if the stream broke; `Next::End` if it ended.
     pub(crate) fn check(&self) -> Result<Next, Error> {
-        if let Some(why) = &self.broken {
-            return Err(Error::Protocol(why.clone()));
-        }
+        self.assembly.check()?;
         Ok(if self.ended {
             Next::End
         } else {
             Next::Continue
         })
-    }
-
-    /// Refuses a message over the limit, and breaks the stream.
-    pub(crate) fn check_len(&mut self, len: usize) -> Result<(), Error> {
-        if len <= self.max {
-            return Ok(());
-        }
-        let error = Error::MessageTooLarge {
-            len: len as u64,
-            max: self.max as u64,
-        };
-        self.broken = Some(format!("an earlier message broke the limit: {error}"));
-        self.partial = None;
-        Err(error)
     }
 
     /// A whole message of `len` bytes arrived in one read. `Next::End` if
@@ -140,101 +129,76 @@ impl Receiver {
             self.ended = true;
             return Ok(Next::End);
         }
-        self.check_len(len)?;
+        self.assembly.admit(len as u64)?;
         Ok(Next::Continue)
     }
 
     /// The first `first.len()` bytes of a longer message arrived, and
     /// `left` bytes of it wait in the pipe: starts assembling it.
     pub(crate) fn begin(&mut self, first: &[u8], left: usize) -> Result<(), Error> {
-        let len = first.len() + left;
-        self.check_len(len)?;
-        let mut data = vec![0u8; len];
-        data[..first.len()].copy_from_slice(first);
-        self.partial = Some(Partial {
-            data,
-            got: first.len(),
-        });
+        let len = self.assembly.admit((first.len() + left) as u64)?;
+        self.assembly.start(len).push(first);
         Ok(())
     }
 
-    /// `n` more bytes of the partial message arrived. `more`: Windows said
-    /// there is still more (`ERROR_MORE_DATA`), `left` of it.
+    /// `n` more bytes of the partial message arrived in place. `more`:
+    /// Windows said there is still more (`ERROR_MORE_DATA`), `left` of it.
     pub(crate) fn advance(&mut self, n: usize, more: Option<usize>) -> Result<(), Error> {
-        let max = self.max;
-        let partial = self.partial.as_mut().expect("a message is being assembled");
-        partial.got += n;
-        match more {
-            Some(left) => {
-                // More than was announced: grow, within the limit.
-                let len = partial.got + left;
-                if len > partial.data.len() {
-                    if len > max {
-                        return self.check_len(len);
-                    }
-                    partial.data.resize(len, 0);
-                }
-            }
-            // The message ended: it is exactly what arrived.
-            None => partial.data.truncate(partial.got),
-        }
-        Ok(())
+        self.assembly
+            .partial
+            .as_mut()
+            .expect("a message is being assembled")
+            .got += n;
+        self.settle(more)
     }
 
     /// `bytes` more of the partial message arrived (copied in), with
     /// `more` as for [`advance`](Self::advance).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn append(&mut self, bytes: &[u8], more: Option<usize>) -> Result<(), Error> {
-        let partial = self.partial.as_mut().expect("a message is being assembled");
-        let end = partial.got + bytes.len();
-        if end > partial.data.len() {
-            if end > self.max {
-                return self.check_len(end);
-            }
-            partial.data.resize(end, 0);
-        }
-        partial.data[partial.got..end].copy_from_slice(bytes);
-        self.advance(bytes.len(), more)
+        let got = self.partial().expect("a message is being assembled").got;
+        self.assembly.admit((got + bytes.len()) as u64)?;
+        self.assembly
+            .partial
+            .as_mut()
+            .expect("admitted")
+            .push(bytes);
+        self.settle(more)
     }
 
-    /// A whole message, read in one go, becomes the partial message to deliver.
+    /// Sizes the partial message after a read: `more` bytes still wait
+    /// (it grows, within the limit, if that is more than announced), or the
+    /// message ended and is exactly what arrived.
+    fn settle(&mut self, more: Option<usize>) -> Result<(), Error> {
+        let partial = self.partial().expect("a message is being assembled");
+        let (got, len) = (partial.got, partial.data.len());
+        match more {
+            Some(left) if got + left > len => {
+                let len = self.assembly.admit((got + left) as u64)?;
+                let partial = self.assembly.partial.as_mut().expect("admitted");
+                partial.data.resize(len, 0);
+            }
+            Some(_) => {}
+            None => {
+                let partial = self.assembly.partial.as_mut().expect("assembled");
+                partial.data.truncate(got);
+            }
+        }
+        Ok(())
+    }
+
+    /// A whole message, read in one go, becomes the message to deliver.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn set_whole(&mut self, data: Vec<u8>) {
         let got = data.len();
-        self.partial = Some(Partial { data, got });
+        self.assembly.partial = Some(Partial { data, got });
     }
 
-    /// The peer closed in the middle of a message.
+    /// The peer closed in the middle of a message: this receive fails with
+    /// an unexpected end, and the stream has ended.
     pub(crate) fn cut_short(&mut self) -> Error {
-        let len = self.partial.as_ref().map_or(0, |p| p.data.len());
-        let got = self.partial.as_ref().map_or(0, |p| p.got);
-        self.partial = None;
         self.ended = true;
-        Error::Io(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("the peer closed after {got} bytes of a {len}-byte message"),
-        ))
-    }
-
-    /// Hands the complete partial message to `out`: its length, or
-    /// `BufferTooSmall` (and the message stays).
-    pub(crate) fn deliver_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, Error> {
-        let partial = self.partial.as_ref().expect("a complete message");
-        let len = partial.data.len();
-        if out.len() < len {
-            return Err(Error::BufferTooSmall {
-                needed: len,
-                capacity: out.len(),
-            });
-        }
-        out[..len].copy_from_slice(&partial.data);
-        self.partial = None;
-        Ok(Some(len))
-    }
-
-    /// Hands the complete partial message over as a vector.
-    pub(crate) fn deliver_vec(&mut self) -> Option<Vec<u8>> {
-        self.partial.take().map(|partial| partial.data)
+        self.assembly.cut_short()
     }
 
     /// A read failed: the end of the stream if the peer closed (between
@@ -243,7 +207,7 @@ impl Receiver {
         if !is_closed(&err) {
             return Err(Error::Io(err));
         }
-        if self.partial.is_some() {
+        if self.assembly.partial.is_some() {
             return Err(self.cut_short());
         }
         self.ended = true;
@@ -257,29 +221,24 @@ mod tests {
     use crate::sys::windows::win::os_error;
 
     #[test]
-    fn a_long_message_is_assembled_and_kept_for_a_larger_buffer() {
+    fn a_long_message_is_assembled_from_more_data_reads() {
         let mut rx = Receiver::new(1000, false);
         rx.begin(b"abcd", 6).unwrap();
+        let partial = rx.assembly.partial.as_mut().unwrap();
+        partial.data[4..10].copy_from_slice(b"efghij");
         rx.advance(6, None).unwrap();
-        assert!(rx.partial.as_ref().unwrap().is_complete());
-        let mut small = [0u8; 4];
-        assert!(matches!(
-            rx.deliver_into(&mut small),
-            Err(Error::BufferTooSmall {
-                needed: 10,
-                capacity: 4
-            })
-        ));
+        assert!(rx.partial().unwrap().is_complete());
         let mut large = [0u8; 16];
-        assert_eq!(rx.deliver_into(&mut large).unwrap(), Some(10));
-        assert!(rx.partial.is_none());
+        assert_eq!(rx.assembly.deliver_into(&mut large).unwrap(), Some(10));
+        assert_eq!(&large[..10], b"abcdefghij");
     }
 
     #[test]
-    fn a_message_over_the_limit_breaks_the_stream() {
+    fn a_message_that_grows_past_the_limit_breaks_the_stream() {
         let mut rx = Receiver::new(8, false);
+        rx.begin(b"abcd", 2).unwrap();
         assert!(matches!(
-            rx.begin(b"abcd", 5),
+            rx.append(b"ef", Some(3)),
             Err(Error::MessageTooLarge { len: 9, max: 8 })
         ));
         assert!(matches!(rx.check(), Err(Error::Protocol(_))));
@@ -295,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_closing_mid_message_is_an_unexpected_end() {
+    fn a_peer_closing_mid_message_is_an_unexpected_end_then_the_end() {
         let mut rx = Receiver::new(100, false);
         assert!(matches!(
             rx.failed(os_error(ERROR_BROKEN_PIPE)),
@@ -310,5 +269,6 @@ mod tests {
             }
             other => panic!("expected an unexpected end, got {other:?}"),
         }
+        assert!(matches!(rx.check(), Ok(Next::End)));
     }
 }

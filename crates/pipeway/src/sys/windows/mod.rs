@@ -14,6 +14,7 @@
 //! | `listen` | the listener: always one instance waiting, admission |
 //! | `connect` | connecting: waiting, busy, direction, mode, trusting the server |
 //! | `message` | message mode: whole messages, `ERROR_MORE_DATA` |
+//! | `closing` | what an end says when half-closed or used after it closed |
 //! | `drain` | waiting until the peer has read everything, with a timeout |
 //! | `blocking` | the blocking face's streams |
 //! | `tokio` | the tokio face's listeners and streams |
@@ -23,6 +24,7 @@ pub(crate) mod accounts;
 #[cfg(feature = "tokio")]
 pub(crate) mod async_wait;
 pub(crate) mod blocking;
+pub(crate) mod closing;
 pub(crate) mod connect;
 pub(crate) mod drain;
 pub(crate) mod identity;

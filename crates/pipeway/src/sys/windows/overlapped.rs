@@ -514,8 +514,3 @@ impl Canceller {
 pub(crate) fn client_gone(err: &io::Error) -> bool {
     is(err, ERROR_NO_DATA)
 }
-
-/// An `io::Error` for an operation that stopped at its deadline.
-pub(crate) fn timed_out() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "the pipe operation timed out")
-}

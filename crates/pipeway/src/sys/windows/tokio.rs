@@ -25,14 +25,15 @@ use crate::error::Error;
 use crate::name::PipeName;
 use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
 use crate::peer::PeerIdentity;
+use crate::sync::lock;
 
-use super::blocking::{NO_CLOSE_WRITE, NO_HALF_CLOSE, lock};
+use super::closing::{disconnected, no_close_write, no_half_close, write_shut};
 use super::connect::{ConnectPlan, Step, wait_for_instance};
 use super::drain::{self, OpenPipe};
 use super::instance::{Connection, InstanceSlot, PipeHandle};
 use super::listen::ListenerCore;
 use super::message::{self, FIRST_READ, Next, Receiver};
-use super::overlapped::{Canceller, MAX_TRANSFER, OnDrop, Op, Outcome};
+use super::overlapped::{Canceller, OnDrop, Op, Outcome};
 
 // ---------------------------------------------------------------------------
 // Listening and connecting.
@@ -186,7 +187,7 @@ async fn within<T>(
         None => operation.await,
         Some(timeout) => ::tokio::time::timeout(timeout, operation)
             .await
-            .map_err(|_| not_drained())?,
+            .map_err(|_| crate::deadline::not_drained())?,
     }
 }
 
@@ -196,13 +197,6 @@ fn remaining(timeout: Option<Duration>, started: Instant) -> Option<Duration> {
         t.saturating_sub(started.elapsed())
             .max(Duration::from_millis(1))
     })
-}
-
-fn not_drained() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        "the peer did not read everything before the timeout",
-    )
 }
 
 /// `FlushFileBuffers` blocks: it runs on tokio's blocking threads, and
@@ -218,14 +212,6 @@ async fn drain_on_blocking_thread<P: OpenPipe>(
 
 /// The most one vectored write gathers.
 const GATHER_LIMIT: usize = 256 * 1024;
-
-fn disconnected() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "this end was disconnected")
-}
-
-fn write_shut() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "this end shut down its writes")
-}
 
 /// The ends of a byte stream: what does not depend on reading or writing.
 #[derive(Debug)]
@@ -258,7 +244,7 @@ impl AsyncEndpoint {
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match how {
             Shutdown::Write => {
-                return Err(io::Error::new(io::ErrorKind::Unsupported, NO_HALF_CLOSE));
+                return Err(no_half_close());
             }
             Shutdown::Read => self.read_shut.store(true, Ordering::Release),
             Shutdown::Both => {
@@ -397,10 +383,7 @@ impl AsyncByteStream {
 
     /// Windows byte pipes have no half-close.
     pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
-        Poll::Ready(Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            NO_HALF_CLOSE,
-        )))
+        Poll::Ready(Err(no_half_close()))
     }
 }
 
@@ -449,7 +432,7 @@ impl MessageEndpoint {
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         if how == Shutdown::Write {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, NO_CLOSE_WRITE));
+            return Err(no_close_write());
         }
         self.read_shut.store(true, Ordering::Release);
         if let Some(pipe) = self.pipe() {
@@ -570,17 +553,7 @@ impl AsyncMessageStream {
         if writing.ended || self.write_shut() {
             return Err(Error::Io(write_shut()));
         }
-        let len = message.len() as u64;
-        let max = self.peer_max_message.min(MAX_TRANSFER as u64);
-        if len > max {
-            return Err(Error::MessageTooLarge { len, max });
-        }
-        if message.is_empty() && self.empty_ends {
-            return Err(Error::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "with go-winio's convention an empty message ends the stream: call close_write",
-            )));
-        }
+        message::check_send(message, self.peer_max_message, self.empty_ends)?;
         self.start_write(&mut writing, message)?;
         self.flush_locked(&mut writing).await
     }
@@ -624,10 +597,7 @@ impl AsyncMessageStream {
 
     pub(crate) async fn close_write(&self) -> Result<(), Error> {
         if !self.empty_ends {
-            return Err(Error::Io(io::Error::new(
-                io::ErrorKind::Unsupported,
-                NO_CLOSE_WRITE,
-            )));
+            return Err(Error::Io(no_close_write()));
         }
         let mut writing = self.writing.lock().await;
         self.flush_locked(&mut writing).await?;
@@ -646,7 +616,7 @@ impl AsyncMessageStream {
         if !self.next_message(&mut reading).await? {
             return Ok(None);
         }
-        reading.rx.deliver_into(buf)
+        reading.rx.assembly.deliver_into(buf)
     }
 
     pub(crate) async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
@@ -656,7 +626,7 @@ impl AsyncMessageStream {
         if !self.next_message(&mut reading).await? {
             return Ok(None);
         }
-        Ok(reading.rx.deliver_vec())
+        Ok(reading.rx.assembly.deliver_vec())
     }
 
     fn read_shut(&self) -> bool {
@@ -669,7 +639,7 @@ impl AsyncMessageStream {
     async fn next_message(&self, reading: &mut AsyncReading) -> Result<bool, Error> {
         let AsyncReading { rx, op } = reading;
         loop {
-            if rx.partial.as_ref().is_some_and(|p| p.is_complete()) {
+            if rx.partial().is_some_and(|p| p.is_complete()) {
                 return Ok(true);
             }
             if let Next::End = rx.check()? {
@@ -682,7 +652,7 @@ impl AsyncMessageStream {
                 let Some(pipe) = self.endpoint.pipe() else {
                     return Ok(false);
                 };
-                let len = match &rx.partial {
+                let len = match rx.partial() {
                     None => FIRST_READ,
                     Some(p) => (p.data.len() - p.got).clamp(1, FIRST_READ),
                 };
@@ -703,7 +673,7 @@ impl AsyncMessageStream {
             let Some(outcome) = op.try_finish() else {
                 continue;
             };
-            let assembling = rx.partial.is_some();
+            let assembling = rx.partial().is_some();
             match outcome {
                 Outcome::Done(n) if assembling => {
                     let bytes = op.buffer_mut()[..n].to_vec();

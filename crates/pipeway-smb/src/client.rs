@@ -1,0 +1,1 @@
+//! The SMB2/3 client for pipes on other hosts.
