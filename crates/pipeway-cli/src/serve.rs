@@ -34,6 +34,11 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
+    if args.echo && !args.mode.message && args.mode.direction().is_none() {
+        // A byte echo runs on the blocking face (see `crate::echo` for why).
+        let options = crate::listen_options(&args.mode, &args.access);
+        return crate::echo::run(&args.name, &options, &shape(&args.mode, &args.access));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -41,8 +46,25 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The pipe as the first line describes it: mode, direction, instances.
+fn shape(mode: &ModeArgs, access: &AccessArgs) -> String {
+    format!(
+        "{}, {}{}",
+        if mode.message {
+            "message mode"
+        } else {
+            "byte mode"
+        },
+        mode.direction().unwrap_or_default(),
+        access
+            .max_instances
+            .map(|n| format!(", at most {n} clients"))
+            .unwrap_or_default()
+    )
+}
+
 /// A peer as the connect lines show it.
-fn describe(peer: &PeerIdentity) -> String {
+pub(crate) fn describe(peer: &PeerIdentity) -> String {
     let pid = peer
         .pid()
         .map_or_else(|| "?".to_owned(), |pid| pid.to_string());
@@ -66,18 +88,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     });
     let mut stop = Shutdown::new()?;
     let ids = AtomicU64::new(1);
-    let shape = format!(
-        "{}, {direction}{}",
-        if args.mode.message {
-            "message mode"
-        } else {
-            "byte mode"
-        },
-        args.access
-            .max_instances
-            .map(|n| format!(", at most {n} clients"))
-            .unwrap_or_default()
-    );
+    let shape = shape(&args.mode, &args.access);
 
     let listener = Listener::bind(&args.name, args.mode.message, &options)?;
     eprintln!(
@@ -275,13 +286,13 @@ async fn read_stdin_lines(lines: broadcast::Sender<Arc<Vec<u8>>>) {
 
 /// SIGINT or SIGTERM: stop accepting, so the listener is dropped and its
 /// socket file removed.
-struct Shutdown {
+pub(crate) struct Shutdown {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 impl Shutdown {
-    fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
@@ -289,7 +300,7 @@ impl Shutdown {
         })
     }
 
-    async fn requested(&mut self) {
+    pub(crate) async fn requested(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
