@@ -14,6 +14,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => protoc_bin_vendored::protoc_bin_path()?,
     };
     println!("cargo:rerun-if-env-changed=PROTOC");
+    // Naming PROTOC above turns off Cargo's default of rerunning on any
+    // change in the package: name the protos too, or edits to them are ignored.
+    println!("cargo:rerun-if-changed=proto");
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
     tonic_prost_build::configure()

@@ -4,7 +4,7 @@
 //! they come; messages one per line), or back to them with `--echo`. On an
 //! outbound pipe, where clients only read, each line of stdin goes to every
 //! connected client. Connects and disconnects are reported on stderr with
-//! the peer's identity. SIGINT and SIGTERM stop the server cleanly, which
+//! the peer's identity and executable. SIGINT and SIGTERM stop the server cleanly, which
 //! removes its socket file.
 
 use std::io::Write;
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Args;
 use pipeway::unix::{ListenerExt, PeerIdentityExt};
-use pipeway::{Direction, PeerIdentity};
+use pipeway::{Direction, PeerIdentity, PeerProcess, ProcessError};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
 
@@ -63,14 +63,25 @@ fn shape(mode: &ModeArgs, access: &AccessArgs) -> String {
     )
 }
 
-/// A peer as the connect lines show it.
+/// A peer as the connect lines show it: who, and what program it runs.
 pub(crate) fn describe(peer: &PeerIdentity) -> String {
     let pid = peer
         .pid()
         .map_or_else(|| "?".to_owned(), |pid| pid.to_string());
-    match peer.user_name() {
+    let who = match peer.user_name() {
         Some(user) => format!("pid {pid}, uid {} ({user}), gid {}", peer.uid(), peer.gid()),
         None => format!("pid {pid}, uid {}, gid {}", peer.uid(), peer.gid()),
+    };
+    format!("{who}, exe {}", executable(peer))
+}
+
+/// The client's program, read through its process handle (so never the
+/// program of a process that took the pid of a client already gone).
+fn executable(peer: &PeerIdentity) -> String {
+    match peer.process().and_then(PeerProcess::exe) {
+        Ok(path) => path.display().to_string(),
+        Err(ProcessError::Exited { .. }) => "? (the client has exited)".to_owned(),
+        Err(err) => format!("? ({err})"),
     }
 }
 
@@ -102,8 +113,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
             () = stop.requested() => break,
         };
         let id = ids.fetch_add(1, Ordering::Relaxed);
-        eprintln!("client {id} connected: {}", describe(client.peer()));
+        // Subscribed before the line announces the client: a stdin line sent
+        // once the announcement is seen must reach it.
         let lines = lines.as_ref().map(broadcast::Sender::subscribe);
+        eprintln!("client {id} connected: {}", describe(client.peer()));
         tokio::spawn(async move {
             let reason = match client {
                 Client::Bytes(stream) => serve_bytes(stream, args.echo, lines).await,

@@ -153,6 +153,38 @@ fn serve_prints_what_clients_send_and_reports_who_they_are() {
 }
 
 #[test]
+fn serve_names_the_executable_each_client_runs() {
+    let name = unique("exe");
+    let mut server = Server::start(&[&name]);
+    // A client that stays connected (its stdin open) until the line is seen.
+    let mut client = Command::new(PIPEWAY)
+        .args(["connect", &name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let connected = server.wait_for("client 1 connected");
+    let exe = std::fs::canonicalize(PIPEWAY).unwrap();
+    assert!(
+        connected.contains(&format!(
+            "pid {}, uid {}",
+            client.id(),
+            // SAFETY: getuid has no preconditions.
+            unsafe { libc::getuid() }
+        )),
+        "{connected}"
+    );
+    assert!(
+        connected.ends_with(&format!(", exe {}", exe.display())),
+        "{connected}"
+    );
+    drop(client.stdin.take());
+    assert!(client.wait().unwrap().success());
+    server.wait_for("client 1 disconnected");
+}
+
+#[test]
 fn message_mode_sends_a_message_per_line_and_prints_one_per_line() {
     let name = unique("msg");
     let _server = Server::start(&[&name, "--message", "--echo"]);

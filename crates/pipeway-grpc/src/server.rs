@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use pipeway::tokio::{PipeListener, PipeStream};
 use pipeway::unix::ListenerExt;
-use pipeway::{IntoPipeName, ListenOptions, PeerIdentity, PipeName};
+use pipeway::{IntoPipeName, ListenOptions, PeerIdentity, PeerProcess, PipeName, ProcessError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
 
@@ -389,6 +389,36 @@ impl PipeConnectInfo {
     /// up on first use and then kept for the connection's other requests.
     pub fn user_name(&self) -> Option<&str> {
         self.peer.user_name()
+    }
+
+    /// The client's process, held since it connected (a pidfd on Linux, a
+    /// process handle on Windows; see [`PeerIdentity::process`]): whether
+    /// it still runs and what program it is, never confused with a newer
+    /// process that took its pid. Shared by every request of the connection.
+    ///
+    /// ```
+    /// use pipeway_grpc::PipeConnectInfo;
+    /// use tonic::{Request, Status};
+    ///
+    /// /// Serves only callers running `/usr/bin/trusted-agent`.
+    /// fn only_the_agent<T>(request: &Request<T>) -> Result<(), Status> {
+    ///     let info = request
+    ///         .extensions()
+    ///         .get::<PipeConnectInfo>()
+    ///         .ok_or_else(|| Status::internal("not served on a pipe"))?;
+    ///     let exe = info
+    ///         .process()
+    ///         .and_then(|process| process.exe())
+    ///         .map_err(|err| Status::permission_denied(format!("caller unknown: {err}")))?;
+    ///     if exe == std::path::Path::new("/usr/bin/trusted-agent") {
+    ///         Ok(())
+    ///     } else {
+    ///         Err(Status::permission_denied(format!("{} is not the agent", exe.display())))
+    ///     }
+    /// }
+    /// ```
+    pub fn process(&self) -> Result<&PeerProcess, ProcessError> {
+        self.peer.process()
     }
 }
 

@@ -151,7 +151,7 @@ async fn a_channel_wide_timeout_is_deadline_exceeded_too() {
 }
 
 #[tokio::test]
-async fn the_handler_sees_the_callers_pid_and_uid() {
+async fn the_handler_sees_the_callers_pid_uid_and_executable() {
     let name = unique("whoami");
     let server = Server::start(&name, TestService::default());
     let mut client = client(&name).await;
@@ -162,6 +162,9 @@ async fn the_handler_sees_the_callers_pid_and_uid() {
     assert_eq!(caller.pid, std::process::id());
     assert_eq!(caller.uid, uid);
     assert_eq!(caller.gid, gid);
+    // Read through the caller's process handle (here, this process).
+    let me = std::env::current_exe().unwrap();
+    assert_eq!(caller.exe, me.display().to_string());
     if uid == 0 {
         assert_eq!(caller.user_name, "root");
     }

@@ -16,6 +16,7 @@ mod messages;
 mod name;
 mod options;
 mod peer;
+mod process;
 mod stream;
 mod sync;
 mod sys;
@@ -40,4 +41,5 @@ pub use options::{
     PipeMode,
 };
 pub use peer::PeerIdentity;
+pub use process::{PeerProcess, ProcessError};
 pub use stream::PipeStream;

@@ -418,8 +418,14 @@ mod tests {
             r"\\srv\pipe\a\b",
             "a\\b",
         ] {
-            let name = PipeName::parse(form).unwrap();
-            assert_eq!(PipeName::parse(&name.to_string()), Ok(name), "{form}");
+            match PipeName::parse(form) {
+                Ok(name) => assert_eq!(PipeName::parse(&name.to_string()), Ok(name), "{form}"),
+                // Windows refuses a backslash inside a pipe's name.
+                Err(err) => assert!(
+                    cfg!(windows) && matches!(err, NameError::InvalidChar { .. }),
+                    "{form}: {err}"
+                ),
+            }
         }
     }
 

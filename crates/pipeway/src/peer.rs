@@ -40,6 +40,8 @@ pub struct PeerIdentity {
     /// The SID's account as (domain, name), resolved on first use.
     #[cfg(windows)]
     pub(crate) account: OnceLock<Option<(String, String)>>,
+    /// The peer's process as a handle, or why there is none; shared by clones.
+    pub(crate) process: crate::process::ProcessSlot,
 }
 
 impl PeerIdentity {
@@ -54,6 +56,44 @@ impl PeerIdentity {
             .get_or_init(|| crate::sys::user_name(self))
             .as_deref()
     }
+
+    /// The peer's process, held so that pid reuse cannot fool a server: a
+    /// pidfd on Linux 6.5+, a process handle on Windows (see
+    /// [`PeerProcess`](crate::PeerProcess) for what each guarantees). Taken
+    /// when the connection was made; an `Err` says why there is none
+    /// ([`ProcessError::Unsupported`](crate::ProcessError::Unsupported) on
+    /// kernels and systems without such a handle).
+    ///
+    /// ```
+    /// use pipeway::{PipeListener, PipeStream};
+    ///
+    /// # let name = format!("peer-process-doc-{}", std::process::id());
+    /// let listener = PipeListener::bind(&name)?;
+    /// let client = PipeStream::connect(&name)?;
+    /// let server = listener.accept()?;
+    /// match server.peer().process() {
+    ///     Ok(process) => println!(
+    ///         "client pid {} runs {:?}, alive: {}",
+    ///         process.pid(),
+    ///         process.exe(),
+    ///         process.is_alive()?,
+    ///     ),
+    ///     Err(why) => println!("no handle to the client's process: {why}"),
+    /// }
+    /// // The client sees its server's process the same way.
+    /// assert_eq!(client.peer().process()?.pid(), std::process::id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn process(&self) -> Result<&crate::PeerProcess, crate::ProcessError> {
+        self.process.as_ref().map_err(|why| why.to_error())
+    }
+
+    /// Records the peer's process, taken by the backend as the connection
+    /// was made.
+    pub(crate) fn with_process(mut self, process: crate::process::ProcessSlot) -> Self {
+        self.process = process;
+        self
+    }
 }
 
 impl fmt::Debug for PeerIdentity {
@@ -67,6 +107,10 @@ impl fmt::Debug for PeerIdentity {
         if let Some(name) = self.user_name.get() {
             d.field("user_name", name);
         }
+        match &self.process {
+            Ok(process) => d.field("process", process),
+            Err(why) => d.field("process", why),
+        };
         d.finish()
     }
 }

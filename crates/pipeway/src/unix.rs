@@ -3,6 +3,7 @@
 //! that using it elsewhere is a compile error rather than a surprise.
 
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use crate::access::Account;
 use crate::name::{IntoPipeName, PipeName};
 use crate::options::{ConnectOptions, ListenOptions, ServerRequirement};
 use crate::peer::PeerIdentity;
+use crate::process::{PeerProcess, ProcessError};
 use crate::sys::unix::{DOTNET_PREFIX, pipe_directory, probe};
 
 /// Numeric ids of the peer.
@@ -26,6 +28,43 @@ impl PeerIdentityExt for PeerIdentity {
     }
     fn gid(&self) -> u32 {
         self.gid
+    }
+}
+
+/// Signals for the peer's process (Linux: `pidfd_send_signal`).
+pub trait PeerProcessExt {
+    /// Sends `signal` (`libc::SIGTERM`, say: a signal the platform names)
+    /// to the peer's process, through its pidfd: it reaches that process or
+    /// none, never a newer one that took its pid.
+    /// [`ProcessError::Exited`] once it has exited.
+    ///
+    /// ```
+    /// use pipeway::unix::PeerProcessExt;
+    /// use pipeway::{PipeListener, PipeStream};
+    ///
+    /// # let name = format!("signal-doc-{}", std::process::id());
+    /// let listener = PipeListener::bind(&name)?;
+    /// let _client = PipeStream::connect(&name)?;
+    /// let server = listener.accept()?;
+    /// // The client is this process: SIGCONT leaves a running process as it is.
+    /// server.peer().process()?.send_signal(libc::SIGCONT)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn send_signal(&self, signal: i32) -> Result<(), ProcessError>;
+}
+
+impl PeerProcessExt for PeerProcess {
+    fn send_signal(&self, signal: i32) -> Result<(), ProcessError> {
+        self.sys().send_signal(signal)
+    }
+}
+
+/// The pidfd itself, for what pipeway does not wrap (`waitid(P_PIDFD)` for
+/// a child, `pidfd_getfd`, `setns`, an event loop of your own). It stays
+/// owned by the identity: duplicate it to keep it longer.
+impl AsFd for PeerProcess {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sys().as_fd()
     }
 }
 

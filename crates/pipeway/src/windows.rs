@@ -46,6 +46,15 @@ use crate::name::PipeName;
 use crate::options::{ConnectOptions, ListenOptions, ServerRequirement};
 use crate::peer::PeerIdentity;
 
+/// The peer's process handle itself (`PROCESS_QUERY_LIMITED_INFORMATION`
+/// and `SYNCHRONIZE` rights), for what pipeway does not wrap. It stays owned
+/// by the identity: duplicate it to keep it longer.
+impl std::os::windows::io::AsHandle for crate::PeerProcess {
+    fn as_handle(&self) -> std::os::windows::io::BorrowedHandle<'_> {
+        self.sys().as_handle()
+    }
+}
+
 /// The peer's Windows identity.
 pub trait PeerIdentityExt {
     /// The peer's user SID (`S-1-5-21-…`): on a server stream the client's

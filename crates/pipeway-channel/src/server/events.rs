@@ -26,10 +26,32 @@ use crate::wire::{ErrorCode, Kind, error_frame};
 #[non_exhaustive]
 pub enum Event<In, Out = In> {
     /// A client connected.
+    ///
+    /// `peer` also holds the client's process ([`PeerIdentity::process`]):
+    /// whether it still runs and which program it is, never confused with a
+    /// newer process that took its pid.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use pipeway_channel::{Client, Event, Server};
+    ///
+    /// # let name = format!("connected-doc-{}", std::process::id());
+    /// let (_server, mut events) = Server::<String>::bind(&name)?;
+    /// let (_client, _incoming) = Client::<String>::connect(&name).await?;
+    /// if let Some(Event::Connected { client, peer }) = events.recv().await {
+    ///     let process = peer.process()?;
+    ///     println!("{client}: pid {} runs {:?}", process.pid(), process.exe()?);
+    ///     // The client here is this very process.
+    ///     assert_eq!(process.exe()?, std::env::current_exe()?);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     Connected {
         /// Its id.
         client: ClientId,
-        /// Who it is (pid, user), as the kernel reported.
+        /// Who it is (pid, user, process), as the kernel reported.
         peer: PeerIdentity,
     },
     /// A one-way message from a client.

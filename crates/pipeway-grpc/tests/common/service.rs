@@ -93,6 +93,11 @@ impl Pipetest for TestService {
             uid: info.uid(),
             gid: info.gid(),
             user_name: info.user_name().unwrap_or_default().to_owned(),
+            exe: info
+                .process()
+                .and_then(pipeway::PeerProcess::exe)
+                .map(|exe| exe.display().to_string())
+                .unwrap_or_default(),
         }))
     }
 

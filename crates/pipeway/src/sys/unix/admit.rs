@@ -124,12 +124,13 @@ impl Admission {
             tracing::debug!(pipe = %self.name, %err, "client gone during admission");
             return Admitted::Gone;
         }
+        let process = super::process::of_socket(socket.as_fd(), peer.pid);
         Admitted::Client(Box::new(Connection {
             socket,
             wire: self.wire,
             end: End::Server,
             direction: self.direction,
-            peer: PeerIdentity::from_credentials(peer),
+            peer: PeerIdentity::from_credentials(peer).with_process(process),
             peer_max_message: self.max_message_size as u64,
             max_message: self.max_message_size,
             permit: None,

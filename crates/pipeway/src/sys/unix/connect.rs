@@ -6,6 +6,7 @@
 //! in how they sleep between attempts and wait for the hello.
 
 use std::io::{self, IoSliceMut};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use rustix::io::Errno;
@@ -134,7 +135,8 @@ impl ConnectPlan {
         let creds = socket.peer_cred()?;
         self.trusted
             .check(self.wait.name(), Some(&creds.uid), creds.pid)?;
-        Ok(PeerIdentity::from_credentials(creds))
+        let process = super::process::of_socket(socket.as_fd(), creds.pid);
+        Ok(PeerIdentity::from_credentials(creds).with_process(process))
     }
 
     /// How long is left to wait for the hello (zero once the deadline has

@@ -8,6 +8,7 @@ pub(crate) mod creds;
 pub(crate) mod framing;
 pub(crate) mod listen;
 pub(crate) mod probe;
+pub(crate) mod process;
 pub(crate) mod socket;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
@@ -90,6 +91,7 @@ impl PeerIdentity {
             uid: creds.uid,
             gid: creds.gid,
             user_name: Default::default(),
+            process: crate::process::no_process("no process handle was taken for this peer"),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::ffi::c_void;
 use std::io;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::System::Threading::{
@@ -14,7 +15,7 @@ use windows_sys::Win32::System::Threading::{
     WT_EXECUTEONLYONCE,
 };
 
-use super::win::{Event, last_error};
+use super::win::{Event, last_error, wait_any};
 
 /// The waker of the task waiting for one operation, and the thread-pool
 /// wait that will wake it. Lives at a fixed address (inside a boxed
@@ -39,7 +40,23 @@ impl Waiter {
 
     /// Ready once `event` is signaled; until then the task is woken when it is.
     pub(crate) fn poll(&self, event: &Event, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if event.is_set() {
+        // SAFETY: every caller keeps the event alive for as long as this
+        // waiter (they live side by side in one operation slot).
+        unsafe { self.poll_handle(event.raw(), cx) }
+    }
+
+    /// Ready once `handle` (an event, a process: anything waitable) is
+    /// signaled; until then the task is woken when it is.
+    ///
+    /// # Safety
+    /// `handle` must stay open until this waiter is unregistered or dropped.
+    pub(crate) unsafe fn poll_handle(
+        &self,
+        handle: HANDLE,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let signaled = || matches!(wait_any(&[handle], Some(Duration::ZERO)), Ok(Some(0)));
+        if signaled() {
             return Poll::Ready(Ok(()));
         }
         let mut state = self.lock();
@@ -52,11 +69,11 @@ impl Waiter {
             // SAFETY: `self` stays at this address until `unregister` has
             // waited out any running callback (it runs from `Drop` at the
             // latest), so the context pointer is valid whenever `wake` runs;
-            // `event` outlives the registration for the same reason.
+            // `handle` outlives the registration by this function's contract.
             let ok = unsafe {
                 RegisterWaitForSingleObject(
                     &mut registration,
-                    event.raw(),
+                    handle,
                     Some(wake),
                     self as *const Waiter as *mut c_void,
                     INFINITE,
@@ -69,8 +86,8 @@ impl Waiter {
             state.registration = registration as usize;
         }
         drop(state);
-        // It may have completed while the wait was being set up.
-        if event.is_set() {
+        // It may have been signaled while the wait was being set up.
+        if signaled() {
             Poll::Ready(Ok(()))
         } else {
             Poll::Pending

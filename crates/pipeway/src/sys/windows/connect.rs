@@ -212,6 +212,8 @@ impl ConnectPlan {
 
     /// Checks the pipe now open: who owns it, then its mode and direction.
     fn finish(&self, handle: OwnedHandle, opened_as: Direction) -> Result<Connection, Error> {
+        // The pipe is open: a process created after this is not its server.
+        let connected_at = super::process::Stamp::now();
         let pipe = PipeHandle::new(handle, None);
         let pid = identity::server_pid(pipe.raw());
         let owner = identity::pipe_owner(pipe.raw(), pid).map(Sid);
@@ -252,7 +254,8 @@ impl ConnectPlan {
             end: End::Client,
             direction,
             mode: self.mode,
-            peer: crate::peer::PeerIdentity::windows(pid, owner.map(|Sid(sid)| sid)),
+            peer: crate::peer::PeerIdentity::windows(pid, owner.map(|Sid(sid)| sid))
+                .with_process(super::process::open(pid, connected_at)),
             max_message: self.max_message,
             peer_max_message: self.max_message as u64,
             empty_message_ends_stream: self.empty_message_ends_stream,

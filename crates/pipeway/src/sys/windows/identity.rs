@@ -19,6 +19,8 @@ use super::win::last_error;
 #[derive(Debug)]
 pub(crate) struct Client {
     pub pid: Option<u32>,
+    /// The client's process, or why there is none.
+    pub process: crate::process::ProcessSlot,
     /// The client's token, when Windows lets the server have it.
     pub token: Option<Token>,
     pub sid: Option<String>,
@@ -26,7 +28,7 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn peer(&self) -> PeerIdentity {
-        PeerIdentity::windows(self.pid, self.sid.clone())
+        PeerIdentity::windows(self.pid, self.sid.clone()).with_process(self.process.clone())
     }
 }
 
@@ -35,6 +37,8 @@ impl Client {
 /// (a client that connected anonymously, as go-winio's do) from its
 /// process's token, which this process may read for its own user's clients.
 pub(crate) fn client_of(pipe: HANDLE) -> Client {
+    // The connection has completed: a process created after this is not the client.
+    let connected_at = super::process::Stamp::now();
     let mut pid = 0u32;
     // SAFETY: `pipe` is an open server handle; `pid` a valid out pointer.
     let pid = (unsafe { GetNamedPipeClientProcessId(pipe, &mut pid) } != 0).then_some(pid);
@@ -45,7 +49,13 @@ pub(crate) fn client_of(pipe: HANDLE) -> Client {
         })
         .ok();
     let sid = token.as_ref().and_then(|token| token.user().ok());
-    Client { pid, token, sid }
+    let process = super::process::open(pid, connected_at);
+    Client {
+        pid,
+        process,
+        token,
+        sid,
+    }
 }
 
 /// The token of the client of `pipe`, opened while impersonating it.

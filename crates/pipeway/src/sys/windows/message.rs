@@ -115,7 +115,7 @@ impl Receiver {
     /// Fails if the stream broke; `Next::End` if it ended.
     pub(crate) fn check(&self) -> Result<Next, Error> {
         self.assembly.check()?;
-        Ok(if self.ended {
+        Ok(if self.ended || self.assembly.is_ended() {
             Next::End
         } else {
             Next::Continue
@@ -197,7 +197,7 @@ impl Receiver {
     /// The peer closed in the middle of a message: this receive fails with
     /// an unexpected end, and the stream has ended.
     pub(crate) fn cut_short(&mut self) -> Error {
-        self.ended = true;
+        // The reassembly latches the end; `check` reads it there.
         self.assembly.cut_short()
     }
 

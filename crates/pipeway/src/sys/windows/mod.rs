@@ -11,6 +11,7 @@
 //! | `overlapped` | every read, write and connect, with timeouts and cancels |
 //! | `async_wait` | waking a task when an overlapped operation completes |
 //! | `identity` | the client's pid and user; the server's pid and owner |
+//! | `process` | the peer's process as a handle, refused if newer than the connection |
 //! | `listen` | the listener: always one instance waiting, admission |
 //! | `connect` | connecting: waiting, busy, direction, mode, trusting the server |
 //! | `message` | message mode: whole messages, `ERROR_MORE_DATA` |
@@ -32,6 +33,7 @@ pub(crate) mod instance;
 pub(crate) mod listen;
 pub(crate) mod message;
 pub(crate) mod overlapped;
+pub(crate) mod process;
 pub(crate) mod security;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
@@ -110,6 +112,7 @@ impl PeerIdentity {
             sid,
             user_name: Default::default(),
             account: Default::default(),
+            process: crate::process::no_process("no process handle was taken for this peer"),
         }
     }
 }
