@@ -27,9 +27,9 @@ pub struct BenchArgs {
     /// Only tables whose title contains this (case-insensitive; repeatable).
     #[arg(long, value_name = "WORD")]
     pub table: Vec<String>,
-    /// Only rows whose name contains this (case-insensitive; repeatable):
-    /// for profiling one row. Their baselines are then left out too, so
-    /// such rows have no ratios.
+    /// Only rows whose name contains this (case-insensitive; repeatable;
+    /// `=NAME` for exactly that name): for profiling one row. Comparisons
+    /// with rows left out are left out too.
     #[arg(long = "case", value_name = "WORD")]
     pub cases: Vec<String>,
     /// Lists the groups and their tables, and exits.
@@ -61,7 +61,11 @@ impl BenchArgs {
 /// Whether `text` contains one of `words` (ignoring case), or there are none.
 fn matches_any(words: &[String], text: &str) -> bool {
     let text = text.to_lowercase();
-    words.is_empty() || words.iter().any(|word| text.contains(&word.to_lowercase()))
+    words.is_empty()
+        || words.iter().any(|word| match word.strip_prefix('=') {
+            Some(exact) => text == exact.to_lowercase(),
+            None => text.contains(&word.to_lowercase()),
+        })
 }
 
 /// The machine's load averages, as `uptime` gives them.
