@@ -234,7 +234,12 @@ async fn dispatch<Down>(
     // Tells the server something went wrong, if the client is still open.
     let answer = |id: u64, code: ErrorCode, text: &str| {
         if let Some(queue) = queue.upgrade() {
-            let _ = queue.try_send(error_frame(id, code, text));
+            let frame = error_frame(id, code, text);
+            let len = frame.len();
+            shared.queued_bytes.add(len);
+            if queue.try_send(frame).is_err() {
+                shared.queued_bytes.release(len);
+            }
         }
     };
     let event = match frame.kind {
