@@ -44,6 +44,17 @@ pub(crate) struct Reading {
     ok: bool,
 }
 
+impl Reading {
+    /// Whether this is `reading(seq)`, checked without building one.
+    pub(crate) fn is(&self, seq: u64) -> bool {
+        self.seq == seq
+            && self.sensor == 12
+            && self.value == 21.5
+            && self.unit == "celsius"
+            && self.ok
+    }
+}
+
 pub(crate) fn reading(seq: u64) -> Reading {
     Reading {
         sensor: 12,
