@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test pipeway has, on a fresh Debian machine: installs what the
-# tests talk to (socat, Python), then runs the workspace's tests, then the
-# Windows backend's under Wine (scripts/test-windows.sh).
+# tests talk to (socat, Python, Mono, Samba), then runs the workspace's
+# tests, then the Windows backend's under Wine (scripts/test-windows.sh).
 #   usage: scripts/test.sh
 # Run as root (CI does): some tests act as a second user (fork + setuid).
 set -euo pipefail
@@ -36,6 +36,10 @@ apt_install socat python3
 # Remote pipes: a real Samba host (smbd, in a network namespace the tests
 # make with iproute2) and smbclient; impacket is an independent SMB client.
 apt_install samba smbclient iproute2
+
+# A real .NET peer: Mono 6.8 implements System.IO.Pipes with .NET Core's
+# Unix code (tests/dotnet.rs builds a C# client and server with mcs).
+apt_install mono-mcs mono-runtime libmono-system-core4.0-cil
 
 # pipeway-grpc's interop tests: grpcio as client and server, grpcio-tools to
 # generate its stubs from buy.proto. (The Rust side needs no protoc: the

@@ -13,6 +13,8 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("channel_frames", pipeway_channel::fuzzing::frames),
     ("channel_error_body", pipeway_channel::fuzzing::error_body),
     ("channel_bodies", pipeway_channel::fuzzing::bodies),
+    ("shm_setup", pipeway::fuzzing::shm_setup),
+    ("shm_ring", pipeway::fuzzing::shm_ring),
 ];
 
 /// The entry point of the target called `name`. Panics (so the first run

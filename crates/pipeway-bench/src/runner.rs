@@ -260,12 +260,15 @@ pub fn run_table(group: &str, table: &Table, cx: &Context) -> TableResult {
             return None;
         }
         let subject = subjects[i].as_mut().expect("started");
-        let mut pids = subject.peer_pids();
-        pids.push(std::process::id());
-        let cpu_before = cpu_time(&pids);
+        let pids = subject.peer_pids().map(|mut pids| {
+            pids.push(std::process::id());
+            pids
+        });
+        let cpu_before = pids.as_deref().and_then(cpu_time);
         match subject.run(ops) {
             Ok(elapsed) => {
-                let cpu = match (cpu_before, cpu_time(&pids)) {
+                let cpu_after = pids.as_deref().and_then(cpu_time);
+                let cpu = match (cpu_before, cpu_after) {
                     (Some(before), Some(after)) => Some(after.saturating_sub(before) / ops as u32),
                     _ => None,
                 };
@@ -379,8 +382,8 @@ mod tests {
             std::thread::sleep(self.per_op * ops as u32);
             Ok(started.elapsed())
         }
-        fn peer_pids(&self) -> Vec<u32> {
-            Vec::new()
+        fn peer_pids(&self) -> Option<Vec<u32>> {
+            Some(Vec::new())
         }
 
         fn finish(self: Box<Self>) -> io::Result<()> {

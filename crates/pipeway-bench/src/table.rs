@@ -32,8 +32,11 @@ pub trait Subject {
     fn run(&mut self, ops: usize) -> io::Result<Duration>;
 
     /// The processes besides this one that do the subject's work (its
-    /// peers), whose CPU time counts toward its CPU figure.
-    fn peer_pids(&self) -> Vec<u32>;
+    /// peers), whose CPU time counts toward its CPU figure (`cpu/op`,
+    /// `cpu_ns`). `None`, the default: the row shows no CPU figure.
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        None
+    }
 
     /// Disconnects and waits for the peer to end; a peer that failed (one
     /// that saw wrong bytes, say) makes this an error.
@@ -67,8 +70,8 @@ pub struct Row {
 ///         }
 ///         Ok(started.elapsed())
 ///     }
-///     fn peer_pids(&self) -> Vec<u32> {
-///         Vec::new()
+///     fn peer_pids(&self) -> Option<Vec<u32>> {
+///         Some(Vec::new()) // no peer: this process does all the work
 ///     }
 ///     fn finish(self: Box<Self>) -> std::io::Result<()> {
 ///         Ok(())

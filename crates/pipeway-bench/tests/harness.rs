@@ -175,3 +175,47 @@ fn an_unknown_group_is_refused_by_name() {
         "the known groups are listed: {stderr}"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_shm_group_runs_and_verifies_every_reply_of_the_channel() {
+    let table = "Shared memory round trip, 4 KiB, sleeping, one CPU";
+    let output = bench(
+        &[
+            "--quick", "--json", "--rounds", "1", "shm", "--table", table,
+        ],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let found = cases(&output);
+    let shm = found
+        .iter()
+        .find(|c| c["case"] == "pipeway shm")
+        .expect("the shm row");
+    assert_eq!(shm["verified"], true, "{shm}");
+    assert_eq!(shm["baseline"], "raw socket", "{shm}");
+    assert!(figure(shm) > 0.0);
+
+    // A channel server that corrupts its echoes fails its row.
+    let output = bench(
+        &[
+            "--quick", "--json", "--rounds", "1", "shm", "--table", table,
+        ],
+        Some("corrupt-echo"),
+    );
+    assert!(
+        !output.status.success(),
+        "a corrupted echo must fail the run"
+    );
+    let found = cases(&output);
+    let shm = found
+        .iter()
+        .find(|c| c["case"] == "pipeway shm")
+        .expect("the shm row");
+    assert_eq!(shm["verified"], false, "{shm}");
+    assert!(shm["error"].as_str().unwrap().contains("differs"), "{shm}");
+}

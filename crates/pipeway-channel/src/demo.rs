@@ -7,9 +7,11 @@
 //! oversized frame (an `Error` event, and it alone is dropped), the
 //! disconnections and the shutdown.
 //!
-//! ```no_run
-//! # async fn demo() -> pipeway_channel::Result<()> {
-//! pipeway_channel::demo::chat("pipeway-demo", |line| println!("{line}")).await?;
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> pipeway_channel::Result<()> {
+//! let name = format!("doc-channel-demo-{}", std::process::id());
+//! pipeway_channel::demo::chat(&name, |line| println!("{line}")).await?;
 //! # Ok(()) }
 //! ```
 

@@ -1,9 +1,14 @@
 //! `pipeway connect`: a stdio relay to a pipe, like `nc -U`.
 //!
 //! Byte mode copies stdin to the pipe and the pipe to stdout; at the end of
-//! stdin it shuts down its write side (the server sees end-of-file) and
-//! exits once the pipe ends too. Message mode sends each stdin line as one
-//! message and prints each message it receives on its own line.
+//! stdin it shuts down its write side (the server sees end-of-file), and it
+//! exits once the pipe is done both ways: when the server has closed, or
+//! has stopped sending and this side has sent all of stdin. So the client
+//! of an inbound byte pipe (whose server never writes) still sends all of
+//! stdin, and the client of an outbound one (whose server never reads)
+//! prints all it is sent and says once that its input goes nowhere. Message
+//! mode sends each stdin line as one message and prints each message it
+//! receives on its own line.
 
 use std::io::{BufRead, Read, Write};
 use std::net::Shutdown;
@@ -11,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use pipeway::unix::PipeStreamExt;
 use pipeway::{Direction, MessageStream, PipeStream};
 
 use crate::{ModeArgs, Result};
@@ -19,8 +25,9 @@ use crate::{ModeArgs, Result};
 pub(crate) struct ConnectArgs {
     /// The pipe (`echo`, `\\.\pipe\echo`, or a socket path).
     name: String,
-    /// How long to wait for the pipe to exist, listen, and have a free instance.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    /// How long to wait for the pipe to exist, listen, and have a free
+    /// instance: seconds (`2`, `0.5`, like `nc -w`) or a duration (`1500ms`, `1m`).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
     timeout: Duration,
     #[command(flatten)]
     mode: ModeArgs,
@@ -31,7 +38,7 @@ pub(crate) fn run(args: ConnectArgs) -> Result<ExitCode> {
     if args.mode.message {
         relay_messages(MessageStream::connect_with(&args.name, &options)?)?;
     } else {
-        relay_bytes(PipeStream::connect_with(&args.name, &options)?)?;
+        relay_bytes(PipeStream::connect_with(&args.name, &options)?, &args.name)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -42,16 +49,10 @@ fn halves(direction: Direction) -> (bool, bool) {
     (direction.server_reads(), direction.server_writes())
 }
 
-fn relay_bytes(stream: PipeStream) -> Result<()> {
+fn relay_bytes(stream: PipeStream, name: &str) -> Result<()> {
     let (writes, reads) = halves(stream.direction());
     std::thread::scope(|scope| -> Result<()> {
-        let sender = scope.spawn(|| -> std::io::Result<()> {
-            if writes {
-                std::io::copy(&mut std::io::stdin().lock(), &mut &stream)?;
-                stream.shutdown(Shutdown::Write)?;
-            }
-            Ok(())
-        });
+        let sender = scope.spawn(|| send_stdin(&stream, name, reads));
         if reads {
             let mut stdout = std::io::stdout().lock();
             let mut buf = vec![0u8; 64 * 1024];
@@ -63,12 +64,46 @@ fn relay_bytes(stream: PipeStream) -> Result<()> {
                 stdout.write_all(&buf[..n])?;
                 stdout.flush()?;
             }
-            // The pipe has ended: done, even if stdin has more to give.
-            exit_now();
+            // The server has stopped sending. If it still reads (the server
+            // of an inbound pipe never sends) and stdin is not all sent yet,
+            // wait for that; end as soon as the server has gone.
+            if writes && !sender.is_finished() {
+                stream.wait_for_hangup(None)?;
+            }
+            if !sender.is_finished() {
+                // Still waiting for stdin, which nothing needs any more.
+                exit_now();
+            }
         }
         sender.join().expect("the stdin relay panicked")?;
         Ok(())
     })
+}
+
+/// Copies stdin to the pipe, then shuts down the write side. A pipe whose
+/// server does not read (an outbound byte pipe, which the client learns only
+/// when it writes) is said once, on stderr; if this side reads the pipe,
+/// that is no failure.
+fn send_stdin(stream: &PipeStream, name: &str, reads: bool) -> Result<()> {
+    if !halves(stream.direction()).0 {
+        return Ok(());
+    }
+    match std::io::copy(&mut std::io::stdin().lock(), &mut &*stream) {
+        Ok(_) => {
+            stream.shutdown(Shutdown::Write)?;
+            Ok(())
+        }
+        Err(err) => match pipeway::Error::from_io(&err) {
+            Some(pipeway::Error::PeerNotReading { .. }) if reads => {
+                eprintln!(
+                    "pipeway: the server of {name} does not read this pipe (it is outbound, \
+                     or shut its read side): stdin is not sent"
+                );
+                Ok(())
+            }
+            _ => Err(err.into()),
+        },
+    }
 }
 
 fn relay_messages(stream: MessageStream) -> Result<()> {
@@ -102,4 +137,28 @@ fn relay_messages(stream: MessageStream) -> Result<()> {
 fn exit_now() -> ! {
     let _ = std::io::stdout().flush();
     std::process::exit(0)
+}
+
+/// `--timeout`: a bare number is seconds, as `nc -w` takes it; anything else
+/// is a duration (`1500ms`, `2s`, `1m`).
+fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).map_err(|err| format!("{text}: {err}"));
+    }
+    humantime::parse_duration(text).map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_number_is_seconds_and_a_duration_is_read_as_written() {
+        assert_eq!(parse_timeout("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_timeout("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_timeout("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_timeout("-1").is_err());
+        assert!(parse_timeout("soon").is_err());
+    }
 }

@@ -6,7 +6,9 @@
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use clap::Args;
 use pipeway::unix::{ListenerExt, PeerIdentityExt};
 use pipeway::{MessageListener, MessageStream, PeerIdentity, PipeListener, PipeStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,17 +25,45 @@ fn who(peer: &PeerIdentity) -> String {
     )
 }
 
-fn heading(title: &str) {
-    println!("\n== {title}");
+/// How the latency table is printed: aligned text for people, Markdown
+/// (as the README quotes it) or JSON for machines.
+#[derive(Args, Debug)]
+pub(crate) struct DemoArgs {
+    /// Print the latency table in Markdown.
+    #[arg(long, conflicts_with = "json")]
+    markdown: bool,
+    /// Print the latency table as JSON, one object per case, alone on
+    /// stdout (the narration goes to stderr).
+    #[arg(long)]
+    json: bool,
 }
 
-pub(crate) fn run() -> Result<ExitCode> {
+/// Set when stdout carries JSON: the narration goes to stderr.
+static NARRATION_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Narration: a line on stdout, or on stderr when stdout carries JSON.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if NARRATION_TO_STDERR.load(Ordering::Relaxed) {
+            eprintln!($($arg)*)
+        } else {
+            println!($($arg)*)
+        }
+    };
+}
+
+fn heading(title: &str) {
+    say!("\n== {title}");
+}
+
+pub(crate) fn run(args: DemoArgs) -> Result<ExitCode> {
+    NARRATION_TO_STDERR.store(args.json, Ordering::Relaxed);
     let name = format!("pipeway-demo-{}", std::process::id());
     bytes(&name)?;
     messages(&format!("{name}-messages"))?;
     channel(&format!("{name}-channel"))?;
     grpc(&format!("{name}-grpc"))?;
-    latency()?;
+    latency(&args)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -41,17 +71,17 @@ pub(crate) fn run() -> Result<ExitCode> {
 fn bytes(name: &str) -> Result<()> {
     heading("Byte mode: one server, a blocking client and a tokio client");
     let listener = PipeListener::bind(name)?;
-    println!(
+    say!(
         "server: listening on {name} at {}",
         listener.socket_path().display()
     );
     let server = std::thread::spawn(move || -> pipeway::Result<()> {
         for _ in 0..2 {
             let mut stream = listener.accept()?;
-            println!("server: accepted a client: {}", who(stream.peer()));
+            say!("server: accepted a client: {}", who(stream.peer()));
             let mut request = String::new();
             stream.read_to_string(&mut request)?;
-            println!("server: received {request:?}");
+            say!("server: received {request:?}");
             let reply = format!("echo: {request}");
             stream.write_all(reply.as_bytes())?;
             stream.shutdown(Shutdown::Write)?;
@@ -60,7 +90,7 @@ fn bytes(name: &str) -> Result<()> {
     });
 
     let mut client = PipeStream::connect(name)?;
-    println!(
+    say!(
         "blocking client: connected; the server is {}",
         who(client.peer())
     );
@@ -68,14 +98,14 @@ fn bytes(name: &str) -> Result<()> {
     client.shutdown(Shutdown::Write)?;
     let mut reply = String::new();
     client.read_to_string(&mut reply)?;
-    println!("blocking client: got {reply:?}");
+    say!("blocking client: got {reply:?}");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let mut client = pipeway::tokio::PipeStream::connect(name).await?;
-        println!(
+        say!(
             "tokio client: connected; the server is {}",
             who(client.peer())
         );
@@ -83,7 +113,7 @@ fn bytes(name: &str) -> Result<()> {
         client.shutdown().await?;
         let mut reply = String::new();
         client.read_to_string(&mut reply).await?;
-        println!("tokio client: got {reply:?}");
+        say!("tokio client: got {reply:?}");
         Ok::<_, pipeway::Error>(())
     })?;
     server.join().expect("the demo server panicked")?;
@@ -101,13 +131,13 @@ fn messages(name: &str) -> Result<()> {
     }
     client.close_write()?;
     while let Some(message) = server.recv_vec()? {
-        println!(
+        say!(
             "server: message of {} bytes: {:?}",
             message.len(),
             String::from_utf8_lossy(&message)
         );
     }
-    println!("server: the client closed its side (no more messages)");
+    say!("server: the client closed its side (no more messages)");
     Ok(())
 }
 
@@ -118,7 +148,7 @@ fn channel(name: &str) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(pipeway_channel::demo::chat(name, |line| println!("{line}")))?;
+    runtime.block_on(pipeway_channel::demo::chat(name, |line| say!("{line}")))?;
     Ok(())
 }
 
@@ -135,15 +165,15 @@ fn grpc(name: &str) -> Result<()> {
         price: 120,
     };
     let outcome = runtime.block_on(pipeway_grpc::buy::demo(name, order))?;
-    println!(
+    say!(
         "client: Buy(apple, 3, 120) -> {:?}",
         outcome.response.result
     );
-    println!("server: the handler saw {}", who(outcome.caller.peer()));
+    say!("server: the handler saw {}", who(outcome.caller.peer()));
     Ok(())
 }
 
-fn latency() -> Result<()> {
+fn latency(args: &DemoArgs) -> Result<()> {
     heading(
         "Latency: 64 B round trips, client and server in two processes on one CPU (`pipeway bench` for the full set)",
     );
@@ -163,7 +193,15 @@ fn latency() -> Result<()> {
         .filter(|t| t.title() == "Byte round trip, 64 B")
     {
         let result = pipeway_bench::run_table("pipes", table, &cx);
-        print!("{}", pipeway_bench::report::text(&result));
+        if args.json {
+            for case in pipeway_bench::report::json(&result) {
+                println!("{case}");
+            }
+        } else if args.markdown {
+            print!("{}", pipeway_bench::report::markdown(&result));
+        } else {
+            print!("{}", pipeway_bench::report::text(&result));
+        }
     }
     Ok(())
 }

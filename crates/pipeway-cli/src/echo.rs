@@ -29,9 +29,10 @@ const CLIENT_STACK: usize = 256 << 10;
 pub(crate) fn run(name: &str, options: &ListenOptions, shape: &str) -> Result<ExitCode> {
     let listener = Arc::new(PipeListener::bind_with(name, options)?);
     eprintln!(
-        "serving {} at {} ({shape})",
+        "serving {} at {} ({shape}){}",
         listener.name(),
-        listener.socket_path().display()
+        listener.socket_path().display(),
+        crate::serve::stdin_note(pipeway::Direction::Duplex)
     );
     let signals = stop_on_signal(listener.clone())?;
     let mut next_id = 1u64;

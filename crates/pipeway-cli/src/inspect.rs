@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use pipeway::unix::{LocalPipe, PipeState};
+use pipeway::unix::{LocalPipe, PipeState, Wire};
 
 use crate::Result;
 
@@ -29,6 +29,18 @@ fn permissions(mode: u32) -> String {
         .collect()
 }
 
+/// What the socket's type says of the pipe: `byte` for a plain stream
+/// socket; `framed` for pipeway's framed wire, which a message pipe or a
+/// byte pipe with an instance limit uses (which of the two only a connect
+/// would tell, and listing never connects).
+fn wire(pipe: &LocalPipe) -> &'static str {
+    match pipe.wire {
+        Some(Wire::Plain) => "byte",
+        Some(Wire::Framed) => "framed",
+        _ => "-",
+    }
+}
+
 fn state(pipe: &LocalPipe) -> String {
     match pipe.state {
         PipeState::Live { pid: Some(pid) } => format!("live (pid {pid})"),
@@ -42,31 +54,78 @@ pub(crate) fn list() -> Result<ExitCode> {
     let pipes = pipeway::unix::local_pipes()?;
     if pipes.is_empty() {
         eprintln!("no local pipes");
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        let rows = pipes
+            .iter()
+            .map(|pipe| {
+                vec![
+                    pipe.name.clone(),
+                    state(pipe),
+                    owner(pipe),
+                    permissions(pipe.mode),
+                    wire(pipe).to_owned(),
+                    pipe.path.display().to_string(),
+                ]
+            })
+            .collect();
+        print_table(
+            &["NAME", "STATE", "OWNER", "PERMISSIONS", "TYPE", "PATH"],
+            rows,
+        );
     }
-    let rows: Vec<[String; 5]> = pipes
-        .iter()
-        .map(|pipe| {
-            [
-                pipe.name.clone(),
-                state(pipe),
-                owner(pipe),
-                permissions(pipe.mode),
-                pipe.path.display().to_string(),
-            ]
-        })
-        .collect();
-    let header = ["NAME", "STATE", "OWNER", "MODE", "PATH"];
-    let widths: Vec<usize> = (0..5)
+    let memory = pipeway::shm::local_shared_memory()?;
+    if memory.is_empty() {
+        eprintln!("no shared memory");
+    } else {
+        let rows = memory
+            .iter()
+            .map(|m| {
+                vec![
+                    m.name.clone(),
+                    match m.creator_pid {
+                        Some(pid) => format!("live (pid {pid})"),
+                        None => "stale".into(),
+                    },
+                    match &m.owner_name {
+                        Some(name) => format!("{name} ({})", m.owner),
+                        None => m.owner.to_string(),
+                    },
+                    permissions(m.mode),
+                    m.size.to_string(),
+                    m.path.display().to_string(),
+                ]
+            })
+            .collect();
+        if !pipes.is_empty() {
+            println!();
+        }
+        print_table(
+            &[
+                "SHARED MEMORY",
+                "STATE",
+                "OWNER",
+                "PERMISSIONS",
+                "SIZE",
+                "PATH",
+            ],
+            rows,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `rows` under `header` in aligned columns.
+fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+    let widths: Vec<usize> = (0..header.len())
         .map(|col| {
             rows.iter()
-                .map(|row| row[col].len())
+                .map(|row| row[col].chars().count())
                 .chain([header[col].len()])
                 .max()
                 .unwrap_or(0)
         })
         .collect();
-    let print = |cells: [&str; 5]| {
+    let print = |cells: Vec<&str>| {
         let line: Vec<String> = cells
             .iter()
             .zip(&widths)
@@ -74,29 +133,39 @@ pub(crate) fn list() -> Result<ExitCode> {
             .collect();
         println!("{}", line.join("  ").trim_end());
     };
-    print(header);
+    print(header.to_vec());
     for row in &rows {
-        print([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+        print(row.iter().map(String::as_str).collect());
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn info(name: &str) -> Result<ExitCode> {
     let pipe = pipeway::unix::inspect(name)?;
-    println!("name:   {}", pipe.name);
-    println!("path:   {}", pipe.path.display());
-    println!("owner:  {}", owner(&pipe));
-    println!("mode:   {:04o} ({})", pipe.mode, permissions(pipe.mode));
+    println!("name:        {}", pipe.name);
+    println!("path:        {}", pipe.path.display());
+    println!("owner:       {}", owner(&pipe));
+    println!(
+        "permissions: {:04o} ({})",
+        pipe.mode,
+        permissions(pipe.mode)
+    );
+    match pipe.wire {
+        Some(Wire::Plain) => println!("type:        byte (a plain stream socket)"),
+        Some(Wire::Framed) => println!(
+            "type:        framed (pipeway's framed wire: message mode, or bytes with an instance limit)"
+        ),
+        _ => {}
+    }
     match pipe.state {
         PipeState::Live { pid } => {
-            println!("live:   yes");
+            println!("live:        yes");
             match pid {
-                Some(pid) => println!("server: pid {pid}"),
-                None => println!("server: pid not visible to this user"),
+                Some(pid) => println!("server:      pid {pid}"),
+                None => println!("server:      pid not visible to this user"),
             }
         }
         _ => println!(
-            "live:   no (a stale socket file; the next server to bind the name reclaims it)"
+            "live:        no (a stale socket file; the next server to bind the name reclaims it)"
         ),
     }
     Ok(ExitCode::SUCCESS)

@@ -6,12 +6,14 @@ mod connect;
 mod demo;
 mod echo;
 mod inspect;
+mod mailslot;
+mod outbound;
 mod serve;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use pipeway::{ConnectOptions, Direction, ListenOptions};
 
 #[derive(Parser)]
@@ -29,23 +31,43 @@ struct Cli {
 enum Command {
     /// Serve a pipe: print what clients send (or echo it back), with
     /// connect and disconnect lines on stderr.
+    ///
+    /// Clients are served at once, each on its own. Stdin is read only on an
+    /// --outbound pipe, as `nc -lU` reads it: once a client is connected, each
+    /// line goes to every connected client (in message mode, as one message),
+    /// and at the end of stdin every client gets what was sent, then
+    /// end-of-file, and the server exits 0. SIGINT or SIGTERM stops the
+    /// server and removes its socket file.
     Serve(serve::ServeArgs),
     /// Connect to a pipe and relay stdin to it and it to stdout, like `nc -U`.
+    ///
+    /// Exits 0 once the pipe is done both ways. A byte pipe's direction shows
+    /// as it is used: the client of an inbound pipe sends all of stdin and
+    /// ends; the client of an outbound pipe prints what the server sends and
+    /// says once that the pipe does not read its input.
     Connect(connect::ConnectArgs),
-    /// List the local pipes: name, state, owner, mode, path.
+    /// List the local pipes: name, state, owner, file permissions, type, path.
+    ///
+    /// TYPE is what the socket shows without connecting: `byte` (a plain
+    /// stream socket) or `framed` (pipeway's framed wire, which message pipes
+    /// and byte pipes with an instance limit use); `-` when not known.
     List,
-    /// Show one pipe: path, owner, mode, whether it is live, the server's pid.
+    /// Show one pipe: path, owner, file permissions, type, whether it is
+    /// live, the server's pid.
     Info {
         /// The pipe (`echo`, `\\.\pipe\echo`, or a socket path).
         name: String,
     },
     /// Start a server and clients, show an exchange, the peer identity and
     /// a small latency table.
-    Demo,
+    Demo(demo::DemoArgs),
     /// Measure pipeway against fair baselines, process to process: round
     /// trips and throughput of byte and message pipes, the echo server,
     /// channels, gRPC.
     Bench(bench::BenchArgs),
+    /// Mailslots: one-way messages from any number of writers to one reader.
+    #[command(subcommand)]
+    Mailslot(mailslot::MailslotCommand),
 }
 
 /// The pipe's shape, shared by `serve` and `connect`.
@@ -128,23 +150,42 @@ pub(crate) fn connect_options(mode: &ModeArgs, timeout: Duration) -> ConnectOpti
 
 pub(crate) type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
 
+/// `1 client`, `2 clients`.
+pub(crate) fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 fn main() -> ExitCode {
     // `pipeway bench` runs this program again as the peers of its cases.
     pipeway_bench::serve_peer_if_asked(&bench::registry());
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
+    // The demo narrates what happens, the bad client it drops included: log
+    // lines would only interrupt it.
+    let level = match cli.command {
+        Command::Demo(_) => tracing_subscriber::filter::LevelFilter::ERROR,
+        _ => tracing_subscriber::filter::LevelFilter::WARN,
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .with_max_level(level)
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
         Command::List => inspect::list(),
         Command::Info { name } => inspect::info(&name),
-        Command::Demo => demo::run(),
+        Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Mailslot(command) => mailslot::run(command),
     };
     match result {
         Ok(code) => code,
@@ -153,4 +194,39 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command line clap refused, in one line (clap's own report spans
+/// several: the error, a usage line, a tip); help and the version print as
+/// clap prints them.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return ExitCode::from(err.exit_code() as u8);
+    }
+    let rendered = err.render().to_string();
+    // The error is the first paragraph (a list of missing arguments
+    // continues it on indented lines); usage and tips follow a blank line.
+    let message = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let command = std::env::args()
+        .nth(1)
+        .filter(|word| Cli::command().find_subcommand(word).is_some());
+    let help = match command {
+        Some(command) => format!("pipeway {command} --help"),
+        None => "pipeway --help".to_owned(),
+    };
+    eprintln!("pipeway: {message} (see {help})");
+    ExitCode::from(2)
 }

@@ -1,24 +1,26 @@
 //! `pipeway serve`: a pipe server for the shell.
 //!
 //! Clients are served concurrently. What they send goes to stdout (bytes as
-//! they come; messages one per line), or back to them with `--echo`. On an
-//! outbound pipe, where clients only read, each line of stdin goes to every
-//! connected client. Connects and disconnects are reported on stderr with
-//! the peer's identity and executable. SIGINT and SIGTERM stop the server cleanly, which
-//! removes its socket file.
+//! they come, messages one per line; with `--prefix`, line by line, each
+//! line after its client's number), or back to them with `--echo`. Only an
+//! outbound pipe reads stdin: see [`crate::outbound`]. Connects and
+//! disconnects are reported on stderr with the peer's identity and
+//! executable. SIGINT and SIGTERM stop the server cleanly, which removes its
+//! socket file.
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use clap::Args;
-use pipeway::unix::{ListenerExt, PeerIdentityExt};
+use pipeway::unix::ListenerExt;
 use pipeway::{Direction, PeerIdentity, PeerProcess, ProcessError};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::broadcast;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
-use crate::{AccessArgs, ModeArgs, Result};
+use crate::outbound::{Line, Outbound};
+use crate::{AccessArgs, ModeArgs, Result, plural};
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -27,6 +29,10 @@ pub(crate) struct ServeArgs {
     /// Send everything each client sends back to it.
     #[arg(long)]
     echo: bool,
+    /// Print what clients send line by line, each line after its client's
+    /// number (`2: hello`), so that clients can be told apart.
+    #[arg(long, conflicts_with = "echo")]
+    prefix: bool,
     #[command(flatten)]
     mode: ModeArgs,
     #[command(flatten)]
@@ -42,7 +48,11 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(args))?;
+    let served = runtime.block_on(serve(args));
+    // A read of stdin may still be blocked in a thread of the runtime's:
+    // leave it behind rather than wait for input that is not needed.
+    runtime.shutdown_background();
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -58,21 +68,24 @@ fn shape(mode: &ModeArgs, access: &AccessArgs) -> String {
         mode.direction().unwrap_or_default(),
         access
             .max_instances
-            .map(|n| format!(", at most {n} clients"))
+            .map(|n| format!(", at most {}", plural(n, "client")))
             .unwrap_or_default()
     )
 }
 
+/// What the first line says about stdin.
+pub(crate) fn stdin_note(direction: Direction) -> &'static str {
+    if direction == Direction::Outbound {
+        "; stdin goes to every client once one is connected"
+    } else {
+        "; stdin is not read (only --outbound sends it to clients)"
+    }
+}
+
 /// A peer as the connect lines show it: who, and what program it runs.
 pub(crate) fn describe(peer: &PeerIdentity) -> String {
-    let pid = peer
-        .pid()
-        .map_or_else(|| "?".to_owned(), |pid| pid.to_string());
-    let who = match peer.user_name() {
-        Some(user) => format!("pid {pid}, uid {} ({user}), gid {}", peer.uid(), peer.gid()),
-        None => format!("pid {pid}, uid {}, gid {}", peer.uid(), peer.gid()),
-    };
-    format!("{who}, exe {}", executable(peer))
+    // `pid 12, uid 1000 (ann), gid 1000`, as the library shows a peer.
+    format!("{peer}, exe {}", executable(peer))
 }
 
 /// The client's program, read through its process handle (so never the
@@ -85,45 +98,86 @@ fn executable(peer: &PeerIdentity) -> String {
     }
 }
 
+/// Why the accept loop ended.
+enum Ended {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// An outbound server's stdin ended.
+    Input,
+}
+
 async fn serve(args: ServeArgs) -> Result<()> {
     let options = crate::listen_options(&args.mode, &args.access);
     let direction = args.mode.direction().unwrap_or_default();
     if args.echo && direction != Direction::Duplex {
         return Err("--echo needs a duplex pipe (it reads and writes)".into());
     }
-    // What an outbound server sends: stdin, line by line, to every client.
-    let lines = (direction == Direction::Outbound).then(|| {
-        let (sender, _) = broadcast::channel::<Arc<Vec<u8>>>(1024);
-        tokio::spawn(read_stdin_lines(sender.clone()));
-        sender
-    });
     let mut stop = Shutdown::new()?;
-    let ids = AtomicU64::new(1);
     let shape = shape(&args.mode, &args.access);
 
     let listener = Listener::bind(&args.name, args.mode.message, &options)?;
     eprintln!(
-        "serving {} at {} ({shape})",
+        "serving {} at {} ({shape}){}",
         listener.name(),
-        listener.socket_path().display()
+        listener.socket_path().display(),
+        stdin_note(direction)
     );
-    loop {
+    let outbound = (direction == Direction::Outbound).then(Outbound::start);
+    let input_ended = async {
+        match &outbound {
+            Some(outbound) => outbound.ended().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(input_ended);
+    let printer = Printer {
+        prefix: args.prefix,
+    };
+    let mut clients = JoinSet::new();
+    let mut next_id = 1u64;
+    let ended = loop {
         let client = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            () = stop.requested() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(client) => client,
+                // The library waits out running short of descriptors or
+                // memory itself; whatever else fails one accept must not
+                // end the server either.
+                Err(err) => {
+                    eprintln!("cannot accept a client: {err}; serving on");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = stop.requested() => break Ended::Signal,
+            () = &mut input_ended => break Ended::Input,
+            Some(_) = clients.join_next(), if !clients.is_empty() => continue,
         };
-        let id = ids.fetch_add(1, Ordering::Relaxed);
-        // Subscribed before the line announces the client: a stdin line sent
-        // once the announcement is seen must reach it.
-        let lines = lines.as_ref().map(broadcast::Sender::subscribe);
+        let id = next_id;
+        next_id += 1;
+        // Joined before the line announces the client, as a reader of the
+        // announcement would expect (stdin is read only once one has joined).
+        let lines = outbound.as_ref().map(Outbound::join);
         eprintln!("client {id} connected: {}", describe(client.peer()));
-        tokio::spawn(async move {
+        let echo = args.echo;
+        clients.spawn(async move {
             let reason = match client {
-                Client::Bytes(stream) => serve_bytes(stream, args.echo, lines).await,
-                Client::Messages(stream) => serve_messages(&stream, args.echo, lines).await,
+                Client::Bytes(stream) => serve_bytes(stream, id, echo, lines, printer).await,
+                Client::Messages(stream) => serve_messages(&stream, id, echo, lines, printer).await,
             };
             eprintln!("client {id} disconnected: {reason}");
         });
+    };
+    // No new clients from here on; the socket file goes.
+    drop(listener);
+    if let Ended::Input = ended {
+        eprintln!(
+            "stdin ended: sending the rest to {}, then end-of-file",
+            plural(clients.len(), "client")
+        );
+        tokio::select! {
+            () = async { while clients.join_next().await.is_some() {} } => {}
+            () = stop.requested() => {}
+        }
     }
     eprintln!("stopped");
     Ok(())
@@ -181,30 +235,79 @@ impl Client {
     }
 }
 
+/// Where clients' data goes when it is not echoed: stdout, as it comes, or
+/// with `--prefix` line by line after the client's number. Each write is
+/// made under one lock of stdout, so clients' lines never mix.
+#[derive(Clone, Copy)]
+struct Printer {
+    prefix: bool,
+}
+
+impl Printer {
+    /// Bytes from client `id`; `pending` holds its unfinished line.
+    fn bytes(self, id: u64, pending: &mut Vec<u8>, data: &[u8]) -> std::io::Result<()> {
+        if !self.prefix {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(data)?;
+            return stdout.flush();
+        }
+        pending.extend_from_slice(data);
+        let Some(last) = pending.iter().rposition(|&b| b == b'\n') else {
+            return Ok(());
+        };
+        let rest = pending.split_off(last + 1);
+        let complete = std::mem::replace(pending, rest);
+        let mut stdout = std::io::stdout().lock();
+        for line in complete.split_inclusive(|&b| b == b'\n') {
+            write!(stdout, "{id}: ")?;
+            stdout.write_all(line)?;
+        }
+        stdout.flush()
+    }
+
+    /// The end of client `id`'s bytes: its unfinished line, if any.
+    fn end_of_bytes(self, id: u64, pending: &[u8]) -> std::io::Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut stdout = std::io::stdout().lock();
+        write!(stdout, "{id}: ")?;
+        stdout.write_all(pending)?;
+        stdout.write_all(b"\n")?;
+        stdout.flush()
+    }
+
+    /// One message from client `id`, on a line of its own.
+    fn message(self, id: u64, message: &[u8]) -> std::io::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        if self.prefix {
+            write!(stdout, "{id}: ")?;
+        }
+        stdout.write_all(message)?;
+        stdout.write_all(b"\n")?;
+        stdout.flush()
+    }
+}
+
 async fn serve_bytes(
     stream: pipeway::tokio::PipeStream,
+    id: u64,
     echo: bool,
-    lines: Option<broadcast::Receiver<Arc<Vec<u8>>>>,
+    lines: Option<mpsc::Receiver<Line>>,
+    printer: Printer,
 ) -> String {
     let (mut reader, mut writer) = stream.into_split();
     if let Some(mut lines) = lines {
-        loop {
-            match lines.recv().await {
-                Ok(line) => {
-                    if let Err(err) = writer.write_all(&line).await {
-                        return err.to_string();
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    eprintln!("a slow client missed {n} lines");
-                }
-                Err(broadcast::error::RecvError::Closed) => {
-                    return "the server's input ended".into();
-                }
+        while let Some(line) = lines.recv().await {
+            if let Err(err) = writer.write_all(&line).await {
+                return err.to_string();
             }
         }
+        let _ = writer.shutdown().await;
+        return "the server's input ended".into();
     }
     let mut buf = vec![0u8; 64 * 1024];
+    let mut pending = Vec::new();
     loop {
         match reader.read(&mut buf).await {
             Ok(0) => break,
@@ -214,12 +317,7 @@ async fn serve_bytes(
                 }
             }
             Ok(n) => {
-                let mut stdout = std::io::stdout().lock();
-                if stdout
-                    .write_all(&buf[..n])
-                    .and_then(|()| stdout.flush())
-                    .is_err()
-                {
+                if printer.bytes(id, &mut pending, &buf[..n]).is_err() {
                     return "stdout closed".into();
                 }
             }
@@ -229,31 +327,28 @@ async fn serve_bytes(
     if echo {
         let _ = writer.shutdown().await;
     }
+    if printer.end_of_bytes(id, &pending).is_err() {
+        return "stdout closed".into();
+    }
     "end of stream".into()
 }
 
 async fn serve_messages(
     stream: &pipeway::tokio::MessageStream,
+    id: u64,
     echo: bool,
-    lines: Option<broadcast::Receiver<Arc<Vec<u8>>>>,
+    lines: Option<mpsc::Receiver<Line>>,
+    printer: Printer,
 ) -> String {
     if let Some(mut lines) = lines {
-        loop {
-            match lines.recv().await {
-                Ok(line) => {
-                    let message = line.strip_suffix(b"\n").unwrap_or(&line);
-                    if let Err(err) = stream.send(message).await {
-                        return err.to_string();
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    eprintln!("a slow client missed {n} messages");
-                }
-                Err(broadcast::error::RecvError::Closed) => {
-                    return "the server's input ended".into();
-                }
+        while let Some(line) = lines.recv().await {
+            let message = line.strip_suffix(b"\n").unwrap_or(&line);
+            if let Err(err) = stream.send(message).await {
+                return err.to_string();
             }
         }
+        let _ = stream.close_write().await;
+        return "the server's input ended".into();
     }
     loop {
         match stream.recv_vec().await {
@@ -263,12 +358,7 @@ async fn serve_messages(
                 }
             }
             Ok(Some(message)) => {
-                let mut stdout = std::io::stdout().lock();
-                let printed = stdout
-                    .write_all(&message)
-                    .and_then(|()| stdout.write_all(b"\n"))
-                    .and_then(|()| stdout.flush());
-                if printed.is_err() {
+                if printer.message(id, &message).is_err() {
                     return "stdout closed".into();
                 }
             }
@@ -279,20 +369,6 @@ async fn serve_messages(
                 return "end of messages".into();
             }
             Err(err) => return err.to_string(),
-        }
-    }
-}
-
-async fn read_stdin_lines(lines: broadcast::Sender<Arc<Vec<u8>>>) {
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match stdin.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let _ = lines.send(Arc::new(line.clone()));
-            }
         }
     }
 }

@@ -1,131 +1,11 @@
 //! The `pipeway` command, run as a user would run it.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
-const PIPEWAY: &str = env!("CARGO_BIN_EXE_pipeway");
-
-fn unique(tag: &str) -> String {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "pwcli-{tag}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A `pipeway serve` child, its stderr read line by line.
-struct Server {
-    name: String,
-    child: Child,
-    stderr: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Server {
-    /// `args[0]` is the pipe's name.
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(PIPEWAY)
-            .arg("serve")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (lines, stderr) = channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Server {
-            name: args[0].to_owned(),
-            child,
-            stderr,
-            seen: Vec::new(),
-        };
-        server.wait_for("serving ");
-        server
-    }
-
-    /// Waits (up to 10 s) for a stderr line containing `text` and returns it.
-    fn wait_for(&mut self, text: &str) -> String {
-        if let Some(line) = self.seen.iter().find(|l| l.contains(text)) {
-            return line.clone();
-        }
-        loop {
-            match self.stderr.recv_timeout(Duration::from_secs(10)) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no {text:?} on the server's stderr; saw {:?}", self.seen),
-            }
-        }
-    }
-
-    /// Stops the server with SIGTERM, as a service manager would, and
-    /// returns what it printed on stdout.
-    fn stop(mut self) -> Output {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        child.wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Server {
-    /// Stops the server as a user would (SIGTERM: it removes its socket
-    /// file), and only if it does not go within 5 s, kills it and removes
-    /// the file itself, so no test leaves a socket behind.
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(socket_path(&self.name));
-    }
-}
-
-fn pipeway(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(PIPEWAY)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn socket_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::var("TMPDIR")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "/tmp".into());
-    std::path::Path::new(&dir).join(format!("CoreFxPipe_{name}"))
-}
+use common::{PIPEWAY, Server, pipeway, socket_path, text, unique};
 
 #[test]
 fn connect_relays_stdin_to_an_echo_server_and_back() {
@@ -278,6 +158,15 @@ fn list_and_info_show_a_live_pipe_and_its_server() {
         .unwrap_or_else(|| panic!("{listing}"));
     assert!(row.contains(&format!("live (pid {pid})")), "{row}");
     assert!(row.contains("rw-------"), "{row}");
+    // The permissions column says what it is; the type column what the
+    // socket shows: a byte pipe here.
+    let header = listing.lines().next().unwrap();
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        columns,
+        ["NAME", "STATE", "OWNER", "PERMISSIONS", "TYPE", "PATH"]
+    );
+    assert_eq!(common::column(header, row, "TYPE"), "byte", "{row}");
     assert!(
         row.contains(&socket_path(&name).display().to_string()),
         "{row}"
@@ -287,12 +176,13 @@ fn list_and_info_show_a_live_pipe_and_its_server() {
     assert!(out.status.success());
     let info = text(&out.stdout);
     assert!(
-        info.contains(&format!("path:   {}", socket_path(&name).display())),
+        info.contains(&format!("path:        {}", socket_path(&name).display())),
         "{info}"
     );
-    assert!(info.contains("mode:   0600"), "{info}");
-    assert!(info.contains("live:   yes"), "{info}");
-    assert!(info.contains(&format!("server: pid {pid}")), "{info}");
+    assert!(info.contains("permissions: 0600 (rw-------)"), "{info}");
+    assert!(info.contains("type:        byte"), "{info}");
+    assert!(info.contains("live:        yes"), "{info}");
+    assert!(info.contains(&format!("server:      pid {pid}")), "{info}");
 }
 
 #[test]
@@ -311,9 +201,69 @@ fn info_reports_a_stale_pipe() {
     drop(std::os::unix::net::UnixListener::bind(socket_path(&name)).unwrap());
     let out = pipeway(&["info", &name], b"");
     assert!(
-        text(&out.stdout).contains("live:   no"),
+        text(&out.stdout).contains("live:        no"),
         "{}",
         text(&out.stdout)
     );
     std::fs::remove_file(socket_path(&name)).unwrap();
+}
+
+#[test]
+fn mailslot_serve_prints_each_message_sent_on_its_own_line() {
+    let name = unique("mailslot");
+    let mut server = Command::new(PIPEWAY)
+        .args(["mailslot", "serve", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("serving mailslot"), "{line}");
+    let sent = pipeway(&["mailslot", "send", &name, "one", "two words"], b"");
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let sent = pipeway(
+        &["mailslot", "send", &format!(r"\\.\mailslot\{name}")],
+        b"three\nfour\n",
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        lines.push(line.trim_end().to_owned());
+    }
+    assert_eq!(lines, ["one", "two words", "three", "four"]);
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(server.wait().unwrap().success());
+    let path = std::env::temp_dir().join(format!("pipeway_mailslot_{name}"));
+    assert!(!path.exists(), "stopping removes the mailslot's socket");
+    let missing = pipeway(&["mailslot", "send", &name, "x"], b"");
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("not found"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
+
+#[test]
+fn list_shows_shared_memory_and_its_creator() {
+    let name = unique("shm");
+    let memory = pipeway::shm::SharedMemory::create(&name, 12288).unwrap();
+    let out = pipeway(&["list"], b"");
+    let listing = text(&out.stdout);
+    let row = listing
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{name} not in\n{listing}"));
+    assert!(
+        row.contains(&format!("live (pid {})", std::process::id())),
+        "{row}"
+    );
+    assert!(row.contains("12288") && row.contains("rw-------"), "{row}");
+    drop(memory);
 }

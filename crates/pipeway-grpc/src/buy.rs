@@ -8,18 +8,20 @@
 //!
 //! Serving and calling it on a pipe:
 //!
-//! ```no_run
+//! ```
 //! use pipeway_grpc::PipeIncoming;
 //! use pipeway_grpc::buy::{Buyer, BuyRequest, my_service_client::MyServiceClient, my_service_server::MyServiceServer};
 //!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let incoming = PipeIncoming::bind("shop")?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let name = format!("doc-grpc-buy-{}", std::process::id());
+//! let incoming = PipeIncoming::bind(&name)?;
 //! tokio::spawn(
 //!     tonic::transport::Server::builder()
 //!         .add_service(MyServiceServer::new(Buyer))
 //!         .serve_with_incoming(incoming),
 //! );
-//! let mut shop = MyServiceClient::new(pipeway_grpc::connect("shop").await?);
+//! let mut shop = MyServiceClient::new(pipeway_grpc::connect(&name).await?);
 //! let reply = shop.buy(BuyRequest { id: "apple".into(), quantity: 3, price: 120 }).await?;
 //! assert_eq!(reply.into_inner().result, "bought 3 of apple at 120");
 //! # Ok(())
@@ -79,12 +81,15 @@ pub struct DemoOutcome {
 /// and reports the answer and the caller's identity as the handler saw it.
 /// Made for `pipeway demo`; call it inside a tokio runtime.
 ///
-/// ```no_run
+/// ```
 /// use pipeway_grpc::buy::{BuyRequest, demo};
 ///
-/// # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let name = format!("doc-grpc-demo-{}", std::process::id());
 /// let order = BuyRequest { id: "apple".into(), quantity: 3, price: 120 };
-/// let outcome = demo("pipeway-demo", order).await?;
+/// let outcome = demo(&name, order).await?;
+/// assert_eq!(outcome.response.result, "bought 3 of apple at 120");
 /// println!("{} (the server saw {})", outcome.response.result, outcome.caller.peer());
 /// # Ok(())
 /// # }

@@ -43,12 +43,20 @@ const GRPC_MESSAGE: &str = "grpc-message";
 /// reached a server, so it is safe for any call. Calls that were sent are
 /// never retried.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use pipeway_grpc::buy::{BuyRequest, my_service_client::MyServiceClient};
 ///
-/// # async fn buy() -> Result<(), Box<dyn std::error::Error>> {
-/// let mut shop = MyServiceClient::new(pipeway_grpc::connect("shop").await?);
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let name = format!("doc-grpc-channel-{}", std::process::id());
+/// # let incoming = pipeway_grpc::PipeIncoming::bind(&name)?;
+/// # tokio::spawn(
+/// #     tonic::transport::Server::builder()
+/// #         .add_service(pipeway_grpc::buy::my_service_server::MyServiceServer::new(pipeway_grpc::buy::Buyer))
+/// #         .serve_with_incoming(incoming),
+/// # );
+/// let mut shop = MyServiceClient::new(pipeway_grpc::connect(&name).await?);
 /// let mut request = tonic::Request::new(BuyRequest { id: "apple".into(), quantity: 3, price: 120 });
 /// request.set_timeout(Duration::from_millis(200));
 /// match shop.buy(request).await {

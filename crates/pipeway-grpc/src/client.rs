@@ -29,15 +29,27 @@ const PIPE_URI: &str = "http://localhost";
 ///
 /// [`PipeEndpoint`] uses it; use it directly to build a tonic channel by hand.
 ///
-/// ```no_run
+/// ```
 /// use pipeway::ConnectOptions;
 /// use pipeway_grpc::PipeConnector;
+/// use pipeway_grpc::buy::{BuyRequest, my_service_client::MyServiceClient};
 /// use tonic::transport::Endpoint;
 ///
-/// # fn channel() -> Result<tonic::transport::Channel, pipeway::Error> {
-/// let connector = PipeConnector::new("shop", ConnectOptions::new())?;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let name = format!("doc-grpc-connector-{}", std::process::id());
+/// # let incoming = pipeway_grpc::PipeIncoming::bind(&name)?;
+/// # tokio::spawn(
+/// #     tonic::transport::Server::builder()
+/// #         .add_service(pipeway_grpc::buy::my_service_server::MyServiceServer::new(pipeway_grpc::buy::Buyer))
+/// #         .serve_with_incoming(incoming),
+/// # );
+/// let connector = PipeConnector::new(&name, ConnectOptions::new())?;
 /// let channel = Endpoint::from_static("http://localhost").connect_with_connector_lazy(connector);
-/// # Ok(channel)
+/// let mut shop = MyServiceClient::new(channel);
+/// let reply = shop.buy(BuyRequest { id: "pear".into(), quantity: 1, price: 80 }).await?;
+/// assert_eq!(reply.into_inner().result, "bought 1 of pear at 80");
+/// # Ok(())
 /// # }
 /// ```
 #[derive(Clone, Debug)]
@@ -115,13 +127,21 @@ impl Service<Uri> for Dialer {
 /// the call in flight fails with `Unavailable`, and the next call dials the
 /// pipe again, waiting up to the connect timeout for a restarted server.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use pipeway_grpc::PipeEndpoint;
 /// use pipeway_grpc::buy::{BuyRequest, my_service_client::MyServiceClient};
 ///
-/// # async fn buy() -> Result<(), Box<dyn std::error::Error>> {
-/// let channel = PipeEndpoint::new("shop")?
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let name = format!("doc-grpc-endpoint-{}", std::process::id());
+/// # let incoming = pipeway_grpc::PipeIncoming::bind(&name)?;
+/// # tokio::spawn(
+/// #     tonic::transport::Server::builder()
+/// #         .add_service(pipeway_grpc::buy::my_service_server::MyServiceServer::new(pipeway_grpc::buy::Buyer))
+/// #         .serve_with_incoming(incoming),
+/// # );
+/// let channel = PipeEndpoint::new(&name)?
 ///     .connect_timeout(Duration::from_secs(2))
 ///     .connect()
 ///     .await?;
@@ -169,15 +189,15 @@ impl PipeEndpoint {
     /// URI is ignored, and so are its TCP and TLS settings; its
     /// `connect_timeout`, if set, applies on top of the pipe's.
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::Duration;
     /// use pipeway_grpc::PipeEndpoint;
     ///
-    /// # fn endpoint() -> pipeway::Result<PipeEndpoint> {
+    /// // Nothing connects until the endpoint is used.
     /// let endpoint = PipeEndpoint::new("shop")?
     ///     .configure(|endpoint| endpoint.timeout(Duration::from_secs(10)));
-    /// # Ok(endpoint)
-    /// # }
+    /// # let _ = endpoint;
+    /// # Ok::<(), pipeway::Error>(())
     /// ```
     pub fn configure(mut self, configure: impl FnOnce(Endpoint) -> Endpoint) -> Self {
         self.endpoint = configure(self.endpoint);

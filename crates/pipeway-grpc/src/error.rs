@@ -21,17 +21,26 @@ pub enum Error {
 /// and the reconnection's own error (the pipe is not found before the connect
 /// timeout, access is denied, ...) is kept as the status's source.
 ///
-/// ```no_run
+/// ```
+/// use std::time::Duration;
+/// use pipeway_grpc::PipeEndpoint;
 /// use pipeway_grpc::buy::{BuyRequest, my_service_client::MyServiceClient};
 ///
-/// # async fn buy(mut shop: MyServiceClient<pipeway_grpc::PipeChannel>) {
-/// if let Err(status) = shop.buy(BuyRequest::default()).await {
-///     match pipeway_grpc::pipe_error(&status) {
-///         Some(pipeway::Error::NotFound { .. }) => eprintln!("the shop is closed"),
-///         Some(other) => eprintln!("pipe: {other}"),
-///         None => eprintln!("gRPC: {status}"),
-///     }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway::Result<()> {
+/// // No server serves this pipe.
+/// let name = format!("doc-grpc-closed-shop-{}", std::process::id());
+/// let channel = PipeEndpoint::new(&name)?
+///     .connect_timeout(Duration::from_millis(100))
+///     .connect_lazy();
+/// let mut shop = MyServiceClient::new(channel);
+/// let status = shop.buy(BuyRequest::default()).await.unwrap_err();
+/// match pipeway_grpc::pipe_error(&status) {
+///     Some(pipeway::Error::NotFound { .. }) => eprintln!("the shop is closed"),
+///     Some(other) => panic!("pipe: {other}"),
+///     None => panic!("gRPC: {status}"),
 /// }
+/// # Ok(())
 /// # }
 /// ```
 pub fn pipe_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a pipeway::Error> {

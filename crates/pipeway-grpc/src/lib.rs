@@ -16,7 +16,7 @@
 //! request carries the caller's [`PipeConnectInfo`] (pid, uid, gid, user
 //! name) in its extensions; [`peer_identity`] reads it.
 //!
-//! ```no_run
+//! ```
 //! use pipeway_grpc::{PipeIncoming, peer_identity};
 //! use pipeway_grpc::buy::{BuyRequest, BuyResponse, my_service_server::{MyService, MyServiceServer}};
 //! use tonic::{Request, Response, Status, transport::Server};
@@ -32,12 +32,20 @@
 //!     }
 //! }
 //!
-//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let name = format!("doc-grpc-server-{}", std::process::id());
 //! // Only this user (and root) may connect; see pipeway::ListenOptions for more.
-//! Server::builder()
-//!     .add_service(MyServiceServer::new(Shop))
-//!     .serve_with_incoming(PipeIncoming::bind("shop")?)
-//!     .await?;
+//! let incoming = PipeIncoming::bind(&name)?;
+//! tokio::spawn(
+//!     Server::builder()
+//!         .add_service(MyServiceServer::new(Shop))
+//!         .serve_with_incoming(incoming),
+//! );
+//!
+//! let mut shop = pipeway_grpc::buy::my_service_client::MyServiceClient::new(pipeway_grpc::connect(&name).await?);
+//! let reply = shop.buy(BuyRequest { id: "apple".into(), quantity: 3, price: 120 }).await?;
+//! assert!(reply.into_inner().result.ends_with(" bought apple")); // the caller's user, then the order
 //! # Ok(())
 //! # }
 //! ```
@@ -47,20 +55,30 @@
 //! [`PipeEndpoint`] makes a [`PipeChannel`] (a tonic channel) to a pipe;
 //! [`connect`] and [`connect_lazy`] are the short forms.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use pipeway::ConnectOptions;
 //! use pipeway_grpc::PipeEndpoint;
 //! use pipeway_grpc::buy::{BuyRequest, my_service_client::MyServiceClient};
 //!
-//! # async fn call() -> Result<(), Box<dyn std::error::Error>> {
-//! let channel = PipeEndpoint::new("shop")?
-//!     .connect_options(ConnectOptions::new().require_server_user("shop"))
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let name = format!("doc-grpc-client-{}", std::process::id());
+//! # let incoming = pipeway_grpc::PipeIncoming::bind(&name)?;
+//! # tokio::spawn(
+//! #     tonic::transport::Server::builder()
+//! #         .add_service(pipeway_grpc::buy::my_service_server::MyServiceServer::new(pipeway_grpc::buy::Buyer))
+//! #         .serve_with_incoming(incoming),
+//! # );
+//! // The server must run as this user or root (the default), as "shop"
+//! // with `.require_server_user("shop")`.
+//! let channel = PipeEndpoint::new(&name)?
+//!     .connect_options(ConnectOptions::new())
 //!     .connect_timeout(Duration::from_secs(2))
 //!     .connect_lazy();
 //! let mut shop = MyServiceClient::new(channel);
 //! let reply = shop.buy(BuyRequest { id: "apple".into(), quantity: 3, price: 120 }).await?;
-//! println!("{}", reply.into_inner().result);
+//! assert_eq!(reply.into_inner().result, "bought 3 of apple at 120");
 //! # Ok(())
 //! # }
 //! ```

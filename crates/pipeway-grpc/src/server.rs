@@ -53,16 +53,28 @@ type Accepting = Pin<Box<dyn Future<Output = pipeway::Result<PipeStream>> + Send
 /// neither pile up nor hold up a graceful shutdown (hyper waits for a
 /// connection's HTTP/2 handshake before it can close it).
 ///
-/// ```no_run
+/// ```
 /// use pipeway_grpc::PipeIncoming;
-/// use pipeway_grpc::buy::{Buyer, my_service_server::MyServiceServer};
+/// use pipeway_grpc::buy::{BuyRequest, Buyer, my_service_client::MyServiceClient, my_service_server::MyServiceServer};
 /// use tonic::transport::Server;
 ///
-/// # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-/// Server::builder()
-///     .add_service(MyServiceServer::new(Buyer))
-///     .serve_with_incoming(PipeIncoming::bind("shop")?)
-///     .await?;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let name = format!("doc-grpc-incoming-{}", std::process::id());
+/// let incoming = PipeIncoming::bind(&name)?;
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let server = tokio::spawn(
+///     Server::builder()
+///         .add_service(MyServiceServer::new(Buyer))
+///         .serve_with_incoming_shutdown(incoming, async { let _ = stopped.await; }),
+/// );
+///
+/// let mut shop = MyServiceClient::new(pipeway_grpc::connect(&name).await?);
+/// let reply = shop.buy(BuyRequest { id: "fig".into(), quantity: 2, price: 50 }).await?;
+/// assert_eq!(reply.into_inner().result, "bought 2 of fig at 50");
+/// drop(shop);
+/// let _ = stop.send(());
+/// server.await??; // the pipe's name is free again
 /// # Ok(())
 /// # }
 /// ```
@@ -87,12 +99,16 @@ impl PipeIncoming {
     /// wire: pipeway clients (a [`PipeEndpoint`](crate::PipeEndpoint)) still
     /// reach it, other gRPC implementations dialing the socket do not.
     ///
-    /// ```no_run
+    /// ```
     /// use pipeway::ListenOptions;
     /// use pipeway_grpc::PipeIncoming;
     ///
-    /// # fn bind() -> pipeway::Result<()> {
-    /// let incoming = PipeIncoming::bind_with("shop", &ListenOptions::new().allow_group("staff"))?;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> pipeway::Result<()> {
+    /// let name = format!("doc-grpc-bind-with-{}", std::process::id());
+    /// // Any user may call; `.allow_group("staff")` would admit one group.
+    /// let incoming = PipeIncoming::bind_with(&name, &ListenOptions::new().allow_everyone())?;
+    /// # drop(incoming);
     /// # Ok(())
     /// # }
     /// ```

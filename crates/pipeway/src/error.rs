@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::name::NameError;
 use crate::options::{Direction, PipeMode};
+use crate::show::{Human, Plain, Quoted, ShownPath, Waited};
 
 /// A pipeway result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -24,7 +25,7 @@ pub enum Error {
     Name(#[from] NameError),
 
     /// `\\host\pipe\name` names a pipe on another host, which this build does not reach.
-    #[error("{name}: remote pipes are not supported yet")]
+    #[error("{}: remote pipes are not supported yet", Plain(.name))]
     RemoteNotSupported {
         /// The remote name as written.
         name: String,
@@ -33,11 +34,11 @@ pub enum Error {
     /// No pipe of that name appeared before the connect timeout.
     #[cfg_attr(
         not(windows),
-        error("pipe {name} not found (no socket at {path:?}; waited {waited:?})")
+        error("pipe {} not found (no socket at {}{})", Plain(.name), ShownPath(.path), Waited(*.waited))
     )]
     #[cfg_attr(
         windows,
-        error("pipe {name} not found (no pipe {path:?}; waited {waited:?})")
+        error("pipe {} not found (no pipe {}{})", Plain(.name), ShownPath(.path), Waited(*.waited))
     )]
     NotFound {
         /// The pipe.
@@ -51,7 +52,12 @@ pub enum Error {
     /// A socket file exists but nobody accepted connections on it before the
     /// connect timeout: a stale file left by a server that died, or a server
     /// that has not started listening yet.
-    #[error("pipe {name}: {path:?} exists but no server is listening on it (waited {waited:?})")]
+    #[error(
+        "pipe {}: {} exists but no server is listening on it{}",
+        Plain(.name),
+        ShownPath(.path),
+        Waited(*.waited)
+    )]
     NotListening {
         /// The pipe.
         name: String,
@@ -63,7 +69,11 @@ pub enum Error {
 
     /// Every instance of the pipe stayed in use until the connect timeout
     /// (Windows' `ERROR_PIPE_BUSY`).
-    #[error("pipe {name} is busy: all instances stayed in use for {waited:?}")]
+    #[error(
+        "pipe {} is busy: all instances stayed in use for {}",
+        Plain(.name),
+        Human(*.waited)
+    )]
     Busy {
         /// The pipe.
         name: String,
@@ -72,7 +82,7 @@ pub enum Error {
     },
 
     /// The pipe's access rules do not admit this client.
-    #[error("access to pipe {name} denied: {reason}")]
+    #[error("access to pipe {} denied: {reason}", Plain(.name))]
     AccessDenied {
         /// The pipe.
         name: String,
@@ -83,7 +93,9 @@ pub enum Error {
     /// The process serving the pipe is not a user this client trusts (a
     /// squatter, perhaps). Nothing was sent to it or read from it.
     #[error(
-        "pipe {name} is served by {actual} (pid {pid:?}), but {expected} was required: refused"
+        "pipe {} is served by {actual}{}, but {expected} was required: refused",
+        Plain(.name),
+        .pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
     )]
     UntrustedServer {
         /// The pipe.
@@ -97,7 +109,7 @@ pub enum Error {
     },
 
     /// Another live server holds the name.
-    #[error("pipe {name} is in use by {holder}")]
+    #[error("pipe {} is in use by {holder}", Plain(.name))]
     InUse {
         /// The pipe.
         name: String,
@@ -108,14 +120,20 @@ pub enum Error {
 
     /// Something that is not a socket sits where the pipe's socket must go.
     /// pipeway never deletes or changes it.
-    #[error("{path:?} exists and is not a socket: pipeway will not remove or change it")]
+    #[error(
+        "{} exists and is not a socket: pipeway will not remove or change it",
+        ShownPath(.path)
+    )]
     NotASocket {
         /// The path in the way.
         path: PathBuf,
     },
 
     /// A stale socket file is in the way and cannot be removed.
-    #[error("stale socket {path:?} (owner uid {owner}) cannot be removed: {source}")]
+    #[error(
+        "stale socket {} (owner uid {owner}) cannot be removed: {source}",
+        ShownPath(.path)
+    )]
     StaleNotRemovable {
         /// The stale socket file.
         path: PathBuf,
@@ -126,7 +144,11 @@ pub enum Error {
     },
 
     /// The name exists and the listener asked to be its first instance.
-    #[error("pipe {name} already exists ({path:?}) and first_instance was requested")]
+    #[error(
+        "pipe {} already exists ({}) and first_instance was requested",
+        Plain(.name),
+        ShownPath(.path)
+    )]
     AlreadyExists {
         /// The pipe.
         name: String,
@@ -135,7 +157,7 @@ pub enum Error {
     },
 
     /// The pipe's transmission mode is not the one this end uses.
-    #[error("pipe {name} is a {actual} pipe; this end uses {expected}")]
+    #[error("pipe {} is a {actual} pipe; this end uses {expected}", Plain(.name))]
     WrongMode {
         /// The pipe.
         name: String,
@@ -146,7 +168,7 @@ pub enum Error {
     },
 
     /// The client asked for a direction the pipe does not offer.
-    #[error("pipe {name} is {actual}; this client asked for {requested}")]
+    #[error("pipe {} is {actual}; this client asked for {requested}", Plain(.name))]
     DirectionMismatch {
         /// The pipe.
         name: String,
@@ -164,6 +186,24 @@ pub enum Error {
         op: &'static str,
         /// The pipe's direction.
         direction: Direction,
+    },
+
+    /// The peer takes nothing more from this end: it shut down its read
+    /// side. The server of an outbound byte pipe does so when it admits a
+    /// client, and a client opened to write only does so at connect; on the
+    /// plain wire a client cannot learn the direction sooner than this. The
+    /// write that failed sent nothing. Its [`io::ErrorKind`] is
+    /// [`BrokenPipe`](io::ErrorKind::BrokenPipe), as for any broken pipe.
+    #[error(
+        "the {peer} does not read this pipe ({}): this write sent nothing",
+        if *.may_have_closed { "it shut its read side, or closed" } else { "it shut its read side" }
+    )]
+    PeerNotReading {
+        /// `server` or `client`.
+        peer: &'static str,
+        /// The peer may instead have closed the pipe: an end that does not
+        /// read either cannot tell the two apart.
+        may_have_closed: bool,
     },
 
     /// A message larger than the maximum: refused before anything was sent,
@@ -191,11 +231,11 @@ pub enum Error {
     Protocol(String),
 
     /// An access rule or server requirement names a user that does not exist.
-    #[error("unknown user {0:?}")]
+    #[error("unknown user {}", Quoted(.0))]
     UnknownUser(String),
 
     /// An access rule names a group that does not exist.
-    #[error("unknown group {0:?}")]
+    #[error("unknown group {}", Quoted(.0))]
     UnknownGroup(String),
 
     /// The listener was shut down while this call waited.
@@ -229,6 +269,7 @@ impl Error {
             Error::StaleNotRemovable { source, .. } => source.kind(),
             Error::WrongMode { .. } | Error::DirectionMismatch { .. } => K::InvalidInput,
             Error::WrongDirection { .. } => K::Unsupported,
+            Error::PeerNotReading { .. } => K::BrokenPipe,
             Error::MessageTooLarge { .. } => K::InvalidData,
             Error::BufferTooSmall { .. } => K::InvalidInput,
             Error::Protocol(_) => K::InvalidData,

@@ -296,6 +296,65 @@ pub fn byte_records(data: &[u8]) {
     assert_eq!(got, expected);
 }
 
+/// The shared-memory channel's set-up message (from the server): whatever
+/// decodes encodes back to the same, and the memory-header check of the
+/// same bytes never panics.
+pub fn shm_setup(data: &[u8]) {
+    use crate::shm::layout::{Setup, check_memory_header};
+    if let Ok(setup) = Setup::decode(data) {
+        assert_eq!(Setup::decode(&setup.encode()), Ok(setup));
+        let _ = check_memory_header(data, &setup);
+    }
+}
+
+/// A ring the peer wrote: the first 8 bytes are its `head`, the next 8 the
+/// consumer's `tail`, the rest the ring's bytes (up to 4 KiB, a power of
+/// two). Walks the records as the channel's receiver does: every record the
+/// decoders accept lies inside the ring and inside what was published, and
+/// each step consumes at least one aligned header.
+pub fn shm_ring(data: &[u8]) {
+    use crate::shm::layout::{RECORD_HEADER_LEN, Record, decode_record, used_bytes};
+    let mut input = Input { data };
+    let head = u64::from_le_bytes(std::array::from_fn(|_| input.byte()));
+    let mut tail = u64::from_le_bytes(std::array::from_fn(|_| input.byte())) & !7;
+    let ring: Vec<u8> = input.data.iter().copied().take(4096).collect();
+    let size = (ring.len().max(8).next_power_of_two() / 2).max(8) as u64;
+    let mut steps = 0;
+    loop {
+        let Ok(used) = used_bytes(head, tail, size) else {
+            return;
+        };
+        assert!(used <= size && used % 8 == 0);
+        if used == 0 {
+            return;
+        }
+        let pos = tail & (size - 1);
+        let header: [u8; RECORD_HEADER_LEN] =
+            std::array::from_fn(|i| ring.get(pos as usize + i).copied().unwrap_or(0));
+        let consumed = match decode_record(header, pos, size, used) {
+            Err(_) => return,
+            Ok(Record::Pad { skip }) => {
+                assert_eq!(pos + skip, size, "padding ends at the ring's end");
+                skip
+            }
+            Ok(Record::Data {
+                len, size: record, ..
+            }) => {
+                assert!(pos + RECORD_HEADER_LEN as u64 + len as u64 <= size);
+                record
+            }
+            Ok(Record::Abort { size: record }) => record,
+        };
+        assert!(consumed >= 8 && consumed % 8 == 0 && consumed <= used);
+        tail = tail.wrapping_add(consumed);
+        steps += 1;
+        assert!(
+            steps <= size / 8,
+            "a walk cannot take more steps than headers fit"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,5 +422,23 @@ mod tests {
         ] {
             pipe_name(name.as_bytes());
         }
+    }
+
+    #[test]
+    fn the_shm_seeds_walk_and_nonsense_is_refused() {
+        let path = format!(
+            "{}/../../fuzz/seeds/shm_ring/three-records-and-a-pad",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        shm_ring(&std::fs::read(path).unwrap());
+        let path = format!(
+            "{}/../../fuzz/seeds/shm_setup/valid-2mib-rings",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let setup = std::fs::read(path).unwrap();
+        assert!(crate::shm::layout::Setup::decode(&setup).is_ok());
+        shm_setup(&setup);
+        shm_ring(&[0xff; 64]);
+        shm_ring(&[]);
     }
 }

@@ -20,23 +20,35 @@ use crate::sys::blocking as sys;
 /// Dropping the listener removes its socket file (only its own: a file
 /// someone else put at the path since is left alone).
 ///
-/// ```no_run
+/// ```
 /// use std::io::{Read, Write};
-/// use pipeway::PipeListener;
+/// use pipeway::{PipeListener, PipeStream};
 ///
-/// let listener = PipeListener::bind("echo")?;
-/// for stream in listener.incoming() {
-///     let mut stream = stream?;
-///     std::thread::spawn(move || {
-///         let mut buf = [0u8; 4096];
-///         while let Ok(n @ 1..) = stream.read(&mut buf) {
-///             if stream.write_all(&buf[..n]).is_err() {
-///                 break;
+/// let name = format!("doc-pipe-listener-{}", std::process::id());
+/// let listener = PipeListener::bind(&name)?;
+/// let server = std::thread::spawn(move || {
+///     // An echo server, here for one client (`incoming()` alone goes on
+///     // for ever): each client on a thread of its own.
+///     for stream in listener.incoming().take(1) {
+///         let Ok(mut stream) = stream else { continue };
+///         std::thread::spawn(move || {
+///             let mut buf = [0u8; 4096];
+///             while let Ok(n @ 1..) = stream.read(&mut buf) {
+///                 if stream.write_all(&buf[..n]).is_err() {
+///                     break;
+///                 }
 ///             }
-///         }
-///     });
-/// }
-/// # Ok::<(), pipeway::Error>(())
+///         });
+///     }
+/// });
+///
+/// let mut client = PipeStream::connect(&name)?;
+/// client.write_all(b"ping")?;
+/// let mut echo = [0u8; 4];
+/// client.read_exact(&mut echo)?;
+/// assert_eq!(&echo, b"ping");
+/// server.join().unwrap(); // the listener is dropped: its socket file goes
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct PipeListener {
@@ -99,14 +111,22 @@ impl PipeListener {
 /// A message-mode pipe server: like [`PipeListener`], but its clients
 /// exchange whole messages ([`MessageStream`]).
 ///
-/// ```no_run
-/// use pipeway::MessageListener;
+/// ```
+/// use pipeway::{MessageListener, MessageStream};
 ///
-/// let listener = MessageListener::bind("events")?;
-/// let client = listener.accept()?;
-/// while let Some(message) = client.recv_vec()? {
-///     client.send(&message)?; // echo each message back, boundaries kept
+/// let name = format!("doc-message-listener-{}", std::process::id());
+/// let listener = MessageListener::bind(&name)?;
+/// let client = MessageStream::connect(&name)?;
+///
+/// let server_end = listener.accept()?;
+/// client.send(b"job 1")?;
+/// client.send(b"job 2")?;
+/// for _ in 0..2 {
+///     let message = server_end.recv_vec()?.expect("a message");
+///     server_end.send(&message)?; // echo each message back, boundaries kept
 /// }
+/// assert_eq!(client.recv_vec()?, Some(b"job 1".to_vec()));
+/// assert_eq!(client.recv_vec()?, Some(b"job 2".to_vec()));
 /// # Ok::<(), pipeway::Error>(())
 /// ```
 #[derive(Debug)]

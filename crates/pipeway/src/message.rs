@@ -18,16 +18,18 @@ use crate::sys::blocking as sys;
 /// Concurrent senders never interleave their messages, and concurrent
 /// receivers each get whole messages.
 ///
-/// ```no_run
-/// use pipeway::MessageStream;
+/// ```
+/// use pipeway::{MessageListener, MessageStream};
 ///
-/// let stream = MessageStream::connect("events")?;
+/// let name = format!("doc-message-stream-{}", std::process::id());
+/// let listener = MessageListener::bind(&name)?;
+/// let stream = MessageStream::connect(&name)?;
 /// stream.send(b"first")?;
-/// stream.send(b"")?;            // an empty message is a message
-/// stream.close_write()?;        // the server's recv returns None after these
-/// while let Some(reply) = stream.recv_vec()? {
-///     println!("{} bytes", reply.len());
-/// }
+/// stream.send(b"")?; // an empty message is a message
+///
+/// let server_end = listener.accept()?;
+/// assert_eq!(server_end.recv_vec()?, Some(b"first".to_vec()));
+/// assert_eq!(server_end.recv_vec()?, Some(Vec::new()));
 /// # Ok::<(), pipeway::Error>(())
 /// ```
 #[derive(Debug)]

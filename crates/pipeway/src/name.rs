@@ -17,6 +17,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::show::{Quoted, ShownPath};
+
 /// Why a pipe name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -25,10 +27,10 @@ pub enum NameError {
     #[error("pipe name is empty")]
     Empty,
     /// `anonymous` is reserved for anonymous pipes (as in .NET).
-    #[error("pipe name {0:?} is reserved")]
+    #[error("pipe name {} is reserved", Quoted(.0))]
     Reserved(String),
     /// The name holds a character that cannot appear in it.
-    #[error("pipe name {name:?} contains {what}: {why}")]
+    #[error("pipe name {} contains {what}: {why}", Quoted(.name))]
     InvalidChar {
         /// The name as written.
         name: String,
@@ -38,24 +40,29 @@ pub enum NameError {
         why: &'static str,
     },
     /// A socket path must not end in `/` (it would name a directory).
-    #[error("socket path {0:?} ends in '/'")]
+    #[error("socket path {} ends in '/'", Quoted(.0))]
     TrailingSlash(String),
     /// A `\\host\pipe\name` form that is missing its parts.
-    #[error("malformed pipe name {0:?}: expected \\\\host\\pipe\\name or //host/pipe/name")]
+    #[error(
+        "malformed pipe name {}: expected \\\\host\\pipe\\name or //host/pipe/name",
+        Quoted(.0)
+    )]
     MalformedUnc(String),
     /// The endpoint does not fit the platform's limit (`sun_path` on Unix;
     /// on Windows, 256 UTF-16 units for the whole `\\.\pipe\name`).
     #[cfg_attr(
         not(windows),
         error(
-            "pipe name too long: the socket path {path:?} is {len} bytes, the limit here is {max} bytes \
-             (sun_path); use a shorter name, or set TMPDIR to a shorter directory"
+            "pipe name too long: the socket path {} is {len} bytes, the limit here is {max} bytes \
+             (sun_path); use a shorter name, or set TMPDIR to a shorter directory",
+            ShownPath(.path)
         )
     )]
     #[cfg_attr(
         windows,
         error(
-            "pipe name too long: {path:?} is {len} UTF-16 units, the limit is {max}; use a shorter name"
+            "pipe name too long: {} is {len} UTF-16 units, the limit is {max}; use a shorter name",
+            ShownPath(.path)
         )
     )]
     TooLong {

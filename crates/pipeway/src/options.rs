@@ -155,15 +155,25 @@ impl fmt::Display for PipeMode {
 /// only the owner's user (and root; on Windows, SYSTEM) admitted, 16 MiB
 /// messages, and on Windows no remote clients.
 ///
-/// ```no_run
-/// use pipeway::{Direction, ListenOptions, PipeListener};
+/// ```
+/// use std::io::{Read, Write};
+/// use pipeway::{ConnectOptions, Direction, ListenOptions, PipeListener, PipeStream};
 ///
+/// let name = format!("doc-listen-options-{}", std::process::id());
+/// // Clients write and the server reads; at most 4 clients at once. Access
+/// // rules widen who may connect: `.allow_group("staff")`, say.
 /// let options = ListenOptions::new()
 ///     .direction(Direction::Inbound)
-///     .max_instances(4)
-///     .allow_group("adm");
-/// let listener = PipeListener::bind_with("telemetry", &options)?;
-/// # Ok::<(), pipeway::Error>(())
+///     .max_instances(4);
+/// let listener = PipeListener::bind_with(&name, &options)?;
+///
+/// let mut client =
+///     PipeStream::connect_with(&name, &ConnectOptions::new().direction(Direction::Inbound))?;
+/// client.write_all(b"42 C")?;
+/// let mut reading = [0u8; 4];
+/// listener.accept()?.read_exact(&mut reading)?;
+/// assert_eq!(&reading, b"42 C");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct ListenOptions {
@@ -317,14 +327,21 @@ pub(crate) enum ServerRequirement {
 /// SYSTEM and the Administrators group (the owner an elevated process gives
 /// what it creates), and the user checked is the pipe's owner.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
-/// use pipeway::{ConnectOptions, PipeStream};
+/// use pipeway::{ConnectOptions, Error, PipeListener, PipeStream};
 ///
-/// let options = ConnectOptions::new()
-///     .timeout(Duration::from_secs(1))
-///     .require_server_user("postgres");
-/// let stream = PipeStream::connect_with("pgctl", &options)?;
+/// let name = format!("doc-connect-options-{}", std::process::id());
+/// let missing = format!("{name}-missing");
+/// let _listener = PipeListener::bind(&name)?;
+///
+/// // Waits up to 1 s for the pipe, then fails naming it.
+/// let quick = ConnectOptions::new().timeout(Duration::from_secs(1));
+/// assert!(matches!(PipeStream::connect_with(&missing, &quick), Err(Error::NotFound { .. })));
+/// let _stream = PipeStream::connect_with(&name, &quick)?;
+///
+/// // `.require_server_user("postgres")` would trust only a server run by
+/// // postgres (or root), refusing any other before a byte goes either way.
 /// # Ok::<(), pipeway::Error>(())
 /// ```
 #[derive(Clone, Debug)]

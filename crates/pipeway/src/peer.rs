@@ -15,13 +15,18 @@ use std::sync::OnceLock;
 /// owner: the account the server's security descriptor names, which is what
 /// the client checked before trusting the server.
 ///
-/// ```no_run
-/// use pipeway::PipeListener;
+/// ```
+/// use pipeway::{PipeListener, PipeStream};
 ///
-/// let listener = PipeListener::bind("whoami")?;
+/// let name = format!("doc-peer-identity-{}", std::process::id());
+/// let listener = PipeListener::bind(&name)?;
+/// let client = PipeStream::connect(&name)?;
 /// let stream = listener.accept()?;
-/// let peer = stream.peer();
+///
+/// let peer = stream.peer(); // the client: this very process
+/// assert_eq!(peer.pid(), Some(std::process::id()));
 /// println!("pid {:?}, user {:?}", peer.pid(), peer.user_name());
+/// assert_eq!(client.peer().pid(), Some(std::process::id())); // and the server
 /// # Ok::<(), pipeway::Error>(())
 /// ```
 #[derive(Clone)]
@@ -121,13 +126,40 @@ impl fmt::Display for PeerIdentity {
             Some(pid) => write!(f, "pid {pid}")?,
             None => f.write_str("pid ?")?,
         }
+        // The user's name goes right after the id it names: after the gid it
+        // would read as the group's.
         #[cfg(unix)]
-        write!(f, ", uid {}, gid {}", self.uid, self.gid)?;
+        write!(f, ", uid {}", self.uid)?;
         #[cfg(windows)]
         write!(f, ", sid {}", self.sid.as_deref().unwrap_or("?"))?;
         if let Some(name) = self.user_name() {
             write!(f, " ({name})")?;
         }
+        #[cfg(unix)]
+        write!(f, ", gid {}", self.gid)?;
         Ok(())
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use crate::sys::unix::creds::Credentials;
+
+    use super::PeerIdentity;
+
+    #[test]
+    fn the_user_name_follows_the_uid_it_names() {
+        let root = PeerIdentity::from_credentials(Credentials {
+            pid: Some(1),
+            uid: 0,
+            gid: 0,
+        });
+        assert_eq!(root.to_string(), "pid 1, uid 0 (root), gid 0");
+        let stranger = PeerIdentity::from_credentials(Credentials {
+            pid: None,
+            uid: 4242,
+            gid: 4242,
+        });
+        assert_eq!(stranger.to_string(), "pid ?, uid 4242, gid 4242");
     }
 }

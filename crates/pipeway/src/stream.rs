@@ -19,16 +19,26 @@ use crate::sys::blocking as sys;
 /// do, and [`wait_for_drain`](Self::wait_for_drain) waits until the peer has
 /// read what was written (`WaitForPipeDrain`).
 ///
-/// ```no_run
+/// ```
 /// use std::io::{Read, Write};
-/// use pipeway::PipeStream;
+/// use pipeway::{PipeListener, PipeStream};
 ///
-/// let mut stream = PipeStream::connect("echo")?;
+/// let name = format!("doc-pipe-stream-{}", std::process::id());
+/// let listener = PipeListener::bind(&name)?;
+/// let server = std::thread::spawn(move || -> std::io::Result<()> {
+///     let mut stream = listener.accept()?;
+///     let mut request = [0u8; 4];
+///     stream.read_exact(&mut request)?;
+///     stream.write_all(b"pong")
+/// });
+///
+/// let mut stream = PipeStream::connect(&name)?; // waits up to 5 s for the pipe
 /// stream.write_all(b"ping")?;
-/// stream.shutdown(std::net::Shutdown::Write)?; // the server sees end-of-file
-/// let mut reply = String::new();
-/// stream.read_to_string(&mut reply)?;
-/// println!("{reply} from {}", stream.peer());
+/// let mut reply = [0u8; 4];
+/// stream.read_exact(&mut reply)?;
+/// assert_eq!(&reply, b"pong");
+/// println!("served by {}", stream.peer()); // pid, user
+/// server.join().unwrap()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -39,6 +49,11 @@ pub struct PipeStream {
 impl PipeStream {
     pub(crate) fn from_sys(inner: sys::ByteStream) -> Self {
         Self { inner }
+    }
+
+    #[cfg(unix)]
+    pub(crate) fn sys(&self) -> &sys::ByteStream {
+        &self.inner
     }
 
     /// Connects to `name` with the default options: waits up to 5 s for the
@@ -65,6 +80,13 @@ impl PipeStream {
         Ok(Self::from_sys(sys::ByteStream::from_connection(
             connection,
         )?))
+    }
+
+    /// The socket's descriptor (the shared-memory channel passes its
+    /// memory over it).
+    #[cfg(unix)]
+    pub(crate) fn socket_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.endpoint().socket_fd()
     }
 
     /// The process at the other end.

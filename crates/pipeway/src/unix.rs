@@ -143,6 +143,47 @@ impl ListenerExt for crate::MessageListener {
     }
 }
 
+/// Unix extras of a blocking byte stream.
+pub trait PipeStreamExt {
+    /// Waits until the connection is over both ways (`POLLHUP`): nothing
+    /// more will arrive and nothing more can be sent, because the peer closed
+    /// its end, or because between them the two ends shut down both halves.
+    /// Returns whether it is over; `timeout` of `None` waits for ever, zero
+    /// just looks.
+    ///
+    /// After end-of-file this tells a peer that only stopped writing (the
+    /// server of an inbound pipe does at once) from one that is gone: a relay
+    /// such as `pipeway connect` keeps sending its input to the first and
+    /// ends at once with the second.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    /// use pipeway::unix::PipeStreamExt;
+    /// use pipeway::{Direction, ListenOptions, PipeListener, PipeStream};
+    ///
+    /// let name = format!("doc-hangup-{}", std::process::id());
+    /// let inbound = ListenOptions::new().direction(Direction::Inbound);
+    /// let listener = PipeListener::bind_with(&name, &inbound)?;
+    /// let mut client = PipeStream::connect(&name)?;
+    /// let server = listener.accept()?;
+    /// // The server of an inbound pipe does not write: end-of-file at once...
+    /// assert_eq!(client.read(&mut [0u8; 16])?, 0);
+    /// // ...but it still reads, so the pipe is not over yet.
+    /// assert!(!client.wait_for_hangup(Some(Duration::ZERO))?);
+    /// drop(server);
+    /// assert!(client.wait_for_hangup(None)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn wait_for_hangup(&self, timeout: Option<std::time::Duration>) -> io::Result<bool>;
+}
+
+impl PipeStreamExt for crate::PipeStream {
+    fn wait_for_hangup(&self, timeout: Option<std::time::Duration>) -> io::Result<bool> {
+        self.sys().endpoint().wait_for_hangup(timeout)
+    }
+}
+
 /// Whether anyone serves a pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -174,6 +215,22 @@ pub struct LocalPipe {
     pub mode: u32,
     /// Whether a server listens on it.
     pub state: PipeState,
+    /// Which wire a live pipe speaks, from its socket's type; `None` when
+    /// that is not known (a stale file, or a system with no socket table).
+    pub wire: Option<Wire>,
+}
+
+/// Which of pipeway's two wires a live pipe's socket speaks (see the crate
+/// docs, "Two wires"), as its socket type shows without connecting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Wire {
+    /// A stream socket: a byte pipe with default options (or a .NET, socat
+    /// or other program's socket).
+    Plain,
+    /// A seqpacket socket: pipeway's framed wire, which a message pipe or a
+    /// byte pipe with an instance limit uses.
+    Framed,
 }
 
 /// The local pipes in `${TMPDIR:-/tmp}`: every `CoreFxPipe_*` socket, live
@@ -238,12 +295,20 @@ fn describe(
     name: String,
     path: PathBuf,
     meta: &std::fs::Metadata,
-    listening: Option<&std::collections::HashMap<PathBuf, u64>>,
+    listening: Option<&std::collections::HashMap<PathBuf, probe::Listening>>,
 ) -> io::Result<LocalPipe> {
+    let found = listening.and_then(|listening| listening.get(&path));
+    let wire = found.map(|socket| {
+        if socket.seqpacket {
+            Wire::Framed
+        } else {
+            Wire::Plain
+        }
+    });
     let state = match listening {
-        Some(listening) => match listening.get(&path) {
-            Some(&inode) => PipeState::Live {
-                pid: probe::pid_holding_socket(inode),
+        Some(_) => match found {
+            Some(socket) => PipeState::Live {
+                pid: probe::pid_holding_socket(socket.inode),
             },
             None => PipeState::Stale,
         },
@@ -262,6 +327,7 @@ fn describe(
         owner_name: crate::sys::unix::users::user_name(meta.uid()),
         mode: meta.mode() & 0o7777,
         state,
+        wire,
     })
 }
 

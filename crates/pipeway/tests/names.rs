@@ -332,8 +332,10 @@ fn a_stale_file_makes_a_client_wait_then_fail_as_not_listening() {
 #[test]
 fn the_listing_shows_live_and_stale_pipes_without_connecting() {
     let live = unique("listlive");
+    let framed = unique("listframed");
     let stale = unique("liststale");
     let listener = PipeListener::bind(&live).unwrap();
+    let _messages = pipeway::MessageListener::bind(&framed).unwrap();
     drop(std::os::unix::net::UnixListener::bind(socket_path(&stale)).unwrap());
     let pipes = pipeway::unix::local_pipes().unwrap();
     let find = |name: &str| pipes.iter().find(|p| p.name == name).cloned();
@@ -345,10 +347,14 @@ fn the_listing_shows_live_and_stale_pipes_without_connecting() {
         }
     );
     assert_eq!(live_entry.mode, 0o600);
+    assert_eq!(live_entry.wire, Some(pipeway::unix::Wire::Plain));
     assert_eq!(
-        find(&stale).expect("the stale pipe is listed").state,
-        pipeway::unix::PipeState::Stale
+        find(&framed).expect("the message pipe is listed").wire,
+        Some(pipeway::unix::Wire::Framed)
     );
+    let stale_entry = find(&stale).expect("the stale pipe is listed");
+    assert_eq!(stale_entry.state, pipeway::unix::PipeState::Stale);
+    assert_eq!(stale_entry.wire, None);
     std::fs::remove_file(socket_path(&stale)).unwrap();
     // Listing did not connect: the first client the listener accepts is the
     // one connecting now, not a probe left queued by the listing.
@@ -358,4 +364,77 @@ fn the_listing_shows_live_and_stale_pipes_without_connecting() {
     let mut buf = [0u8; 4];
     first.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"real");
+}
+
+/// What a scoped tracing subscriber wrote, for tests that check a warning.
+#[cfg(unix)]
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(unix)]
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+impl Captured {
+    /// Runs `f` with warnings from this thread captured, and returns them.
+    fn warnings(f: impl FnOnce()) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_pipe_in_a_world_writable_directory_without_the_sticky_bit_is_warned_about_once() {
+    let open = std::env::temp_dir().join(unique("open-dir"));
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let logs = Captured::warnings(|| {
+        let first = open.join("first.sock");
+        let listener = PipeListener::bind(first.as_path()).unwrap();
+        let _client = PipeStream::connect(first.as_path()).unwrap();
+        let _second = PipeListener::bind(open.join("second.sock").as_path()).unwrap();
+        drop(listener);
+    });
+    assert_eq!(
+        logs.matches("world-writable without the sticky bit")
+            .count(),
+        1,
+        "one warning for the directory: {logs}"
+    );
+    assert!(logs.contains(&open.display().to_string()), "{logs}");
+
+    // A connect alone warns too; a sticky directory (as /tmp is) does not.
+    let connect_only = std::env::temp_dir().join(unique("open-dir"));
+    std::fs::create_dir(&connect_only).unwrap();
+    std::fs::set_permissions(&connect_only, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let sticky = std::env::temp_dir().join(unique("sticky-dir"));
+    std::fs::create_dir(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let logs = Captured::warnings(|| {
+        let missing = connect_only.join("nobody.sock");
+        let _ = PipeStream::connect_with(missing.as_path(), &quick());
+        let _listener = PipeListener::bind(sticky.join("fine.sock").as_path()).unwrap();
+    });
+    assert!(logs.contains(&connect_only.display().to_string()), "{logs}");
+    assert!(!logs.contains(&sticky.display().to_string()), "{logs}");
+    for dir in [open, connect_only, sticky] {
+        std::fs::remove_dir(&dir).unwrap();
+    }
 }

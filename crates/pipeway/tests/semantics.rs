@@ -83,6 +83,98 @@ fn a_client_that_does_not_say_sees_the_servers_half_closed() {
     assert_eq!(err.kind(), ErrorKind::BrokenPipe);
 }
 
+/// Whether an error says the peer does not read, and which peer.
+#[cfg(unix)]
+fn peer_not_reading(err: &std::io::Error) -> Option<(&'static str, bool)> {
+    match Error::from_io(err)? {
+        Error::PeerNotReading {
+            peer,
+            may_have_closed,
+        } => Some((peer, *may_have_closed)),
+        _ => None,
+    }
+}
+
+// Unix only: on the plain wire the client learns the direction only when it
+// writes; on Windows the pipe tells it at connect.
+#[cfg(unix)]
+#[test]
+fn writing_to_an_outbound_byte_pipe_fails_saying_the_server_does_not_read() {
+    let name = unique("outwrite");
+    let listener =
+        PipeListener::bind_with(&name, &ListenOptions::new().direction(Direction::Outbound))
+            .unwrap();
+
+    // A client that did not say which way it goes.
+    let mut duplex = PipeStream::connect(&name).unwrap();
+    let server_end = listener.accept().unwrap();
+    let err = duplex.write_all(b"unheard").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BrokenPipe, "{err}");
+    assert_eq!(peer_not_reading(&err), Some(("server", false)), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("the server does not read this pipe"),
+        "{err}"
+    );
+    // Its reads still work: it is the server's pipe to write.
+    (&server_end).write_all(b"news").unwrap();
+    server_end.shutdown(Shutdown::Write).unwrap();
+    let mut got = String::new();
+    duplex.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "news");
+
+    // A write-only client (it shut its own read side) gets the same error;
+    // not reading itself, it cannot tell a closed server from this one.
+    let mut write_only =
+        PipeStream::connect_with(&name, &ConnectOptions::new().direction(Direction::Inbound))
+            .unwrap();
+    let _server_end = listener.accept().unwrap();
+    let err = write_only.write_all(b"unheard").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BrokenPipe, "{err}");
+    assert_eq!(peer_not_reading(&err), Some(("server", true)), "{err}");
+
+    // And the tokio face.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use tokio::io::AsyncWriteExt;
+        let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+        let _server_end = listener.accept().unwrap();
+        let err = client.write_all(b"unheard").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BrokenPipe, "{err}");
+        assert_eq!(peer_not_reading(&err), Some(("server", false)), "{err}");
+    });
+}
+
+/// A server writing to a client that shut its read side (a .NET
+/// `PipeDirection.Out` client does) is told the client does not read.
+#[cfg(unix)]
+#[test]
+fn writing_to_a_client_that_shut_its_read_side_says_so() {
+    let name = unique("clientnoread");
+    let listener = PipeListener::bind(&name).unwrap();
+    let client = std::os::unix::net::UnixStream::connect(socket_path(&name)).unwrap();
+    client.shutdown(Shutdown::Read).unwrap();
+    let mut server_end = listener.accept().unwrap();
+    let err = server_end.write_all(b"unheard").unwrap_err();
+    assert_eq!(peer_not_reading(&err), Some(("client", false)), "{err}");
+}
+
+/// A broken pipe is not blamed on direction when the peer has simply gone.
+#[cfg(unix)]
+#[test]
+fn writing_to_a_server_that_closed_is_a_plain_broken_pipe() {
+    let name = unique("closedpeer");
+    let listener = PipeListener::bind(&name).unwrap();
+    let mut client = PipeStream::connect(&name).unwrap();
+    drop(listener.accept().unwrap());
+    let err = client.write_all(b"too late").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BrokenPipe, "{err}");
+    assert_eq!(peer_not_reading(&err), None, "{err}");
+}
+
 #[test]
 fn a_framed_pipe_tells_clients_its_direction() {
     let name = unique("msgdir");

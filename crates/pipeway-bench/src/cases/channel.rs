@@ -211,8 +211,8 @@ impl Subject for Requests {
         self.rt.block_on(task).map_err(io::Error::other)?
     }
 
-    fn peer_pids(&self) -> Vec<u32> {
-        vec![self.peer.id()]
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {
@@ -289,8 +289,8 @@ impl Subject for Transfer {
         })
     }
 
-    fn peer_pids(&self) -> Vec<u32> {
-        vec![self.peer.id()]
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {

@@ -98,8 +98,8 @@ impl Subject for CClient {
         }
     }
 
-    fn peer_pids(&self) -> Vec<u32> {
-        vec![self.client.id(), self.server.id()]
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.client.id(), self.server.id()])
     }
 
     fn finish(self: Box<Self>) -> io::Result<()> {

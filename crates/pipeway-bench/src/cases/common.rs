@@ -86,8 +86,8 @@ impl<T: Exchange> Subject for Echo<T> {
         Ok(elapsed)
     }
 
-    fn peer_pids(&self) -> Vec<u32> {
-        vec![self.peer.id()]
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {
@@ -164,8 +164,8 @@ impl<T: AsyncExchange> Subject for AsyncEcho<T> {
         Ok(elapsed)
     }
 
-    fn peer_pids(&self) -> Vec<u32> {
-        vec![self.peer.id()]
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {
@@ -282,8 +282,8 @@ impl<S: Read + Write> Subject for Transfer<S> {
         Ok(started.elapsed())
     }
 
-    fn peer_pids(&self) -> Vec<u32> {
-        vec![self.peer.id()]
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {
@@ -349,8 +349,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Subject for AsyncTransfer<S> {
         })
     }
 
-    fn peer_pids(&self) -> Vec<u32> {
-        vec![self.peer.id()]
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {

@@ -158,8 +158,8 @@ impl Subject for Calls {
         })
     }
 
-    fn peer_pids(&self) -> Vec<u32> {
-        vec![self.peer.id()]
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {

@@ -19,6 +19,8 @@ pub mod message;
 pub mod pipes;
 #[cfg(unix)]
 pub mod seqpacket;
+#[cfg(target_os = "linux")]
+pub mod shm;
 
 use crate::Group;
 
@@ -35,5 +37,7 @@ pub fn all() -> Vec<Group> {
         channel::group(),
         #[cfg(all(unix, feature = "grpc"))]
         grpc::group(),
+        #[cfg(target_os = "linux")]
+        shm::group(),
     ]
 }

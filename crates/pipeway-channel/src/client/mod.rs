@@ -238,21 +238,29 @@ impl<M> futures::Stream for Incoming<M> {
 
 /// Configures and connects a [`Client`]. Made by [`Client::builder`].
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use pipeway::ConnectOptions;
 /// use pipeway_channel::codec::Postcard;
-/// use pipeway_channel::{Backoff, Client};
+/// use pipeway_channel::{Backoff, Client, Server};
 ///
-/// # async fn demo() -> pipeway_channel::Result<()> {
-/// let (client, incoming) = Client::<String>::builder()
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway_channel::Result<()> {
+/// let name = format!("doc-client-builder-{}", std::process::id());
+/// let server = Server::<String>::builder()
+///     .codec(Postcard)
+///     .serve(&name, |_client, job: String| async move { Some(format!("done: {job}")) })?;
+///
+/// let (client, _incoming) = Client::<String>::builder()
 ///     .codec(Postcard)
 ///     .connect_options(ConnectOptions::new().timeout(Duration::from_secs(1)))
 ///     .request_timeout(Duration::from_secs(2))
 ///     .reconnect(Backoff::new(Duration::from_millis(50), Duration::from_secs(2)).max_attempts(20))
-///     .connect("jobs")
+///     .connect(&name)
 ///     .await?;
-/// # drop((client, incoming)); Ok(()) }
+/// assert_eq!(client.request(&"job 1".to_string()).await?, "done: job 1");
+/// server.shutdown().await;
+/// # Ok(()) }
 /// ```
 #[must_use = "a builder does nothing until `connect`"]
 pub struct ClientBuilder<Up, Down = Up, C = Json> {
@@ -464,19 +472,28 @@ impl<Up, Down> Drop for Inner<Up, Down> {
 /// number of handles and tasks can be in flight at once. When the last handle
 /// is dropped the client closes gracefully in the background.
 ///
-/// ```no_run
-/// use pipeway_channel::{Client, ClientEvent};
+/// ```
+/// use pipeway_channel::{Client, ClientEvent, Server};
 ///
-/// # async fn demo() -> pipeway_channel::Result<()> {
-/// let (client, mut incoming) = Client::<String>::connect("chat").await?;
-/// client.send(&"hello".to_string()).await?;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway_channel::Result<()> {
+/// let name = format!("doc-client-{}", std::process::id());
+/// // A server that shouts requests back and echoes one-way messages.
+/// let server = Server::<String>::builder().serve(&name, |_client, text: String| async move {
+///     Some(text.to_uppercase())
+/// })?;
+///
+/// let (client, mut incoming) = Client::<String>::connect(&name).await?;
 /// let shout = client.request(&"quiet".to_string()).await?;
 /// assert_eq!(shout, "QUIET");
+/// client.send(&"hello".to_string()).await?;
 /// while let Some(event) = incoming.recv().await {
 ///     if let ClientEvent::Message(text) = event {
-///         println!("{text}");
+///         assert_eq!(text, "HELLO");
+///         break;
 ///     }
 /// }
+/// server.shutdown().await;
 /// # Ok(()) }
 /// ```
 pub struct Client<Up, Down = Up> {

@@ -117,21 +117,31 @@ pub struct BroadcastReport {
 
 /// Configures and starts a [`Server`]. Made by [`Server::builder`].
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// use pipeway::ListenOptions;
 /// use pipeway_channel::codec::Postcard;
-/// use pipeway_channel::{FullQueuePolicy, Server};
+/// use pipeway_channel::{Client, Event, FullQueuePolicy, Server};
 ///
-/// # async fn demo() -> pipeway_channel::Result<()> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway_channel::Result<()> {
+/// let name = format!("doc-server-builder-{}", std::process::id());
 /// let (server, mut events) = Server::<String>::builder()
 ///     .codec(Postcard)
-///     .listen_options(ListenOptions::new().allow_group("staff"))
+///     // Access rules, instances: `.allow_group("staff")`, say.
+///     .listen_options(ListenOptions::new().max_instances(64))
 ///     .queue_capacity(256)
 ///     .on_full(FullQueuePolicy::Reject)
 ///     .linger(Duration::from_secs(1))
-///     .bind("jobs")?;
-/// # drop((server, events)); Ok(()) }
+///     .bind(&name)?;
+///
+/// // A client with the same codec.
+/// let (client, _incoming) = Client::<String>::builder().codec(Postcard).connect(&name).await?;
+/// client.send(&"job 1".to_string()).await?;
+/// assert!(matches!(events.recv().await, Some(Event::Connected { .. })));
+/// assert!(matches!(events.recv().await, Some(Event::Message { message, .. }) if message == "job 1"));
+/// server.shutdown().await;
+/// # Ok(()) }
 /// ```
 #[must_use = "a builder does nothing until `bind` or `serve`"]
 pub struct ServerBuilder<In, Out = In, C = Json> {
@@ -241,14 +251,20 @@ where
     /// error); for a one-way message, `Some` is sent back to that client.
     /// Connects, disconnects and errors are logged with `tracing`.
     ///
-    /// ```no_run
-    /// use pipeway_channel::Server;
+    /// ```
+    /// use pipeway_channel::{Client, Server};
     ///
-    /// # async fn demo() -> pipeway_channel::Result<()> {
-    /// let server = Server::<String>::builder().serve("upper", |_client, text: String| async move {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> pipeway_channel::Result<()> {
+    /// let name = format!("doc-server-serve-{}", std::process::id());
+    /// let server = Server::<String>::builder().serve(&name, |_client, text: String| async move {
     ///     Some(text.to_uppercase())
     /// })?;
-    /// # drop(server); Ok(()) }
+    ///
+    /// let (client, _incoming) = Client::<String>::connect(&name).await?;
+    /// assert_eq!(client.request(&"quiet".to_string()).await?, "QUIET");
+    /// server.shutdown().await;
+    /// # Ok(()) }
     /// ```
     pub fn serve<F, Fut>(self, name: impl IntoPipeName, handler: F) -> Result<Server<In, Out>>
     where
@@ -346,25 +362,41 @@ impl<Out> Drop for Handle<Out> {
 /// dropped the server shuts down gracefully in the background; call
 /// [`shutdown`](Self::shutdown) to wait for that.
 ///
-/// ```no_run
-/// use pipeway_channel::{Event, Server};
+/// ```
+/// use pipeway_channel::{Client, ClientEvent, Event, Server};
 ///
-/// # async fn demo() -> pipeway_channel::Result<()> {
-/// let (server, mut events) = Server::<String>::bind("chat")?;
-/// while let Some(event) = events.recv().await {
-///     match event {
-///         Event::Connected { client, peer } => println!("{client} connected: {peer}"),
-///         Event::Message { client, message } => {
-///             server.broadcast(&format!("{client}: {message}"))?;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway_channel::Result<()> {
+/// let name = format!("doc-server-{}", std::process::id());
+/// let (server, mut events) = Server::<String>::bind(&name)?;
+/// let hub = server.clone();
+/// tokio::spawn(async move {
+///     while let Some(event) = events.recv().await {
+///         match event {
+///             Event::Connected { client, peer } => println!("{client} connected: {peer}"),
+///             Event::Message { client, message } => {
+///                 let _ = hub.broadcast(&format!("{client}: {message}"));
+///             }
+///             Event::Request { message, responder, .. } => {
+///                 let _ = responder.reply(&message.to_uppercase());
+///             }
+///             Event::Disconnected { client, reason } => println!("{client} left: {reason}"),
+///             Event::Error { client, error } => eprintln!("{client}: {error}"),
+///             _ => {}
 ///         }
-///         Event::Request { message, responder, .. } => {
-///             responder.reply(&message.to_uppercase())?;
-///         }
-///         Event::Disconnected { client, reason } => println!("{client} left: {reason}"),
-///         Event::Error { client, error } => eprintln!("{client}: {error}"),
-///         _ => {}
+///     }
+/// });
+///
+/// let (client, mut incoming) = Client::<String>::connect(&name).await?;
+/// assert_eq!(client.request(&"quiet".to_string()).await?, "QUIET");
+/// client.send(&"hello".to_string()).await?;
+/// while let Some(event) = incoming.recv().await {
+///     if let ClientEvent::Message(text) = event {
+///         assert!(text.ends_with(": hello"), "{text}"); // the broadcast, back to its sender too
+///         break;
 ///     }
 /// }
+/// server.shutdown().await;
 /// # Ok(()) }
 /// ```
 pub struct Server<In, Out = In> {

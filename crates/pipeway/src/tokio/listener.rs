@@ -8,23 +8,34 @@ use super::{MessageStream, PipeStream};
 /// A byte-mode pipe server for tokio: the async form of
 /// [`crate::PipeListener`], with the same options and defaults.
 ///
-/// ```no_run
-/// use pipeway::tokio::PipeListener;
+/// ```
+/// use pipeway::tokio::{PipeListener, PipeStream};
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
 ///
-/// # async fn serve() -> pipeway::Result<()> {
-/// let listener = PipeListener::bind("echo")?;
-/// loop {
-///     let mut stream = listener.accept().await?;
-///     tokio::spawn(async move {
-///         let mut buf = vec![0u8; 4096];
-///         while let Ok(n @ 1..) = stream.read(&mut buf).await {
-///             if stream.write_all(&buf[..n]).await.is_err() {
-///                 break;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway::Result<()> {
+/// let name = format!("doc-tokio-pipe-listener-{}", std::process::id());
+/// let listener = PipeListener::bind(&name)?;
+/// tokio::spawn(async move {
+///     // An echo server: each client on a task of its own.
+///     while let Ok(mut stream) = listener.accept().await {
+///         tokio::spawn(async move {
+///             let mut buf = vec![0u8; 4096];
+///             while let Ok(n @ 1..) = stream.read(&mut buf).await {
+///                 if stream.write_all(&buf[..n]).await.is_err() {
+///                     break;
+///                 }
 ///             }
-///         }
-///     });
-/// }
+///         });
+///     }
+/// });
+///
+/// let mut client = PipeStream::connect(&name).await?;
+/// client.write_all(b"ping").await?;
+/// let mut echo = [0u8; 4];
+/// client.read_exact(&mut echo).await?;
+/// assert_eq!(&echo, b"ping");
+/// # Ok(())
 /// # }
 /// ```
 #[derive(Debug)]
@@ -62,6 +73,17 @@ impl PipeListener {
 
     pub(crate) fn sys(&self) -> &sys::AsyncListener {
         &self.inner
+    }
+
+    /// [`accept`](Self::accept), handing the client over as a blocking
+    /// stream (the shared-memory channel's set-up, which passes a descriptor).
+    #[cfg(unix)]
+    pub(crate) async fn accept_blocking(&self) -> Result<crate::PipeStream> {
+        let connection = self.inner.accept().await?;
+        connection.socket.set_nonblocking(false)?;
+        Ok(crate::PipeStream::from_sys(
+            crate::sys::blocking::ByteStream::from_connection(connection)?,
+        ))
     }
 }
 

@@ -18,12 +18,14 @@ use crate::sys::tokio as sys;
 /// message and sends it before the next one, so the peer never sees a torn
 /// message.
 ///
-/// ```no_run
+/// ```
 /// use pipeway::tokio::{MessageListener, MessageStream};
 ///
-/// # async fn demo() -> pipeway::Result<()> {
-/// let listener = MessageListener::bind("jobs")?;
-/// let client = MessageStream::connect("jobs").await?;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway::Result<()> {
+/// let name = format!("doc-tokio-message-stream-{}", std::process::id());
+/// let listener = MessageListener::bind(&name)?;
+/// let client = MessageStream::connect(&name).await?;
 /// let server = listener.accept().await?;
 /// client.send(b"job 1").await?;
 /// assert_eq!(server.recv_vec().await?, Some(b"job 1".to_vec()));

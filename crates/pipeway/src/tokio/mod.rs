@@ -13,17 +13,25 @@
 //! usable. A message send that times out after its first record keeps the
 //! rest of the message and sends it before the next one.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
-//! use pipeway::tokio::{MessageStream, timeout};
+//! use pipeway::tokio::{MessageListener, MessageStream, timeout};
 //!
-//! # async fn demo() -> pipeway::Result<()> {
-//! let stream = MessageStream::connect("events").await?;
-//! match timeout(Duration::from_secs(1), stream.recv_vec()).await {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> pipeway::Result<()> {
+//! let name = format!("doc-tokio-timeout-{}", std::process::id());
+//! let listener = MessageListener::bind(&name)?;
+//! let stream = MessageStream::connect(&name).await?;
+//! let server_end = listener.accept().await?;
+//!
+//! // Nothing has been sent: the receive times out, and loses nothing.
+//! match timeout(Duration::from_millis(100), stream.recv_vec()).await {
 //!     Ok(message) => println!("{message:?}"),
 //!     Err(err) if err.kind() == std::io::ErrorKind::TimedOut => println!("nothing yet"),
 //!     Err(err) => return Err(err),
 //! }
+//! server_end.send(b"now").await?;
+//! assert_eq!(stream.recv_vec().await?, Some(b"now".to_vec()));
 //! # Ok(())
 //! # }
 //! ```
@@ -54,7 +62,10 @@ where
         Ok(result) => result,
         Err(_elapsed) => Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("the pipe operation took longer than {duration:?}"),
+            format!(
+                "the pipe operation took longer than {}",
+                crate::show::Human(duration)
+            ),
         )
         .into()),
     }

@@ -16,17 +16,28 @@ use crate::sys::tokio as sys;
 /// One end of a byte-mode pipe for tokio: the async form of
 /// [`crate::PipeStream`]. Reads and writes are cancel safe.
 ///
-/// ```no_run
-/// use pipeway::tokio::PipeStream;
+/// ```
+/// use pipeway::tokio::{PipeListener, PipeStream};
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
 ///
-/// # async fn ping() -> pipeway::Result<()> {
-/// let stream = PipeStream::connect("echo").await?;
-/// let (mut reader, mut writer) = stream.into_split();
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pipeway::Result<()> {
+/// let name = format!("doc-tokio-pipe-stream-{}", std::process::id());
+/// let listener = PipeListener::bind(&name)?;
+/// tokio::spawn(async move {
+///     let mut stream = listener.accept().await?;
+///     let mut request = [0u8; 4];
+///     stream.read_exact(&mut request).await?;
+///     stream.write_all(b"pong").await?;
+///     Ok::<_, pipeway::Error>(())
+/// });
+///
+/// let stream = PipeStream::connect(&name).await?;
+/// let (mut reader, mut writer) = stream.into_split(); // halves for two tasks
 /// writer.write_all(b"ping").await?;
-/// writer.shutdown().await?; // the server sees end-of-file after "ping"
-/// let mut reply = Vec::new();
-/// reader.read_to_end(&mut reply).await?;
+/// let mut reply = [0u8; 4];
+/// reader.read_exact(&mut reply).await?;
+/// assert_eq!(&reply, b"pong");
 /// # Ok(())
 /// # }
 /// ```

@@ -197,8 +197,8 @@ impl Subject for Broadcast {
         Ok(started.elapsed())
     }
 
-    fn peer_pids(&self) -> Vec<u32> {
-        vec![self.peer.id()]
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
     }
 
     fn finish(self: Box<Self>) -> io::Result<()> {

@@ -11,7 +11,7 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
-use crate::accept::{self, ADMITTED_AHEAD};
+use crate::accept::{self, ADMITTED_AHEAD, AcceptRetry, Next};
 use crate::error::Error;
 use crate::gate::{InstanceGate, Permit};
 use crate::name::PipeName;
@@ -22,6 +22,7 @@ use crate::sync::{lock, wait};
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
 use super::framing::{MessageReader, MessageWriter, RecordBuffer};
+use super::halves::Halves;
 use super::listen::{self, SocketFile};
 use super::socket::{Socket, Wire};
 
@@ -52,12 +53,22 @@ impl Shared {
             Some(gate) => Some(gate.acquire_blocking().map_err(|_| Error::ListenerClosed)?),
             None => None,
         };
-        let fd = match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
-            Ok(fd) => fd,
-            // A client that gave up while queued.
-            Err(Errno::INTR) | Err(Errno::CONNABORTED) => return Ok(None),
-            Err(_) if self.closed.load(Ordering::Acquire) => return Err(Error::ListenerClosed),
-            Err(err) => return Err(Error::Io(err.into())),
+        let mut retry = AcceptRetry::new();
+        let fd = loop {
+            match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
+                Ok(fd) => {
+                    retry.succeeded(&self.admission.name);
+                    break fd;
+                }
+                Err(_) if self.closed.load(Ordering::Acquire) => {
+                    return Err(Error::ListenerClosed);
+                }
+                Err(err) => match retry.failed(&self.admission.name, &err.into()) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => std::thread::sleep(pause),
+                    Next::Fail => return Err(Error::Io(err.into())),
+                },
+            }
         };
         Ok(match self.admission.admit(Socket::from_fd(fd)) {
             Admitted::Client(mut connection) => {
@@ -284,6 +295,7 @@ pub(crate) struct Endpoint {
     socket: Socket,
     end: End,
     direction: Direction,
+    halves: Halves,
     peer: PeerIdentity,
     _permit: Option<Permit>,
 }
@@ -305,6 +317,7 @@ impl Endpoint {
                 socket,
                 end,
                 direction,
+                halves: Halves::new(end, direction),
                 peer,
                 _permit: permit,
             },
@@ -322,12 +335,28 @@ impl Endpoint {
         &self.peer
     }
 
+    /// The socket's descriptor, for the shared-memory channel's set-up.
+    pub(crate) fn socket_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.socket)
+    }
+
     pub(crate) fn direction(&self) -> Direction {
         self.direction
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how)
+        self.socket.shutdown(how)?;
+        self.halves.shut(how);
+        Ok(())
+    }
+
+    /// A send's error, with a broken pipe explained (see [`Halves::explain`]).
+    fn explain(&self, err: io::Error) -> Error {
+        self.halves.explain(timed_out(err), &self.socket)
+    }
+
+    pub(crate) fn wait_for_hangup(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        self.socket.wait_for_hangup(timeout)
     }
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
@@ -415,7 +444,7 @@ impl ByteStream {
             Wire::Plain => socket.send(buf),
             Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
         };
-        result.map_err(timed_out)
+        result.map_err(|err| self.endpoint.explain(err).into())
     }
 }
 
@@ -461,13 +490,15 @@ impl MessageStream {
         let socket = &self.endpoint.socket;
         // One sender at a time, for the whole message: records never interleave.
         let mut writer = lock(&self.writer);
-        writer.flush(socket).map_err(timed_out)?;
+        writer
+            .flush(socket)
+            .map_err(|err| self.endpoint.explain(err))?;
         writer.check(message)?;
         let mut progress = None;
         writer.send(message, &mut progress, socket).map_err(|err| {
             // A timeout part way: the rest goes out before the next message.
             writer.keep_rest(message, progress);
-            Error::Io(timed_out(err))
+            self.endpoint.explain(err)
         })
     }
 

@@ -55,8 +55,10 @@ impl ConnectPlan {
             users::uid_of,
             [users::ROOT],
         )?;
+        let wait = ConnectWait::start(name, options.timeout)?;
+        super::directory::warn_if_anyone_may_replace(wait.path());
         Ok(Self {
-            wait: ConnectWait::start(name, options.timeout)?,
+            wait,
             mode,
             requested_direction: options.direction,
             trusted,

@@ -28,6 +28,20 @@ impl SocketFile {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Takes charge of the socket file just bound at `path`.
+    pub(crate) fn adopt(path: &Path) -> io::Result<SocketFile> {
+        let (id, _) = probe::file_id(path)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{path:?} vanished right after bind"),
+            )
+        })?;
+        Ok(SocketFile {
+            path: path.to_owned(),
+            id,
+        })
+    }
 }
 
 impl Drop for SocketFile {
@@ -53,6 +67,7 @@ pub(crate) fn bind(
 ) -> Result<(Socket, SocketFile), Error> {
     let path = name.local_path()?;
     let addr = SocketAddrUnix::new(path).map_err(io::Error::from)?;
+    super::directory::warn_if_anyone_may_replace(path);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -110,17 +125,28 @@ fn bind_error(path: &Path, err: Errno) -> Error {
 /// Makes sure `path` is free: refuses a live pipe and anything that is not a
 /// socket, and removes a stale socket file.
 fn clear_the_way(name: &PipeName, path: &Path, first_instance: bool) -> Result<(), Error> {
-    match probe::probe(path)? {
+    clear_the_way_with(&name.to_string(), path, first_instance, probe::probe)
+}
+
+/// [`clear_the_way`] for any kind of socket: `probe` tells whether the file
+/// at `path` is live (the mailslot's datagram sockets probe differently).
+pub(crate) fn clear_the_way_with(
+    name: &str,
+    path: &Path,
+    first_instance: bool,
+    probe: fn(&Path) -> io::Result<Liveness>,
+) -> Result<(), Error> {
+    match probe(path)? {
         Liveness::Missing => Ok(()),
         Liveness::NotSocket => Err(Error::NotASocket {
             path: path.to_owned(),
         }),
         _ if first_instance => Err(Error::AlreadyExists {
-            name: name.to_string(),
+            name: name.to_owned(),
             path: path.to_owned(),
         }),
         Liveness::Live { owner, creds } => Err(Error::InUse {
-            name: name.to_string(),
+            name: name.to_owned(),
             holder: match creds {
                 Some(c) => match c.pid {
                     Some(pid) => format!("pid {pid}, uid {}", c.uid),
@@ -130,7 +156,7 @@ fn clear_the_way(name: &PipeName, path: &Path, first_instance: bool) -> Result<(
             },
         }),
         Liveness::Unknown { owner } => Err(Error::InUse {
-            name: name.to_string(),
+            name: name.to_owned(),
             holder: format!(
                 "uid {owner} (its socket file admits no one else, so it cannot be checked or reclaimed)"
             ),
@@ -139,7 +165,7 @@ fn clear_the_way(name: &PipeName, path: &Path, first_instance: bool) -> Result<(
             // Remove the file only if it is still the one found stale: another
             // binder may have reclaimed it already and be listening on a new one.
             if probe::file_id(path)?.map(|(now, _)| now) != Some(id) {
-                return clear_the_way(name, path, first_instance);
+                return clear_the_way_with(name, path, first_instance, probe);
             }
             match rustix::fs::unlink(path) {
                 Ok(()) | Err(Errno::NOENT) => {

@@ -5,10 +5,16 @@ pub(crate) mod admit;
 pub(crate) mod blocking;
 pub(crate) mod connect;
 pub(crate) mod creds;
+pub(crate) mod directory;
 pub(crate) mod framing;
+pub(crate) mod halves;
 pub(crate) mod listen;
+pub(crate) mod mailslot;
+pub(crate) mod mapping;
 pub(crate) mod probe;
 pub(crate) mod process;
+pub(crate) mod shm;
+pub(crate) mod shm_link;
 pub(crate) mod socket;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;

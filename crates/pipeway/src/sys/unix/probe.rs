@@ -89,13 +89,53 @@ pub(crate) fn probe(path: &Path) -> io::Result<Liveness> {
     Ok(Liveness::Live { owner, creds: None })
 }
 
-/// The listening Unix sockets bound to a path, by path, with their socket
-/// inode: read from `/proc/net/unix`, which costs the servers nothing (no
-/// connection is made). `None` where the kernel offers no such listing.
+/// [`probe`] for a datagram socket (a mailslot): connecting an unbound
+/// datagram socket to it tells whether anything is bound there, and sends
+/// nothing.
+pub(crate) fn probe_datagram(path: &Path) -> io::Result<Liveness> {
+    let Some((id, st)) = file_id(path)? else {
+        return Ok(Liveness::Missing);
+    };
+    if FileType::from_raw_mode(st.st_mode) != FileType::Socket {
+        return Ok(Liveness::NotSocket);
+    }
+    let owner = st.st_uid;
+    let addr = SocketAddrUnix::new(path)?;
+    let socket = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::DGRAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    match rustix::net::connect(&socket, &addr) {
+        Ok(()) => Ok(Liveness::Live { owner, creds: None }),
+        Err(Errno::CONNREFUSED) => Ok(Liveness::Stale { owner, id }),
+        // A stream or seqpacket socket: some other program's, and live.
+        Err(Errno::PROTOTYPE) => Ok(Liveness::Live { owner, creds: None }),
+        Err(Errno::ACCESS) | Err(Errno::PERM) => Ok(Liveness::Unknown { owner }),
+        Err(Errno::NOENT) => Ok(Liveness::Missing),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A listening socket, as the kernel's table shows it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Listening {
+    pub inode: u64,
+    /// `SOCK_SEQPACKET` (pipeway's framed wire) rather than `SOCK_STREAM`.
+    pub seqpacket: bool,
+}
+
+/// The listening Unix sockets bound to a path, by path: read from
+/// `/proc/net/unix`, which costs the servers nothing (no connection is
+/// made). `None` where the kernel offers no such listing.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn listening_sockets() -> Option<std::collections::HashMap<std::path::PathBuf, u64>> {
+pub(crate) fn listening_sockets() -> Option<std::collections::HashMap<std::path::PathBuf, Listening>>
+{
     /// `__SO_ACCEPTCON`: the socket is listening.
     const ACCEPTING: u32 = 0x0001_0000;
+    /// The table's `Type` of a `SOCK_SEQPACKET` socket.
+    const SEQPACKET: u32 = 5;
     let table = std::fs::read_to_string("/proc/net/unix").ok()?;
     let mut listening = std::collections::HashMap::new();
     for line in table.lines().skip(1) {
@@ -107,7 +147,9 @@ pub(crate) fn listening_sockets() -> Option<std::collections::HashMap<std::path:
         let Some(flags) = fields.next().and_then(|f| u32::from_str_radix(f, 16).ok()) else {
             continue;
         };
-        let _type = fields.next();
+        let Some(kind) = fields.next().and_then(|f| u32::from_str_radix(f, 16).ok()) else {
+            continue;
+        };
         let _state = fields.next();
         let Some(inode) = fields.next().and_then(|f| f.parse::<u64>().ok()) else {
             continue;
@@ -115,14 +157,21 @@ pub(crate) fn listening_sockets() -> Option<std::collections::HashMap<std::path:
         let rest: Vec<&str> = fields.collect();
         let path = rest.join(" ");
         if flags & ACCEPTING != 0 && path.starts_with('/') {
-            listening.insert(std::path::PathBuf::from(path), inode);
+            listening.insert(
+                std::path::PathBuf::from(path),
+                Listening {
+                    inode,
+                    seqpacket: kind == SEQPACKET,
+                },
+            );
         }
     }
     Some(listening)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn listening_sockets() -> Option<std::collections::HashMap<std::path::PathBuf, u64>> {
+pub(crate) fn listening_sockets() -> Option<std::collections::HashMap<std::path::PathBuf, Listening>>
+{
     None
 }
 

@@ -178,6 +178,32 @@ impl Socket {
         }
     }
 
+    /// Whether the connection is over both ways (`POLLHUP`): nothing more
+    /// will arrive and nothing more can be sent, because the peer closed or
+    /// because between them the two ends shut down both halves. Waits up to
+    /// `timeout` for it (`None`: for ever; zero: just looks).
+    pub(crate) fn wait_for_hangup(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let timeout = timeout
+            .map(Timespec::try_from)
+            .transpose()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "timeout out of range"))?;
+        // No events asked for: poll reports a hang-up whatever it is asked.
+        let mut fds = [PollFd::new(&self.fd, PollFlags::empty())];
+        loop {
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(_) => return Ok(fds[0].revents().contains(PollFlags::HUP)),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// Whether the connection is over both ways now; see [`wait_for_hangup`](Self::wait_for_hangup).
+    pub(crate) fn hung_up(&self) -> io::Result<bool> {
+        self.wait_for_hangup(Some(Duration::ZERO))
+    }
+
     /// The peer's credentials as the kernel recorded them at connect time.
     pub(crate) fn peer_cred(&self) -> io::Result<super::creds::Credentials> {
         super::creds::peer_credentials(self.fd.as_fd())

@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{Interest, ReadBuf};
-use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
-use crate::accept::{self, ADMITTED_AHEAD};
+use crate::accept::{self, ADMITTED_AHEAD, AcceptRetry, Next};
 use crate::error::Error;
 use crate::gate::{InstanceGate, Permit};
 use crate::name::PipeName;
@@ -24,6 +23,7 @@ use crate::sync::lock;
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
 use super::framing::{MessageReader, MessageWriter, Progress, RecordBuffer};
+use super::halves::Halves;
 use super::listen::{self, SocketFile};
 use super::socket::{Socket, Wire};
 
@@ -58,6 +58,7 @@ impl AsyncShared {
             ),
             None => None,
         };
+        let mut retry = AcceptRetry::new();
         let fd = loop {
             let mut ready = self.fd.readable().await?;
             let accepted = ready.try_io(|socket| {
@@ -68,13 +69,15 @@ impl AsyncShared {
                 .map_err(io::Error::from)
             });
             match accepted {
-                Ok(Ok(fd)) => break fd,
-                Ok(Err(err))
-                    if matches!(
-                        Errno::from_io_error(&err),
-                        Some(Errno::INTR) | Some(Errno::CONNABORTED)
-                    ) => {}
-                Ok(Err(err)) => return Err(Error::Io(err)),
+                Ok(Ok(fd)) => {
+                    retry.succeeded(&self.admission.name);
+                    break fd;
+                }
+                Ok(Err(err)) => match retry.failed(&self.admission.name, &err) {
+                    Next::Retry => {}
+                    Next::Pause(pause) => ::tokio::time::sleep(pause).await,
+                    Next::Fail => return Err(Error::Io(err)),
+                },
                 Err(_would_block) => {}
             }
         };
@@ -265,6 +268,7 @@ pub(crate) struct AsyncEndpoint {
     write_readiness: std::sync::OnceLock<AsyncFd<Socket>>,
     end: End,
     direction: Direction,
+    halves: Halves,
     peer: PeerIdentity,
     _permit: Option<Permit>,
 }
@@ -287,6 +291,7 @@ impl AsyncEndpoint {
                 write_readiness: std::sync::OnceLock::new(),
                 end,
                 direction,
+                halves: Halves::new(end, direction),
                 peer,
                 _permit: permit,
             },
@@ -321,7 +326,17 @@ impl AsyncEndpoint {
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.fd.get_ref().shutdown(how)
+        self.fd.get_ref().shutdown(how)?;
+        self.halves.shut(how);
+        Ok(())
+    }
+
+    /// A send's error, with a broken pipe explained (see [`Halves::explain`]).
+    fn explain(&self, err: Error) -> Error {
+        match err {
+            Error::Io(err) => self.halves.explain(err, self.fd.get_ref()),
+            other => other,
+        }
     }
 
     /// Runs `op` once the socket is readable, until it stops saying `WouldBlock`.
@@ -467,10 +482,12 @@ impl AsyncByteStream {
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.endpoint.may(Operation::Write)?;
-        self.endpoint.poll_writable(cx, |socket| match self.wire {
-            Wire::Plain => socket.send(buf),
-            Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
-        })
+        self.endpoint
+            .poll_writable(cx, |socket| match self.wire {
+                Wire::Plain => socket.send(buf),
+                Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
+            })
+            .map_err(|err| self.endpoint.explain(Error::Io(err)).into())
     }
 
     /// One `sendmsg` of several buffers on the plain wire; the framed wire
@@ -490,6 +507,7 @@ impl AsyncByteStream {
         self.endpoint.may(Operation::Write)?;
         self.endpoint
             .poll_writable(cx, |socket| socket.send_vectored(bufs, false))
+            .map_err(|err| self.endpoint.explain(Error::Io(err)).into())
     }
 
     /// Whether a vectored write is one system call (the plain wire) rather
@@ -602,6 +620,7 @@ impl AsyncMessageStream {
                     .map_err(Error::Io)
             })
             .await
+            .map_err(|err| self.endpoint.explain(err))
     }
 
     async fn flush_locked(&self, writer: &mut MessageWriter) -> Result<(), Error> {
@@ -611,6 +630,7 @@ impl AsyncMessageStream {
         self.endpoint
             .when_writable(|socket| writer.flush(socket).map_err(Error::Io))
             .await
+            .map_err(|err| self.endpoint.explain(err))
     }
 
     pub(crate) async fn flush(&self) -> Result<(), Error> {

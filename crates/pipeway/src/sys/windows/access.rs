@@ -62,6 +62,12 @@ pub(crate) fn decide(
 
 /// The pipe's security descriptor, in SDDL.
 pub(crate) fn sddl(access: &ResolvedAccess) -> String {
+    sddl_granting(access, CLIENT_RIGHTS)
+}
+
+/// A security descriptor for any kernel object, granting admitted users
+/// `client_rights` (a file mapping's differ from a pipe's).
+pub(crate) fn sddl_granting(access: &ResolvedAccess, client_rights: u32) -> String {
     let owner = &access.owner.0;
     let mut sddl = format!("O:{owner}D:P(A;;FA;;;{owner})");
     for Sid(sid) in access.deny_users.iter().chain(&access.deny_groups) {
@@ -69,10 +75,10 @@ pub(crate) fn sddl(access: &ResolvedAccess) -> String {
     }
     sddl.push_str("(A;;FA;;;SY)");
     for Sid(sid) in access.allow_users.iter().chain(&access.allow_groups) {
-        sddl.push_str(&format!("(A;;{CLIENT_RIGHTS:#x};;;{sid})"));
+        sddl.push_str(&format!("(A;;{client_rights:#x};;;{sid})"));
     }
     if access.everyone {
-        sddl.push_str(&format!("(A;;{CLIENT_RIGHTS:#x};;;WD)"));
+        sddl.push_str(&format!("(A;;{client_rights:#x};;;WD)"));
     }
     sddl
 }

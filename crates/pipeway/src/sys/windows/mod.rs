@@ -31,10 +31,12 @@ pub(crate) mod drain;
 pub(crate) mod identity;
 pub(crate) mod instance;
 pub(crate) mod listen;
+pub(crate) mod mailslot;
 pub(crate) mod message;
 pub(crate) mod overlapped;
 pub(crate) mod process;
 pub(crate) mod security;
+pub(crate) mod shm;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
 pub(crate) mod win;
