@@ -462,6 +462,7 @@ impl AsyncByteStream {
         }
         loop {
             let mut ready = ready!(self.endpoint.fd.poll_read_ready(cx))?;
+            let wanted = buf.remaining();
             let attempt = ready.try_io(|socket| match self.wire {
                 Wire::Plain => recv_into(socket.get_ref(), buf),
                 Wire::Framed => {
@@ -474,7 +475,18 @@ impl AsyncByteStream {
                 }
             });
             match attempt {
-                Ok(result) => return Poll::Ready(result),
+                Ok(result) => {
+                    // A stream socket that gave less than was asked for has
+                    // nothing more queued: the next read waits for readiness
+                    // rather than asking again only to hear `EAGAIN` (as
+                    // tokio's own streams do; one system call less for each
+                    // message a reader takes).
+                    let got = wanted - buf.remaining();
+                    if self.wire == Wire::Plain && got > 0 && got < wanted {
+                        ready.clear_ready();
+                    }
+                    return Poll::Ready(result);
+                }
                 Err(_would_block) => continue,
             }
         }
