@@ -31,6 +31,8 @@ const ROLE: &str = "grpc-server";
 const TCP: &str = "tonic, TCP loopback";
 const UDS: &str = "tonic, tokio UnixStream";
 const PIPE: &str = "pipeway-grpc pipe (PipeChannel)";
+const PIPE_NO_RETRY: &str = "pipeway-grpc pipe (PipeChannel, no transparent retry)";
+const PIPE_BARE: &str = "pipeway-grpc pipe (bare tonic Channel)";
 
 /// The order's id: with the answer, about 64 bytes each way.
 const ID: &str = "apple-of-a-kind-grown-in-the-orchard-by-the-pipe";
@@ -40,7 +42,13 @@ fn tables() -> Vec<Table> {
         Table::latency("gRPC unary call, MyService.Buy", ID.len(), 1000)
             .row(TCP, |cx| Calls::start(cx, Transport::Tcp))
             .row_vs(UDS, &[TCP], |cx| Calls::start(cx, Transport::Uds))
-            .row_vs(PIPE, &[TCP, UDS], |cx| Calls::start(cx, Transport::Pipe)),
+            .row_vs(PIPE, &[TCP, UDS], |cx| Calls::start(cx, Transport::Pipe))
+            .row_vs(PIPE_NO_RETRY, &[TCP, UDS], |cx| {
+                Calls::start(cx, Transport::PipeNoRetry)
+            })
+            .row_vs(PIPE_BARE, &[TCP, UDS], |cx| {
+                Calls::start(cx, Transport::PipeBare)
+            }),
     ]
 }
 
@@ -49,6 +57,8 @@ enum Transport {
     Tcp,
     Uds,
     Pipe,
+    PipeNoRetry,
+    PipeBare,
 }
 
 /// The service every transport serves: `buy.proto`'s answer, nothing else.
@@ -93,7 +103,9 @@ impl Calls {
         let (key, endpoint) = match transport {
             Transport::Tcp => ("tcp", "127.0.0.1:0".to_owned()),
             Transport::Uds => ("uds", cx.socket_path("grpc").display().to_string()),
-            Transport::Pipe => ("pipe", cx.unique("grpc")),
+            Transport::Pipe | Transport::PipeNoRetry | Transport::PipeBare => {
+                ("pipe", cx.unique("grpc"))
+            }
         };
         let mut peer = Peer::spawn(ROLE, &[key.into(), endpoint.clone()], cx.cpu())?;
         let rt = runtime()?;
@@ -121,6 +133,18 @@ impl Calls {
                     pipeway_grpc::connect(endpoint.as_str())
                         .await
                         .map_err(grpc_error)?,
+                )),
+                Transport::PipeNoRetry => Stub::Pipe(MyServiceClient::new(
+                    pipeway_grpc::connect(endpoint.as_str())
+                        .await
+                        .map_err(grpc_error)?
+                        .transparent_retry(false),
+                )),
+                Transport::PipeBare => Stub::Tonic(MyServiceClient::new(
+                    pipeway_grpc::connect(endpoint.as_str())
+                        .await
+                        .map_err(grpc_error)?
+                        .into_channel(),
                 )),
             })
         })?;
