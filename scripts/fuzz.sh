@@ -13,6 +13,10 @@
 # FUZZ_RUNS   executions per target (default 20000; -1 runs until stopped)
 # FUZZ_KEEP   set: grow fuzz/corpus/TARGET instead of a throwaway corpus
 # FUZZ_JOBS   set: that many fuzzing processes per target (libFuzzer -fork)
+# FUZZ_SANITIZER  address, none, ... (cargo fuzz --sanitizer). Default: none for
+#             a smoke run (at most a million executions: it looks for panics
+#             and broken rules, and builds faster), address for
+#             longer runs
 #
 # A crash stops the run: its input is in fuzz/artifacts/TARGET/, and
 # `cargo +nightly fuzz run --fuzz-dir fuzz TARGET fuzz/artifacts/TARGET/crash-…`
@@ -23,6 +27,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs=${FUZZ_RUNS:-20000}
+if [ -n "${FUZZ_SANITIZER:-}" ]; then
+  sanitizer=$FUZZ_SANITIZER
+elif [ "$runs" -ge 0 ] && [ "$runs" -le 1000000 ]; then
+  sanitizer=none
+else
+  sanitizer=address
+fi
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz.sh: needs the nightly toolchain (rustup toolchain install nightly)" >&2
@@ -39,8 +50,8 @@ else
   mapfile -t targets < <(cargo +nightly fuzz list --fuzz-dir fuzz)
 fi
 
-echo "== building ${#targets[@]} fuzz targets"
-cargo +nightly fuzz build --fuzz-dir fuzz
+echo "== building ${#targets[@]} fuzz targets (sanitizer: $sanitizer)"
+cargo +nightly fuzz build --fuzz-dir fuzz --sanitizer "$sanitizer"
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -55,7 +66,7 @@ for target in "${targets[@]}"; do
   options=(-runs="$runs" -print_final_stats=1)
   [ -n "${FUZZ_JOBS:-}" ] && options+=(-fork="$FUZZ_JOBS" -ignore_crashes=0)
   log=$scratch/$target.log
-  if ! cargo +nightly fuzz run --fuzz-dir fuzz "$target" "$corpus" "fuzz/seeds/$target" -- \
+  if ! cargo +nightly fuzz run --fuzz-dir fuzz --sanitizer "$sanitizer" "$target" "$corpus" "fuzz/seeds/$target" -- \
     "${options[@]}" >"$log" 2>&1; then
     tail -n 60 "$log" >&2
     echo "fuzz.sh: $target FAILED (input in fuzz/artifacts/$target/)" >&2

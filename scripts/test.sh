@@ -42,8 +42,9 @@ apt_install samba smbclient iproute2
 apt_install mono-mcs mono-runtime libmono-system-core4.0-cil
 
 # pipeway-grpc's interop tests: grpcio as client and server, grpcio-tools to
-# generate its stubs from buy.proto. (The Rust side needs no protoc: the
-# crate builds with a vendored one.) Pinned: these have CPython 3.11 wheels.
+# generate its stubs from buy.proto. (The Rust side needs no protoc: its
+# generated code is committed, and the test that checks it is current uses a
+# vendored protoc.) Pinned: these have CPython 3.11 wheels.
 GRPCIO_VERSION=1.80.0
 python3 -c "import grpc, grpc_tools; assert grpc.__version__ == '$GRPCIO_VERSION'" 2>/dev/null ||
   pip_install "grpcio==$GRPCIO_VERSION" "grpcio-tools==$GRPCIO_VERSION"

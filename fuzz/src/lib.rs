@@ -13,8 +13,16 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("channel_frames", pipeway_channel::fuzzing::frames),
     ("channel_error_body", pipeway_channel::fuzzing::error_body),
     ("channel_bodies", pipeway_channel::fuzzing::bodies),
+    ("smb_header", pipeway_smb::fuzzing::header),
+    ("smb_negotiate", pipeway_smb::fuzzing::negotiate),
+    ("smb_session_setup", pipeway_smb::fuzzing::session_setup),
+    ("smb_responses", pipeway_smb::fuzzing::responses),
+    ("smb_transform", pipeway_smb::fuzzing::transform),
+    ("smb_frames", pipeway_smb::fuzzing::frames),
     ("shm_setup", pipeway::fuzzing::shm_setup),
     ("shm_ring", pipeway::fuzzing::shm_ring),
+    ("channel_handshake", pipeway_channel::fuzzing::handshake),
+    ("grpc_authority", pipeway_grpc::fuzzing::authority),
 ];
 
 /// The entry point of the target called `name`. Panics (so the first run

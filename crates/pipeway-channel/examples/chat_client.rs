@@ -4,18 +4,33 @@
 //! reconnects, sending what was typed meanwhile.
 //!
 //! ```sh
-//! cargo run -p pipeway-channel --example chat_client [NAME]      # default name: pipeway-chat
+//! cargo run -p pipeway-channel --example chat_client -- [NAME]   # default name: pipeway-chat
 //! ```
 
 use pipeway_channel::demo::{Heard, Say};
 use pipeway_channel::{Client, ClientEvent};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+const USAGE: &str = "usage: chat_client [NAME]
+
+Joins the chat on the pipe NAME (default: pipeway-chat): each line typed is
+said to everyone, `/shout LINE` asks the server to shout it back; Ctrl-D leaves.";
+
 #[tokio::main]
 async fn main() -> pipeway_channel::Result<()> {
-    let name = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "pipeway-chat".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let name = match args.as_slice() {
+        [] => "pipeway-chat".to_owned(),
+        [help] if help == "-h" || help == "--help" => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        [name] if !name.starts_with('-') => name.clone(),
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
     let (client, mut incoming) = Client::<Say, Heard>::connect(name.as_str()).await?;
     println!("connected to {name}; type lines, /shout LINE, or Ctrl-D to leave");
 

@@ -2,30 +2,50 @@
 //! and answers requests by shouting the line back.
 //!
 //! ```sh
-//! cargo run -p pipeway-channel --example chat_server [NAME]      # default name: pipeway-chat
-//! cargo run -p pipeway-channel --example chat_client [NAME]      # in other terminals
+//! cargo run -p pipeway-channel --example chat_server -- [NAME]   # default name: pipeway-chat
+//! cargo run -p pipeway-channel --example chat_client -- [NAME]   # in other terminals
 //! ```
 //!
-//! Stop it with Ctrl-C: it shuts down gracefully, delivering what is queued.
+//! Nothing a client does stops it: each failure is about one client or one
+//! message, so it is printed and the server carries on. Ctrl-C or SIGTERM
+//! shuts it down gracefully, delivering what is queued and removing the
+//! pipe's socket.
+
+use std::process::ExitCode;
 
 use pipeway_channel::demo::{Heard, Say};
 use pipeway_channel::{Event, Server};
 
+const USAGE: &str = "usage: chat_server [NAME]
+
+Serves a chat on the pipe NAME (default: pipeway-chat) until Ctrl-C or SIGTERM.
+Clients' lines are broadcast to everyone; requests are answered in capitals.";
+
 #[tokio::main]
-async fn main() -> pipeway_channel::Result<()> {
-    let name = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "pipeway-chat".into());
-    let (server, mut events) = Server::<Say, Heard>::bind(name.as_str())?;
+async fn main() -> ExitCode {
+    let name = match name_from_args(USAGE, "pipeway-chat") {
+        Ok(name) => name,
+        Err(code) => return code,
+    };
+    let (server, mut events) = match Server::<Say, Heard>::bind(name.as_str()) {
+        Ok(bound) => bound,
+        Err(error) => {
+            eprintln!("chat_server: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     println!("serving chat on {name}; Ctrl-C to stop");
 
+    let stop = stop_signal();
+    tokio::pin!(stop);
     loop {
         let event = tokio::select! {
             event = events.recv() => match event {
                 Some(event) => event,
+                // Shut down and every client's last event delivered.
                 None => break,
             },
-            _ = tokio::signal::ctrl_c() => {
+            () = &mut stop, if !server.is_shut_down() => {
                 println!("shutting down");
                 server.shutdown().await;
                 continue;
@@ -34,19 +54,29 @@ async fn main() -> pipeway_channel::Result<()> {
         match event {
             Event::Connected { client, peer } => {
                 println!("{client} connected ({peer})");
-                let _ = server.broadcast(&Heard {
+                let joined = Heard {
                     from: "server".into(),
                     text: format!("{client} joined"),
-                });
+                };
+                if let Err(error) = server.broadcast(&joined) {
+                    println!("could not announce {client}: {error}");
+                }
             }
             Event::Message { client, message } => {
                 println!("{client}: {}", message.text);
-                let report = server.broadcast(&Heard {
+                let heard = Heard {
                     from: client.to_string(),
                     text: message.text,
-                })?;
-                for slow in report.full {
-                    println!("{slow} is not keeping up and was dropped");
+                };
+                // A message may be too large to pass on (a broadcast adds
+                // the sender's name): that is this message's failure only.
+                match server.broadcast(&heard) {
+                    Ok(report) => {
+                        for slow in report.full {
+                            println!("{slow} is not keeping up and was dropped");
+                        }
+                    }
+                    Err(error) => println!("could not pass on what {client} said: {error}"),
                 }
             }
             Event::Request {
@@ -55,15 +85,56 @@ async fn main() -> pipeway_channel::Result<()> {
                 responder,
             } => {
                 println!("{client} asks: {}", message.text);
-                responder.reply(&Heard {
+                let shout = Heard {
                     from: "server".into(),
                     text: message.text.to_uppercase(),
-                })?;
+                };
+                // A client that has already left is not an error here.
+                if let Err(error) = responder.reply(&shout) {
+                    println!("could not answer {client}: {error}");
+                }
             }
             Event::Disconnected { client, reason } => println!("{client} left: {reason}"),
             Event::Error { client, error } => println!("{client} sent something wrong: {error}"),
+            Event::Refused { client, error, .. } => println!("{client} refused: {error}"),
             _ => {}
         }
     }
-    Ok(())
+    ExitCode::SUCCESS
+}
+
+/// The pipe name from the command line, or the default; `--help` prints
+/// `usage` (exit 0), anything else unexpected prints it as an error (exit 2).
+fn name_from_args(usage: &str, default: &str) -> Result<String, ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => Ok(default.to_owned()),
+        [help] if help == "-h" || help == "--help" => {
+            println!("{usage}");
+            Err(ExitCode::SUCCESS)
+        }
+        [name] if !name.starts_with('-') => Ok(name.clone()),
+        _ => {
+            eprintln!("{usage}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Resolves at Ctrl-C (SIGINT) or SIGTERM, what `kill` and service managers
+/// send: either way the server shuts down and frees its name.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            },
+            Err(_) => drop(tokio::signal::ctrl_c().await),
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tokio::signal::ctrl_c().await);
 }

@@ -1,10 +1,11 @@
 //! A blocking channel client, for programs without tokio.
 //!
 //! It speaks the same wire as [`Client`](crate::Client) to the same
-//! [`Server`](crate::Server), on a blocking byte pipe, with no background
-//! task: each call writes its frame and, for a request, reads frames until
-//! the reply. One-way messages and errors the server sends meanwhile are
-//! kept, in order, for [`recv`](Client::recv). It does not reconnect.
+//! [`Server`](crate::Server) (the same handshake first), on a blocking byte
+//! pipe, with no background task: each call writes its frame and, for a
+//! request, reads frames until the reply. One-way messages and errors the
+//! server sends meanwhile are kept, in order, for [`recv`](Client::recv). It
+//! does not reconnect.
 //!
 //! ```
 //! use pipeway_channel::codec::Postcard;
@@ -53,6 +54,7 @@ use crate::DEFAULT_REQUEST_TIMEOUT;
 use crate::codec::{Codec, Json};
 use crate::error::{Error, Result};
 use crate::framer::{Decode, Encode, Framer};
+use crate::handshake::{self, DEFAULT_HANDSHAKE_TIMEOUT, Hello, Role};
 use crate::wire::{self, ErrorCode, Frame, FrameDecoder, Kind};
 
 /// How much is read from the pipe at a time.
@@ -64,6 +66,8 @@ pub struct ClientBuilder<Up, Down = Up, C = Json> {
     codec: C,
     max_message_size: usize,
     request_timeout: Duration,
+    schema: String,
+    handshake_timeout: Duration,
     _types: PhantomData<fn(Up) -> Down>,
 }
 
@@ -74,6 +78,7 @@ impl<Up, Down, C: fmt::Debug> fmt::Debug for ClientBuilder<Up, Down, C> {
             .field("codec", &self.codec)
             .field("max_message_size", &self.max_message_size)
             .field("request_timeout", &self.request_timeout)
+            .field("schema", &self.schema)
             .finish()
     }
 }
@@ -91,6 +96,8 @@ where
             codec,
             max_message_size: self.max_message_size,
             request_timeout: self.request_timeout,
+            schema: self.schema,
+            handshake_timeout: self.handshake_timeout,
             _types: PhantomData,
         }
     }
@@ -113,9 +120,27 @@ where
         self
     }
 
-    /// Connects to `name`, waiting up to the connect timeout for the server.
+    /// Names the message types, sent in the handshake (see
+    /// [`crate::ClientBuilder::schema`]). Default: none (not checked).
+    pub fn schema(mut self, name: impl Into<String>) -> Self {
+        self.schema = name.into();
+        self
+    }
+
+    /// How long to wait for the server's hello once connected (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Connects to `name`, waiting up to the connect timeout for the
+    /// server, and exchanges hellos with it (the codec and schema must
+    /// match: see [`handshake`](crate::handshake)).
     pub fn connect(self, name: impl IntoPipeName) -> Result<Client<Up, Down>> {
-        let stream = PipeStream::connect_with(name, &self.connect)?;
+        let hello = Hello::new(Role::Client, self.codec.name(), &self.schema)?;
+        let mut stream = PipeStream::connect_with(name, &self.connect)?;
+        handshake::exchange_blocking(&mut stream, &hello, self.handshake_timeout)?;
         let framer = Framer {
             codec: self.codec,
             max: self.max_message_size,
@@ -178,6 +203,8 @@ where
             codec: Json,
             max_message_size: wire::DEFAULT_MAX_MESSAGE_SIZE,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            schema: String::new(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             _types: PhantomData,
         }
     }

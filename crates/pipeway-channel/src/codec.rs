@@ -2,7 +2,8 @@
 //!
 //! A channel's messages are any `Serialize + DeserializeOwned` type; the codec
 //! chosen for the channel turns them into bytes. Both ends must use the same
-//! codec: nothing on the wire names it.
+//! codec: each names its codec in the [handshake](crate::handshake), and a
+//! mismatch fails the connection, naming both.
 //!
 //! | codec | body | for |
 //! |---|---|---|
@@ -305,6 +306,68 @@ mod tests {
             .unwrap();
         // fixmap of 3 entries, then the key "x" as a fixstr.
         assert_eq!(&out[..3], &[0x83, 0xA1, b'x']);
+    }
+
+    /// The encodings the README's wire format promises other languages.
+    #[test]
+    fn messagepack_encodes_enums_options_and_bytes_as_documented() {
+        #[derive(Serialize)]
+        enum Shape {
+            Unit,
+            Newtype(u8),
+            Tuple(u8, u8),
+            Struct { a: u8 },
+        }
+        #[derive(Serialize)]
+        struct Fields {
+            some: Option<u8>,
+            none: Option<u8>,
+            list: Vec<u8>,
+            #[serde(serialize_with = "as_bytes")]
+            bytes: Vec<u8>,
+        }
+        fn as_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(bytes)
+        }
+        let encode = |value: &dyn erased::Encode| {
+            let mut out = Vec::new();
+            value.encode_into(&mut out);
+            out
+        };
+        // A unit variant is its name; any other variant a one-entry map
+        // from its name to its value (a tuple is an array, a struct a map).
+        assert_eq!(encode(&Shape::Unit), b"\xa4Unit");
+        assert_eq!(encode(&Shape::Newtype(1)), b"\x81\xa7Newtype\x01");
+        assert_eq!(encode(&Shape::Tuple(1, 2)), b"\x81\xa5Tuple\x92\x01\x02");
+        assert_eq!(
+            encode(&Shape::Struct { a: 1 }),
+            b"\x81\xa6Struct\x81\xa1a\x01"
+        );
+        // `Option` is nil or the value; `Vec<u8>` an array of integers;
+        // serde bytes (`serde_bytes`, `bytes::Bytes`) MessagePack bin.
+        let fields = Fields {
+            some: Some(1),
+            none: None,
+            list: vec![1, 2],
+            bytes: vec![1, 2],
+        };
+        assert_eq!(
+            encode(&fields),
+            b"\x84\xa4some\x01\xa4none\xc0\xa4list\x92\x01\x02\xa5bytes\xc4\x02\x01\x02"
+        );
+    }
+
+    /// Encodes values of different types through one closure.
+    mod erased {
+        pub trait Encode {
+            fn encode_into(&self, out: &mut Vec<u8>);
+        }
+        impl<T: serde::Serialize> Encode for T {
+            fn encode_into(&self, out: &mut Vec<u8>) {
+                use crate::codec::Codec;
+                crate::codec::MessagePack.encode(self, out).unwrap();
+            }
+        }
     }
 
     #[test]

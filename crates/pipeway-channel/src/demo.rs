@@ -4,8 +4,9 @@
 //! [`chat`] starts a server and two clients, Alice and Bob, on one pipe, and
 //! reports each step as a line of text: the server's events as they arrive,
 //! a broadcast, a request and its reply, a raw client announcing an
-//! oversized frame (an `Error` event, and it alone is dropped), the
-//! disconnections and the shutdown.
+//! oversized frame (an `Error` event, and it alone is dropped), a client
+//! with another codec refused at the handshake, the disconnections and the
+//! shutdown.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -105,6 +106,8 @@ pub async fn chat(name: impl IntoPipeName, mut log: impl FnMut(&str)) -> Result<
                 "connects with a raw socket and announces a 4 GiB frame".into(),
             );
             let mut raw = tokio::net::UnixStream::connect(path).await?;
+            let hello = crate::handshake::Hello::new(crate::handshake::Role::Client, "json", "")?;
+            raw.write_all(&hello.encode()).await?;
             raw.write_all(&[0xff; 4]).await?;
             next_event(&mut events, &mut say).await?;
             next_event(&mut events, &mut say).await?;
@@ -118,6 +121,17 @@ pub async fn chat(name: impl IntoPipeName, mut log: impl FnMut(&str)) -> Result<
             );
         }
     }
+
+    say("carol", "connects speaking MessagePack".into());
+    let refused = Client::<Say, Heard>::builder()
+        .codec(crate::codec::MessagePack)
+        .no_reconnect()
+        .connect(&name)
+        .await;
+    if let Err(error) = refused {
+        say("carol", format!("refused: {error}"));
+    }
+    next_event(&mut events, &mut say).await?;
 
     say("bob", "closes".into());
     bob.close().await?;
@@ -152,6 +166,7 @@ async fn next_event(
             format!("event: {client} disconnected: {reason}")
         }
         Event::Error { client, error } => format!("event: error from {client}: {error}"),
+        Event::Refused { client, error, .. } => format!("event: {client} refused: {error}"),
     };
     say("server", line);
     Ok(event)

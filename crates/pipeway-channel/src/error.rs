@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::CodecError;
+use crate::handshake::HandshakeError;
 use crate::server::ClientId;
 use crate::wire::{ErrorCode, FrameError};
 
@@ -20,6 +21,11 @@ pub enum Error {
     /// denied, untrusted server, ...): the pipe layer's error.
     #[error(transparent)]
     Pipe(#[from] pipeway::Error),
+
+    /// The connection's two ends do not match (codec, message types,
+    /// version), or the other end is not a channel: see [`HandshakeError`].
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
 
     /// A message could not be encoded, or a body did not decode as the
     /// expected type.

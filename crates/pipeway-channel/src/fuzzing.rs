@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::codec::Decoder;
 
 use crate::codec::{Codec, Json, MessagePack, Postcard};
+use crate::handshake::{HELLO_LEN, Hello, Role};
 use crate::wire::{ErrorCode, Frame, FrameDecoder, FrameError, Kind};
 
 /// A decoded frame: kind, id, body.
@@ -103,6 +104,30 @@ pub fn error_body(data: &[u8]) {
             written.starts_with(&again_text),
             "error text changed on the wire"
         );
+    }
+}
+
+/// The channel handshake: whatever hello decodes encodes back to the same
+/// hello, and checking it against any other never panics.
+pub fn handshake(data: &[u8]) {
+    let mut bytes = [0u8; HELLO_LEN];
+    let n = data.len().min(HELLO_LEN);
+    bytes[..n].copy_from_slice(&data[..n]);
+    for peer in [Role::Client, Role::Server] {
+        if let Ok(hello) = Hello::decode(peer, &bytes) {
+            assert_eq!(
+                Hello::decode(peer, &hello.encode()).as_ref().ok(),
+                Some(&hello)
+            );
+            for ours in [
+                Hello::new(Role::Client, "json", "").unwrap(),
+                Hello::new(Role::Server, "msgpack", "chat/1").unwrap(),
+            ] {
+                if let Err(error) = ours.check(&hello) {
+                    assert!(!error.to_string().is_empty());
+                }
+            }
+        }
     }
 }
 
@@ -200,6 +225,8 @@ mod tests {
         stream.extend_from_slice(&[0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         frames(&stream);
         frames(&[0, 0xff, 0xff, 0xff, 0xff]);
+        handshake(&Hello::new(Role::Server, "json", "chat/1").unwrap().encode());
+        handshake(b"PWCH");
         error_body(b"\x00\x06refused");
         error_body(b"\xff");
         let sample = Sample {

@@ -5,12 +5,14 @@
 pub mod blocking;
 mod client;
 pub mod codec;
+#[cfg(feature = "demo")]
 pub mod demo;
 mod error;
 mod framer;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod handshake;
 mod outbox;
 mod server;
 pub mod wire;
@@ -20,6 +22,7 @@ pub use client::{
     DEFAULT_CLIENT_QUEUE_CAPACITY, DEFAULT_INCOMING_CAPACITY, DEFAULT_REQUEST_TIMEOUT, Incoming,
 };
 pub use error::{DisconnectReason, Error, Result};
+pub use handshake::{DEFAULT_HANDSHAKE_TIMEOUT, HandshakeError};
 pub use server::{
     BroadcastReport, ClientId, ClientInfo, DEFAULT_EVENT_CAPACITY, DEFAULT_LINGER,
     DEFAULT_QUEUE_CAPACITY, Event, Events, FullQueuePolicy, Responder, Server, ServerBuilder,

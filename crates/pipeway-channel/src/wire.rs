@@ -1,5 +1,7 @@
 //! The wire format: frames, the envelope header, error codes.
 //!
+//! After the [handshake](crate::handshake)'s hellos, everything is a frame:
+//!
 //! ```text
 //! frame    = length:u32be  kind:u8  id:u64be  body[length - 9]
 //! ```
@@ -83,6 +85,9 @@ impl ErrorCode {
     pub const UNEXPECTED: ErrorCode = ErrorCode(5);
     /// The application refused the request (the text says why).
     pub const REJECTED: ErrorCode = ErrorCode(6);
+    /// The peer's hello does not match (codec, message types, version): the
+    /// text says how. The sender of this error closes the connection.
+    pub const HANDSHAKE: ErrorCode = ErrorCode(7);
 
     /// The code's name, for pipeway's own codes.
     pub fn name(self) -> Option<&'static str> {
@@ -93,6 +98,7 @@ impl ErrorCode {
             Self::NO_REPLY => "no_reply",
             Self::UNEXPECTED => "unexpected",
             Self::REJECTED => "rejected",
+            Self::HANDSHAKE => "handshake",
             _ => return None,
         })
     }

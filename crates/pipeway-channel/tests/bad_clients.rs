@@ -21,6 +21,9 @@ fn child_sends_part_of_a_frame() {
         return;
     };
     let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+    stream.write_all(&client_hello("json", "")).unwrap();
+    // Read the server's hello: unread bytes would make the kill a reset.
+    std::io::Read::read_exact(&mut stream, &mut [0u8; 64]).unwrap();
     let mut part = vec![0, 0, 0, 100, 0];
     part.extend_from_slice(&[0; 8]);
     part.extend_from_slice(b"{\"");

@@ -129,3 +129,19 @@ fn recv_ends_when_the_server_drops_the_client_and_a_request_then_fails() {
     drop(client);
     server.join().unwrap();
 }
+
+#[test]
+fn the_blocking_client_shakes_hands_a_codec_mismatch_is_a_clear_error() {
+    let name = unique("blocking-codec");
+    let server = serve(&name);
+    let refused = blocking::Client::<Up, Down>::builder()
+        .connect(name.as_str())
+        .unwrap_err();
+    let text = refused.to_string();
+    assert!(text.contains("postcard") && text.contains("json"), "{text}");
+    // The server goes on: a client with the right codec is served.
+    let mut client = connect(&name, Duration::from_secs(20));
+    assert_eq!(client.request(&up(1, "q")).unwrap(), Down::new(1));
+    client.close().unwrap();
+    server.join().unwrap();
+}

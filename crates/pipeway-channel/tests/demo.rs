@@ -21,6 +21,8 @@ async fn the_demo_tells_the_whole_exchange() {
         "event: error from client #3: frame of 4294967295 bytes is larger than the maximum",
         "client #3 disconnected: protocol error",
         "clients: 2 (alice and bob carry on)",
+        "carol | refused: the server speaks json; this client speaks msgpack",
+        "event: client #4 refused: the client speaks msgpack; this server speaks json",
         "client #2 disconnected: the peer closed the connection",
         "client #1 disconnected",
         "event stream ended",

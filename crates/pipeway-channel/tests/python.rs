@@ -127,10 +127,11 @@ fn the_python_client_is_the_readmes_example_verbatim() {
         wire.contains(example),
         "the top-level README's Python client differs"
     );
-    // And it is short: a peer needs little more than a socket and struct.
+    // And it is short: a peer needs little more than a socket and struct
+    // (the handshake is four of these lines).
     let logic = code
         .lines()
         .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
         .count();
-    assert!(logic <= 32, "{logic} lines");
+    assert!(logic <= 36, "{logic} lines");
 }

@@ -309,3 +309,21 @@ async fn the_handler_api_answers_messages_and_requests() {
     );
     within("shutdown", server.shutdown()).await;
 }
+
+#[tokio::test]
+async fn a_reply_to_a_client_that_left_is_not_an_error() {
+    let name = unique("left");
+    let (_server, mut events) = Server::<Up, Down>::bind(&name).unwrap();
+    let mut raw = Raw::connect(&name).await;
+    raw.send_frame(1, 7, br#"{"tag":1,"seq":1,"text":"1/1"}"#)
+        .await;
+    drop(raw);
+    connected(&mut events).await;
+    let responder = match next(&mut events).await {
+        Event::Request { responder, .. } => responder,
+        other => panic!("unexpected {}", describe(&other)),
+    };
+    // Answer only once the client is known to be gone.
+    disconnected(&mut events).await;
+    responder.reply(&Down::new(1)).unwrap();
+}

@@ -9,6 +9,10 @@
 //! prints all it is sent and says once that its input goes nowhere. Message
 //! mode sends each stdin line as one message and prints each message it
 //! receives on its own line.
+//!
+//! A remote pipe (`\\HOST\pipe\NAME`, over SMB) cannot be half-closed: its
+//! relay (`crate::remote_relay`) keeps printing what arrives after stdin
+//! ends until the pipe has been quiet for `--linger`, then closes it.
 
 use std::io::{BufRead, Read, Write};
 use std::net::Shutdown;
@@ -17,13 +21,14 @@ use std::time::Duration;
 
 use clap::Args;
 use pipeway::unix::PipeStreamExt;
-use pipeway::{Direction, MessageStream, PipeStream};
+use pipeway::{Direction, MessageStream, PipeName, PipeStream};
 
+use crate::remote::RemoteArgs;
 use crate::{ModeArgs, Result};
 
 #[derive(Args, Debug)]
 pub(crate) struct ConnectArgs {
-    /// The pipe (`echo`, `\\.\pipe\echo`, or a socket path).
+    /// The pipe (`echo`, `\\.\pipe\echo`, a socket path, or `\\HOST\pipe\NAME`).
     name: String,
     /// How long to wait for the pipe to exist, listen, and have a free
     /// instance: seconds (`2`, `0.5`, like `nc -w`) or a duration (`1500ms`, `1m`).
@@ -31,10 +36,28 @@ pub(crate) struct ConnectArgs {
     timeout: Duration,
     #[command(flatten)]
     mode: ModeArgs,
+    /// Remote pipes: after stdin ends, how long the pipe must stay quiet
+    /// before the relay closes it (SMB has no half-close).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_timeout)]
+    linger: Duration,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 pub(crate) fn run(args: ConnectArgs) -> Result<ExitCode> {
-    let options = crate::connect_options(&args.mode, args.timeout);
+    let options = args
+        .remote
+        .apply(crate::connect_options(&args.mode, args.timeout))?;
+    if !PipeName::parse(&args.name)?.is_local() {
+        if args.mode.message {
+            let stream = MessageStream::connect_with(&args.name, &options)?;
+            crate::remote_relay::messages(stream, args.linger)?;
+        } else {
+            let stream = PipeStream::connect_with(&args.name, &options)?;
+            crate::remote_relay::bytes(stream, args.linger)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.mode.message {
         relay_messages(MessageStream::connect_with(&args.name, &options)?)?;
     } else {
@@ -134,7 +157,7 @@ fn relay_messages(stream: MessageStream) -> Result<()> {
 
 /// Ends the process once the pipe is done. The thread still blocked reading
 /// stdin cannot be woken portably, so it is not waited for.
-fn exit_now() -> ! {
+pub(crate) fn exit_now() -> ! {
     let _ = std::io::stdout().flush();
     std::process::exit(0)
 }

@@ -152,7 +152,8 @@ fn channel(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// gRPC over a pipe: seed 000's `MyService.Buy`, served by tonic, with the
+/// gRPC over a pipe: `MyService.Buy` (buy.proto, the ASP.NET Core
+/// gRPC-over-named-pipes example service), served by tonic, with the
 /// caller's identity in the handler.
 fn grpc(name: &str) -> Result<()> {
     heading("gRPC: MyService.Buy over a pipe (tonic), the caller's identity in the handler");

@@ -8,6 +8,8 @@ mod echo;
 mod inspect;
 mod mailslot;
 mod outbound;
+mod remote;
+mod remote_relay;
 mod serve;
 
 use std::process::ExitCode;
@@ -53,11 +55,9 @@ enum Command {
     /// and byte pipes with an instance limit use); `-` when not known.
     List,
     /// Show one pipe: path, owner, file permissions, type, whether it is
-    /// live, the server's pid.
-    Info {
-        /// The pipe (`echo`, `\\.\pipe\echo`, or a socket path).
-        name: String,
-    },
+    /// live, the server's pid; for `\\HOST\pipe\NAME`, the host, SMB
+    /// dialect, signing and cipher.
+    Info(remote::InfoArgs),
     /// Start a server and clients, show an exchange, the peer identity and
     /// a small latency table.
     Demo(demo::DemoArgs),
@@ -182,7 +182,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
         Command::List => inspect::list(),
-        Command::Info { name } => inspect::info(&name),
+        Command::Info(args) => remote::info(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Mailslot(command) => mailslot::run(command),

@@ -1,4 +1,5 @@
-//! Calls `Buy` on seed 000's `MyService` (buy.proto) served on a local pipe.
+//! Calls `Buy` on `MyService` (buy.proto, the ASP.NET Core gRPC-over-named-pipes
+//! example service) served on a local pipe.
 //!
 //! ```text
 //! cargo run --release -p pipeway-grpc --example buy_client -- NAME [ID QUANTITY PRICE]
@@ -12,7 +13,10 @@ use std::process::ExitCode;
 use pipeway_grpc::buy::BuyRequest;
 use pipeway_grpc::buy::my_service_client::MyServiceClient;
 
-const USAGE: &str = "usage: buy_client NAME [ID QUANTITY PRICE]";
+const USAGE: &str = "usage: buy_client NAME [ID QUANTITY PRICE]
+
+Orders QUANTITY of ID at PRICE (default: 3 of apple at 120) from the
+MyService server on the pipe NAME, and prints its answer.";
 
 fn order(args: &[String]) -> Result<BuyRequest, String> {
     match args {
@@ -37,7 +41,14 @@ fn order(args: &[String]) -> Result<BuyRequest, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((name, rest)) = args.split_first() else {
+    if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let Some((name, rest)) = args
+        .split_first()
+        .filter(|(name, _)| !name.starts_with('-'))
+    else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };

@@ -1,4 +1,5 @@
-//! Serves seed 000's `MyService` (buy.proto) on a local pipe until Ctrl-C.
+//! Serves `MyService` (buy.proto, the ASP.NET Core gRPC-over-named-pipes
+//! example service) on a local pipe until Ctrl-C or SIGTERM.
 //!
 //! ```text
 //! cargo run --release -p pipeway-grpc --example buy_server -- NAME
@@ -38,12 +39,24 @@ impl MyService for Shop {
     }
 }
 
+const USAGE: &str = "usage: buy_server NAME
+
+Serves MyService (buy.proto) on the pipe NAME until Ctrl-C or SIGTERM,
+printing each order and who placed it.";
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let (Some(name), None) = (args.next(), args.next()) else {
-        eprintln!("usage: buy_server NAME");
-        return ExitCode::from(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let name = match args.as_slice() {
+        [help] if help == "-h" || help == "--help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        [name] if !name.starts_with('-') => name.clone(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
     };
     let incoming = match PipeIncoming::bind(name.as_str()) {
         Ok(incoming) => incoming,
@@ -53,14 +66,13 @@ async fn main() -> ExitCode {
         }
     };
     println!(
-        "serving MyService on pipe {name} (unix:{}); Ctrl-C stops",
+        "serving MyService on pipe {name} (unix:{}); Ctrl-C or SIGTERM stops",
         incoming.socket_path().display()
     );
     let served = tonic::transport::Server::builder()
         .add_service(MyServiceServer::new(Shop))
-        .serve_with_incoming_shutdown(incoming, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        // The pipe's socket goes with the server, on either signal.
+        .serve_with_incoming_shutdown(incoming, stop_signal())
         .await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,4 +81,22 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Resolves at Ctrl-C (SIGINT) or SIGTERM, what `kill` and service managers
+/// send: either way the server stops and frees its name.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            },
+            Err(_) => drop(tokio::signal::ctrl_c().await),
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tokio::signal::ctrl_c().await);
 }

@@ -84,10 +84,15 @@
 //! ```
 #![warn(missing_docs)]
 
+mod authority;
+#[cfg(feature = "demo")]
 pub mod buy;
 mod channel;
 mod client;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod replay;
 mod server;
 

@@ -17,6 +17,8 @@ use pipeway::{IntoPipeName, ListenOptions, PeerIdentity, PeerProcess, PipeName, 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
 
+use crate::authority::AuthorityFix;
+
 /// The first pause after an accept error; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
 /// The longest pause after repeated accept errors.
@@ -47,6 +49,13 @@ type Accepting = Pin<Box<dyn Future<Output = pipeway::Result<PipeStream>> + Send
 /// of file descriptors, say) is logged and followed by a short pause before
 /// the next accept. It ends only if the listener is shut down. Dropping it
 /// closes the pipe and removes its socket file.
+///
+/// Clients need no option to call it: grpcio (1.57 and later), grpc-java,
+/// grpc-swift and grpcurl send a `unix:` target's socket path as the
+/// HTTP/2 `:authority`, which tonic's HTTP/2 layer (h2) refuses with
+/// `PROTOCOL_ERROR`; each connection replaces an `:authority` that is not a
+/// valid authority with `localhost` before h2 reads it (see
+/// [`normalize_authority`](Self::normalize_authority)).
 ///
 /// A client that connects and then says nothing is hung up on after the
 /// [handshake timeout](Self::handshake_timeout), so that silent clients
@@ -84,6 +93,7 @@ pub struct PipeIncoming {
     pause: Option<Pin<Box<tokio::time::Sleep>>>,
     failures: u32,
     handshake_timeout: Option<Duration>,
+    normalize_authority: bool,
 }
 
 impl PipeIncoming {
@@ -124,7 +134,22 @@ impl PipeIncoming {
             pause: None,
             failures: 0,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+            normalize_authority: true,
         }
+    }
+
+    /// Whether to replace a request's `:authority` with `localhost` when it
+    /// is not a valid URI authority, as the socket paths that grpcio (1.57
+    /// and later), grpc-java, grpc-swift and grpcurl send for `unix:`
+    /// targets are not (default: on). Each connection then follows the
+    /// client's HTTP/2 frames and decodes its header blocks (HPACK) before
+    /// h2 does; a block is written again only when it needs the fix, or when
+    /// an earlier fix put h2's header table out of step with the client's.
+    /// Off, such clients need an option (grpcio's `grpc.default_authority`)
+    /// or h2 refuses their calls.
+    pub fn normalize_authority(mut self, on: bool) -> Self {
+        self.normalize_authority = on;
+        self
     }
 
     /// How long a client has, after connecting, to send the HTTP/2 client
@@ -187,6 +212,9 @@ impl Stream for PipeIncoming {
                     if let Some(timeout) = this.handshake_timeout {
                         connection.handshake = Some(Handshake::new(timeout));
                     }
+                    if this.normalize_authority {
+                        connection.authority = Some(AuthorityFix::new());
+                    }
                     tracing::debug!(
                         pipe = %this.listener.name(),
                         peer = ?connection.info.peer,
@@ -217,6 +245,10 @@ pub struct PipeConnection {
     stream: PipeStream,
     info: PipeConnectInfo,
     handshake: Option<Handshake>,
+    authority: Option<AuthorityFix>,
+    /// What the authority fix made of bytes already read, for the next reads.
+    rewritten: Vec<u8>,
+    rewritten_at: usize,
 }
 
 /// The deadline for a new client's HTTP/2 preface.
@@ -248,6 +280,9 @@ impl PipeConnection {
             stream,
             info,
             handshake: None,
+            authority: None,
+            rewritten: Vec::new(),
+            rewritten_at: 0,
         }
     }
 
@@ -282,6 +317,47 @@ impl AsyncRead for PipeConnection {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        loop {
+            if this.rewritten_at < this.rewritten.len() {
+                let rest = &this.rewritten[this.rewritten_at..];
+                let n = rest.len().min(buf.remaining());
+                buf.put_slice(&rest[..n]);
+                this.rewritten_at += n;
+                if this.rewritten_at == this.rewritten.len() {
+                    this.rewritten.clear();
+                    this.rewritten_at = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let before = buf.filled().len();
+            ready!(this.poll_read_client(cx, buf))?;
+            let Some(fix) = this.authority.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            let read = &buf.filled()[before..];
+            if read.is_empty() {
+                return Poll::Ready(Ok(())); // end-of-file
+            }
+            // What passes on unchanged stays where it was read; the rest
+            // comes out of `rewritten` on the next turn.
+            let passed = fix.feed(read, &mut this.rewritten)?;
+            buf.set_filled(before + passed);
+            if passed > 0 {
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+}
+
+impl PipeConnection {
+    /// Reads from the client, hanging up on one that sends no HTTP/2
+    /// preface in time.
+    fn poll_read_client(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self;
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
         let Some(handshake) = this.handshake.as_mut() else {

@@ -1,4 +1,4 @@
-//! Seed 000's shop: the public `buy` service, and the one-call demo that
+//! The `buy.proto` shop: the public `buy` service, and the one-call demo that
 //! `pipeway demo` shows.
 
 mod common;

@@ -1,7 +1,7 @@
 //! Interop with a gRPC implementation not written here: Python's grpcio,
 //! as a client of a pipeway-grpc server and as the server of a pipeway-grpc
 //! client, both at `unix:` + the pipe's socket path, both serving or calling
-//! seed 000's `buy.proto` from stubs generated now by grpcio-tools.
+//! `buy.proto` (the ASP.NET Core gRPC-over-named-pipes example service) from stubs generated now by grpcio-tools.
 //!
 //! `scripts/test.sh` installs grpcio and grpcio-tools. Without them (or
 //! without `python3`) these tests fail when `CI` is set, and are skipped
@@ -106,7 +106,7 @@ impl Drop for Reaped {
     }
 }
 
-/// The shop of seed 000, noting the pid of every caller.
+/// The `buy.proto` shop, noting the pid of every caller.
 #[derive(Clone, Default)]
 struct RecordingShop {
     callers: Arc<Mutex<Vec<Option<u32>>>>,
@@ -122,7 +122,7 @@ impl MyService for RecordingShop {
 }
 
 #[tokio::test]
-async fn a_grpcio_client_calls_the_rust_server() {
+async fn a_grpcio_client_without_options_calls_the_rust_server() {
     if !have_grpcio() {
         return;
     }
@@ -135,8 +135,10 @@ async fn a_grpcio_client_calls_the_rust_server() {
     });
 
     let address = format!("unix:{}", server.path.display());
+    // Three calls on one channel: the later ones refer to the :authority
+    // the first added to HPACK's table, so they are rewritten too.
     let client = python(&stubs, "buy_client.py")
-        .args([address.as_str(), "apple", "3", "120"])
+        .args([address.as_str(), "apple", "3", "120", "3"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -150,11 +152,49 @@ async fn a_grpcio_client_calls_the_rust_server() {
     );
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "bought 3 of apple at 120\n"
+        "bought 3 of apple at 120\n".repeat(3)
     );
     // The handler saw the Python process itself as its caller.
-    assert_eq!(*shop.callers.lock().unwrap(), [Some(pid)]);
+    assert_eq!(*shop.callers.lock().unwrap(), [Some(pid); 3]);
     server.stop().await;
+}
+
+/// Without the fix, h2 refuses grpcio's `:authority` (the socket path):
+/// what the test above would meet.
+#[tokio::test]
+async fn without_the_authority_fix_h2_refuses_a_grpcio_client() {
+    if !have_grpcio() {
+        return;
+    }
+    let stubs = python_stubs("refused");
+    let name = unique("grpcio-refused");
+    let incoming = pipeway_grpc::PipeIncoming::bind(name.as_str())
+        .unwrap()
+        .normalize_authority(false);
+    let address = format!("unix:{}", incoming.socket_path().display());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(MyServiceServer::new(RecordingShop::default()))
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stopped.await;
+            }),
+    );
+    let output = python(&stubs, "buy_client.py")
+        .args([address.as_str(), "apple", "3", "120"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success(), "the call went through");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("StatusCode.INTERNAL")
+            || stderr.contains("PROTOCOL_ERROR")
+            || stderr.contains("RST_STREAM"),
+        "{stderr}"
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }
 
 /// Removes a socket file a killed grpcio server leaves behind.

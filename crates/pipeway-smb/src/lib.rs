@@ -17,4 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod np;

@@ -35,10 +35,12 @@
 #![cfg(target_os = "linux")]
 
 mod netns;
+mod pipe_server;
 mod process;
 mod samba;
 mod users;
 
 pub use netns::Namespace;
+pub use pipe_server::{PipeServer, Role};
 pub use samba::{Encryption, Placement, SambaHost, SambaOptions};
 pub use users::TestUser;

@@ -24,8 +24,13 @@ pub enum Error {
     #[error(transparent)]
     Name(#[from] NameError),
 
-    /// `\\host\pipe\name` names a pipe on another host, which this build does not reach.
-    #[error("{}: remote pipes are not supported yet", Plain(.name))]
+    /// `\\host\pipe\name` names a pipe on another host: listeners serve
+    /// local pipes only, and clients reach remote ones with the `remote`
+    /// feature (on by default).
+    #[error(
+        "{} names a pipe on another host: listeners serve local pipes only (other hosts reach them through Samba), and clients need pipeway's `remote` feature",
+        Plain(.name)
+    )]
     RemoteNotSupported {
         /// The remote name as written.
         name: String,
@@ -242,6 +247,13 @@ pub enum Error {
     #[error("the listener was shut down")]
     ListenerClosed,
 
+    /// A remote pipe's host or the SMB protocol failed: the log-on was
+    /// refused, the host is unreachable, the connection was lost, the pipe
+    /// does not exist, … ([`kind`](Self::kind) says which kind).
+    #[cfg(all(unix, feature = "remote"))]
+    #[error(transparent)]
+    Remote(#[from] pipeway_smb::client::Error),
+
     /// An operating-system error.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -275,6 +287,8 @@ impl Error {
             Error::Protocol(_) => K::InvalidData,
             Error::UnknownUser(_) | Error::UnknownGroup(_) => K::NotFound,
             Error::ListenerClosed => K::NotConnected,
+            #[cfg(all(unix, feature = "remote"))]
+            Error::Remote(err) => err.kind(),
             Error::Io(err) => err.kind(),
         }
     }

@@ -18,11 +18,13 @@ mod name;
 mod options;
 mod peer;
 mod process;
+pub mod remote;
 pub mod shm;
 mod show;
 mod stream;
 mod sync;
 mod sys;
+mod transport;
 mod trust;
 mod wait;
 #[cfg(unix)]
@@ -43,6 +45,7 @@ pub use options::{
     ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, Direction, ListenOptions,
     PipeMode,
 };
-pub use peer::PeerIdentity;
+pub use peer::{PeerIdentity, RemoteHost};
 pub use process::{PeerProcess, ProcessError};
+pub use remote::Credentials;
 pub use stream::PipeStream;

@@ -8,7 +8,7 @@ use crate::message::MessageStream;
 use crate::name::{IntoPipeName, PipeName};
 use crate::options::{ListenOptions, PipeMode};
 use crate::stream::PipeStream;
-use crate::sys::blocking as sys;
+use crate::transport::blocking as sys;
 
 /// A byte-mode pipe server: binds a name and accepts clients.
 ///

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
-use crate::sys::blocking as sys;
+use crate::transport::blocking as sys;
 
 /// One end of a message-mode pipe: every [`send`](Self::send) arrives as
 /// one message, boundaries kept, zero-length messages included.
@@ -94,6 +94,15 @@ impl MessageStream {
     /// `None` once the peer has closed its write side.
     pub fn recv_vec(&self) -> Result<Option<Vec<u8>>> {
         self.inner.recv_vec()
+    }
+
+    /// Sends `request` and receives the reply (`TransactNamedPipe`). On a
+    /// remote pipe this is one round trip (FSCTL_PIPE_TRANSCEIVE); on a
+    /// local one, a send and a receive, so another thread receiving on the
+    /// same stream could take the reply. A server that closes instead of
+    /// replying gives an error of kind `UnexpectedEof`.
+    pub fn transact(&self, request: &[u8]) -> Result<Vec<u8>> {
+        crate::transport::transact(&self.inner, request)
     }
 
     /// Ends this end's messages: after what was sent, the peer's receive

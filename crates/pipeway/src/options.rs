@@ -354,6 +354,7 @@ pub struct ConnectOptions {
     pub(crate) max_message_size: usize,
     #[cfg(windows)]
     pub(crate) empty_message_ends_stream: bool,
+    pub(crate) remote: crate::remote::RemoteOptions,
 }
 
 impl Default for ConnectOptions {
@@ -374,6 +375,7 @@ impl ConnectOptions {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             #[cfg(windows)]
             empty_message_ends_stream: false,
+            remote: Default::default(),
         }
     }
 

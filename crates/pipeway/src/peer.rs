@@ -1,7 +1,8 @@
 //! Who is at the other end of a pipe.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 
 /// The identity of the process at the other end of a pipe, as the kernel
 /// reported it when the connection was made (`SO_PEERCRED` on Linux;
@@ -47,12 +48,82 @@ pub struct PeerIdentity {
     pub(crate) account: OnceLock<Option<(String, String)>>,
     /// The peer's process as a handle, or why there is none; shared by clones.
     pub(crate) process: crate::process::ProcessSlot,
+    /// The host serving a pipe on another host.
+    pub(crate) remote: Option<Arc<RemoteHost>>,
+}
+
+/// The host at the other end of a remote pipe (`\\host\pipe\name`), and
+/// how the session to it is protected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteHost {
+    pub(crate) host: String,
+    pub(crate) address: SocketAddr,
+    pub(crate) server_name: Option<String>,
+    pub(crate) dialect: String,
+    pub(crate) protection: String,
+    pub(crate) user: String,
+}
+
+impl RemoteHost {
+    /// The host as the pipe's name gave it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+    /// The address connected to.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+    /// The server's own (NetBIOS) name, as it told it during log-on.
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
+    }
+    /// The SMB dialect (`3.1.1`).
+    pub fn dialect(&self) -> &str {
+        &self.dialect
+    }
+    /// How the session is protected: `encrypted AES-128-GCM`, `signed AES-GMAC`.
+    pub fn protection(&self) -> &str {
+        &self.protection
+    }
+    /// The user this client logged on as.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+}
+
+impl fmt::Display for RemoteHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "host {} ({}", self.host, self.address)?;
+        if let Some(name) = &self.server_name {
+            write!(f, ", server {name}")?;
+        }
+        write!(f, ", SMB {}, {})", self.dialect, self.protection)
+    }
 }
 
 impl PeerIdentity {
     /// The peer's process id, when the platform reports one.
     pub fn pid(&self) -> Option<u32> {
         self.pid
+    }
+
+    /// The host, when the peer is a pipe's server on another host (no
+    /// process id then, and on Unix uid and gid read `u32::MAX`).
+    pub fn remote_host(&self) -> Option<&RemoteHost> {
+        self.remote.as_deref()
+    }
+
+    /// The identity of a remote pipe's server.
+    #[cfg(all(unix, feature = "remote"))]
+    pub(crate) fn remote(host: RemoteHost) -> Self {
+        PeerIdentity {
+            pid: None,
+            uid: u32::MAX,
+            gid: u32::MAX,
+            user_name: OnceLock::from(None),
+            process: crate::process::no_process("the peer is on another host"),
+            remote: Some(Arc::new(host)),
+        }
     }
 
     /// The peer's user name, when the user database knows the user.
@@ -112,6 +183,9 @@ impl fmt::Debug for PeerIdentity {
         if let Some(name) = self.user_name.get() {
             d.field("user_name", name);
         }
+        if let Some(host) = &self.remote {
+            d.field("remote", host);
+        }
         match &self.process {
             Ok(process) => d.field("process", process),
             Err(why) => d.field("process", why),
@@ -122,6 +196,9 @@ impl fmt::Debug for PeerIdentity {
 
 impl fmt::Display for PeerIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(host) = &self.remote {
+            return write!(f, "{host}");
+        }
         match self.pid {
             Some(pid) => write!(f, "pid {pid}")?,
             None => f.write_str("pid ?")?,

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
-use crate::sys::blocking as sys;
+use crate::transport::blocking as sys;
 
 /// One end of a byte-mode pipe: a bidirectional byte stream.
 ///

@@ -243,15 +243,21 @@ fn invalid_names_are_refused_at_bind_and_connect() {
 
 #[test]
 fn remote_names_are_recognised_and_refused_clearly() {
-    let err = PipeStream::connect(r"\\fileserver\pipe\spoolss").unwrap_err();
+    // A listener serves local pipes only.
+    let err = PipeListener::bind("//fileserver/pipe/x").unwrap_err();
     assert!(matches!(err, Error::RemoteNotSupported { .. }), "{err}");
-    assert!(
-        err.to_string()
-            .contains("remote pipes are not supported yet"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("another host"), "{err}");
+    // A client reaches remote pipes (tests/remote.rs), but not without
+    // credentials: it says where to give them, before any traffic.
+    #[cfg(all(unix, feature = "remote"))]
+    if std::env::var_os("PIPEWAY_USER").is_none() {
+        let err = PipeStream::connect(r"\\fileserver\pipe\spoolss").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied, "{err}");
+        assert!(err.to_string().contains("PIPEWAY_PASSWORD"), "{err}");
+    }
+    #[cfg(all(unix, not(feature = "remote")))]
     assert!(matches!(
-        PipeListener::bind("//fileserver/pipe/x"),
+        PipeStream::connect(r"\\fileserver\pipe\spoolss"),
         Err(Error::RemoteNotSupported { .. })
     ));
 }

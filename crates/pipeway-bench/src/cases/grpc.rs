@@ -33,6 +33,9 @@ const UDS: &str = "tonic, tokio UnixStream";
 const PIPE: &str = "pipeway-grpc pipe (PipeChannel)";
 const PIPE_NO_RETRY: &str = "pipeway-grpc pipe (PipeChannel, no transparent retry)";
 const PIPE_BARE: &str = "pipeway-grpc pipe (bare tonic Channel)";
+/// The same, the server's `:authority` fix off: the fix's cost on calls
+/// that need no fix (decoding each header block).
+const PIPE_UNFIXED: &str = "pipeway-grpc pipe, server's :authority fix off";
 
 /// The order's id: with the answer, about 64 bytes each way.
 const ID: &str = "apple-of-a-kind-grown-in-the-orchard-by-the-pipe";
@@ -48,6 +51,9 @@ fn tables() -> Vec<Table> {
             })
             .row_vs(PIPE_BARE, &[TCP, UDS], |cx| {
                 Calls::start(cx, Transport::PipeBare)
+            })
+            .row_vs(PIPE_UNFIXED, &[TCP, PIPE], |cx| {
+                Calls::start(cx, Transport::PipeUnfixed)
             }),
     ]
 }
@@ -59,6 +65,7 @@ enum Transport {
     Pipe,
     PipeNoRetry,
     PipeBare,
+    PipeUnfixed,
 }
 
 /// The service every transport serves: `buy.proto`'s answer, nothing else.
@@ -106,6 +113,7 @@ impl Calls {
             Transport::Pipe | Transport::PipeNoRetry | Transport::PipeBare => {
                 ("pipe", cx.unique("grpc"))
             }
+            Transport::PipeUnfixed => ("pipe-unfixed", cx.unique("grpc")),
         };
         let mut peer = Peer::spawn(ROLE, &[key.into(), endpoint.clone()], cx.cpu())?;
         let rt = runtime()?;
@@ -129,7 +137,7 @@ impl Calls {
                         .map_err(grpc_error)?;
                     Stub::Tonic(MyServiceClient::new(channel))
                 }
-                Transport::Pipe => Stub::Pipe(MyServiceClient::new(
+                Transport::Pipe | Transport::PipeUnfixed => Stub::Pipe(MyServiceClient::new(
                     pipeway_grpc::connect(endpoint.as_str())
                         .await
                         .map_err(grpc_error)?,
@@ -193,7 +201,7 @@ impl Subject for Calls {
     }
 }
 
-/// The role: `tcp|uds|pipe ENDPOINT`; serves until stdin closes. The TCP
+/// The role: `tcp|uds|pipe|pipe-unfixed ENDPOINT`; serves until stdin closes. The TCP
 /// server prints its address after `ready`.
 fn serve(args: &[String]) -> io::Result<()> {
     let key: String = arg(args, 0)?;
@@ -217,9 +225,10 @@ fn serve(args: &[String]) -> io::Result<()> {
                     .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener))
                     .await
             }
-            "pipe" => {
-                let incoming =
-                    pipeway_grpc::PipeIncoming::bind(endpoint.as_str()).map_err(grpc_error)?;
+            "pipe" | "pipe-unfixed" => {
+                let incoming = pipeway_grpc::PipeIncoming::bind(endpoint.as_str())
+                    .map_err(grpc_error)?
+                    .normalize_authority(key == "pipe");
                 peer::ready()?;
                 router.serve_with_incoming(incoming).await
             }

@@ -21,6 +21,8 @@ pub mod pipes;
 pub mod seqpacket;
 #[cfg(target_os = "linux")]
 pub mod shm;
+#[cfg(all(target_os = "linux", feature = "smb"))]
+pub mod smb;
 
 use crate::Group;
 
@@ -37,6 +39,8 @@ pub fn all() -> Vec<Group> {
         channel::group(),
         #[cfg(all(unix, feature = "grpc"))]
         grpc::group(),
+        #[cfg(all(target_os = "linux", feature = "smb"))]
+        smb::group(),
         #[cfg(target_os = "linux")]
         shm::group(),
     ]

@@ -16,6 +16,7 @@ use tokio_util::codec::FramedRead;
 use super::{Backoff, ClientEvent, ConnectionState, Jitter, Shared};
 use crate::error::{DisconnectReason, Error};
 use crate::framer::Decode;
+use crate::handshake::{self, Hello};
 use crate::outbox::Outbox;
 use crate::wire::{ErrorCode, Frame, FrameDecoder, Kind, error_frame};
 
@@ -31,6 +32,9 @@ pub(super) struct Driver<Down> {
     pub name: PipeName,
     pub connect: ConnectOptions,
     pub reconnect: Option<Backoff>,
+    /// What this client says in each handshake.
+    pub hello: Hello,
+    pub handshake_timeout: Duration,
     pub linger: Duration,
     pub max: usize,
     pub shared: Arc<Shared>,
@@ -159,7 +163,9 @@ impl<Down: Send + 'static> Driver<Down> {
             let delay = backoff.delay(attempt, jitter.next());
             let attempt_connect = async {
                 tokio::time::sleep(delay).await;
-                PipeStream::connect_with(&self.name, &self.connect).await
+                let mut stream = PipeStream::connect_with(&self.name, &self.connect).await?;
+                handshake::exchange(&mut stream, &self.hello, self.handshake_timeout).await?;
+                Ok::<_, Error>(stream)
             };
             let connected = tokio::select! {
                 _ = self.shared.close.cancelled() => return None,
@@ -174,11 +180,8 @@ impl<Down: Send + 'static> Driver<Down> {
                 }
                 Err(error) => {
                     tracing::debug!(pipe = %self.name, attempt, %error, "reconnect failed");
-                    self.emit(ClientEvent::ReconnectFailed {
-                        attempt,
-                        error: error.into(),
-                    })
-                    .await;
+                    self.emit(ClientEvent::ReconnectFailed { attempt, error })
+                        .await;
                 }
             }
         }

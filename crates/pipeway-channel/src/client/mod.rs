@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::codec::{Codec, Json};
 use crate::error::{DisconnectReason, Error, Result};
 use crate::framer::{Decode, Encode, Framer};
+use crate::handshake::{self, DEFAULT_HANDSHAKE_TIMEOUT, Hello, Role};
 use crate::outbox::{ByteBudget, Outbox, QUEUE_BYTES};
 use crate::wire::{DEFAULT_MAX_MESSAGE_SIZE, Kind};
 
@@ -272,6 +273,8 @@ pub struct ClientBuilder<Up, Down = Up, C = Json> {
     request_timeout: Duration,
     reconnect: Option<Backoff>,
     linger: Duration,
+    schema: String,
+    handshake_timeout: Duration,
     _types: PhantomData<fn(Up) -> Down>,
 }
 
@@ -293,7 +296,8 @@ where
     Down: DeserializeOwned + Send + 'static,
     C: Codec,
 {
-    /// The codec for message bodies (default [`Json`]); the server's.
+    /// The codec for message bodies (default [`Json`]); the server's. With
+    /// another, `connect` fails with [`Error::Handshake`] naming both.
     pub fn codec<C2: Codec>(self, codec: C2) -> ClientBuilder<Up, Down, C2> {
         ClientBuilder {
             connect: self.connect,
@@ -304,6 +308,8 @@ where
             request_timeout: self.request_timeout,
             reconnect: self.reconnect,
             linger: self.linger,
+            schema: self.schema,
+            handshake_timeout: self.handshake_timeout,
             _types: PhantomData,
         }
     }
@@ -371,15 +377,33 @@ where
         self
     }
 
+    /// Names the message types (at most 40 bytes, say `"chat/1"`), sent in
+    /// the handshake: a server that names other types refuses the client,
+    /// and `connect` fails naming both. Default: none (not checked).
+    pub fn schema(mut self, name: impl Into<String>) -> Self {
+        self.schema = name.into();
+        self
+    }
+
+    /// How long to wait for the server's hello once connected (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
     /// Connects to `name`, waiting up to the connect timeout for the server,
-    /// and returns the client and the stream of what it receives. Must be
-    /// called inside a tokio runtime.
+    /// then exchanges hellos with it (the codec and schema must match: see
+    /// [`handshake`](crate::handshake)), and returns the client and the
+    /// stream of what it receives. Must be called inside a tokio runtime.
     pub async fn connect(
         self,
         name: impl IntoPipeName,
     ) -> Result<(Client<Up, Down>, Incoming<Down>)> {
         let name = name.into_pipe_name()?;
-        let stream = PipeStream::connect_with(&name, &self.connect).await?;
+        let hello = Hello::new(Role::Client, self.codec.name(), &self.schema)?;
+        let mut stream = PipeStream::connect_with(&name, &self.connect).await?;
+        handshake::exchange(&mut stream, &hello, self.handshake_timeout).await?;
         let framer = Arc::new(Framer {
             codec: self.codec,
             max: self.max_message_size,
@@ -399,6 +423,8 @@ where
             name,
             connect: self.connect,
             reconnect: self.reconnect,
+            hello,
+            handshake_timeout: self.handshake_timeout,
             linger: self.linger,
             max: self.max_message_size,
             shared: shared.clone(),
@@ -534,6 +560,8 @@ where
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             reconnect: Some(Backoff::default()),
             linger: DEFAULT_CLIENT_LINGER,
+            schema: String::new(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             _types: PhantomData,
         }
     }

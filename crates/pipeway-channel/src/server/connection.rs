@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use pipeway::PeerIdentity;
 use pipeway::tokio::{OwnedReadHalf, OwnedWriteHalf, PipeListener, PipeStream};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -17,12 +18,16 @@ use super::events::{Event, Responder, Sink};
 use super::{ClientId, ClientInfo, FullQueuePolicy, Limits, Shared};
 use crate::error::{DisconnectReason, Error, Result};
 use crate::framer::Decode;
+use crate::handshake;
 use crate::outbox::Outbox;
 use crate::wire::{ErrorCode, Frame, FrameDecoder, FrameError, Kind, error_frame};
 
 /// How long the accept loop pauses after an accept error (out of file
 /// descriptors, say) before trying again.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// How long a refused client's `handshake` error frame may take to write.
+const HANDSHAKE_ERROR_LINGER: Duration = Duration::from_millis(100);
 
 /// Counts one task that shutdown waits for, while it lives.
 pub(crate) struct LiveGuard(Arc<watch::Sender<usize>>);
@@ -73,6 +78,18 @@ impl Slot {
                 })
             }
             Err(TrySendError::Closed(_)) => Err(Error::UnknownClient(self.id)),
+        }
+    }
+
+    /// Queues the answer to a request: like [`push`](Self::push), but a
+    /// client that has gone is no error (no one is left to answer).
+    pub fn push_answer(&self, frame: Bytes) -> Result<()> {
+        match self.push(frame) {
+            Err(Error::UnknownClient(_)) => {
+                tracing::debug!(client = %self.id, "dropped the answer to a request: the client has gone");
+                Ok(())
+            }
+            other => other,
         }
     }
 
@@ -156,6 +173,66 @@ fn start_client<In, Out>(
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     );
+    tokio::spawn(handshake_then_serve(
+        id,
+        stream,
+        shared.clone(),
+        decoder.clone(),
+        sink.clone(),
+    ));
+}
+
+/// Exchanges hellos with a new client, off the accept loop; a client that
+/// passes becomes a client, one that fails is refused and closed.
+async fn handshake_then_serve<In, Out>(
+    id: ClientId,
+    mut stream: PipeStream,
+    shared: Arc<Shared<Out>>,
+    decoder: Arc<dyn Decode<In>>,
+    sink: Sink<In, Out>,
+) where
+    In: Send + 'static,
+    Out: Send + Sync + 'static,
+{
+    let exchanged = tokio::select! {
+        biased;
+        _ = shared.shutdown.cancelled() => return,
+        exchanged = handshake::exchange(&mut stream, &shared.hello, shared.limits.handshake_timeout) => exchanged,
+    };
+    if let Err(error) = exchanged {
+        if error.is_mismatch() {
+            // The client can tell from our hello, but a peer in another
+            // language may not check: say it in a frame too.
+            let frame = error_frame(0, ErrorCode::HANDSHAKE, &error.to_string());
+            let _ = tokio::time::timeout(HANDSHAKE_ERROR_LINGER, stream.write_all(&frame)).await;
+        }
+        // Reported as an event (a handler's server logs it as a warning).
+        tracing::debug!(pipe = %shared.name, client = %id, %error, "refused a client at the handshake");
+        let peer = stream.peer().clone();
+        drop(stream);
+        sink.refused(Event::Refused {
+            client: id,
+            peer,
+            error: error.into(),
+        })
+        .await;
+        return;
+    }
+    serve_client(id, stream, &shared, &decoder, &sink).await;
+}
+
+/// Runs a client that passed the handshake: its writer task, and its reader
+/// in this task.
+async fn serve_client<In, Out>(
+    id: ClientId,
+    stream: PipeStream,
+    shared: &Arc<Shared<Out>>,
+    decoder: &Arc<dyn Decode<In>>,
+    sink: &Sink<In, Out>,
+) where
+    In: Send + 'static,
+    Out: Send + Sync + 'static,
+{
     let Limits {
         queue_capacity,
         on_full,
@@ -188,7 +265,7 @@ fn start_client<In, Out>(
         writer_done.clone(),
         LiveGuard::new(&shared.live),
     ));
-    tokio::spawn(read_task(
+    read_task(
         read,
         slot,
         shared.clone(),
@@ -196,7 +273,8 @@ fn start_client<In, Out>(
         sink.clone(),
         writer_done,
         writer,
-    ));
+    )
+    .await;
 }
 
 /// Writes the client's queue until the connection closes.

@@ -21,7 +21,8 @@ use crate::wire::{ErrorCode, Kind, error_frame};
 ///
 /// For each client, events come in the order things happened: `Connected`
 /// first, then its messages, requests and errors in the order it sent them,
-/// then `Disconnected` last. Events of different clients interleave.
+/// then `Disconnected` last; or, for a client that fails the handshake,
+/// `Refused` alone. Events of different clients interleave.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event<In, Out = In> {
@@ -77,6 +78,19 @@ pub enum Event<In, Out = In> {
         /// Why.
         reason: DisconnectReason,
     },
+    /// A client failed the channel handshake and was closed: it uses another
+    /// codec or names other message types ([`Error::Handshake`], and the
+    /// client was sent a `handshake` error saying so), it is not a channel
+    /// client, or it sent no hello in time. It never connected: this is the
+    /// only event about it.
+    Refused {
+        /// The id it would have had.
+        client: ClientId,
+        /// Who it is (pid, user), as the kernel reported.
+        peer: PeerIdentity,
+        /// Why it was refused.
+        error: Error,
+    },
     /// A client sent something wrong: a body that is not an `In`
     /// ([`Error::Codec`], and the client stays), a broken frame
     /// ([`Error::Protocol`] or [`Error::TooLarge`], and the client is dropped:
@@ -98,6 +112,7 @@ impl<In, Out> Event<In, Out> {
             | Event::Message { client, .. }
             | Event::Request { client, .. }
             | Event::Disconnected { client, .. }
+            | Event::Refused { client, .. }
             | Event::Error { client, .. } => *client,
         }
     }
@@ -174,15 +189,20 @@ impl<Out> Responder<Out> {
         self.id
     }
 
-    /// Sends `reply` as the answer. Never waits. If the reply cannot be
-    /// encoded (or is too large), the client is sent a `rejected` error
-    /// instead and the encoding error is returned. Fails like
-    /// [`Server::send`](super::Server::send) when the client's queue is full
-    /// or it has gone.
+    /// Sends `reply` as the answer. Never waits.
+    ///
+    /// A client that has gone is not an error: the reply is dropped, since
+    /// no one is left to read it (the client's `Disconnected` event says
+    /// why it left), and this returns `Ok`. So a handler can answer with
+    /// `reply(..)?` without a client that closes early ending it. The
+    /// errors are about the reply or the server's policy: it could not be
+    /// encoded or is too large (the client is sent a `rejected` error
+    /// instead, and the encoding error is returned), or the client's queue
+    /// is full ([`Error::QueueFull`]; see [`FullQueuePolicy`](super::FullQueuePolicy)).
     pub fn reply(mut self, reply: &Out) -> Result<()> {
         self.answered = true;
         match self.encoder.frame(Kind::Reply, self.id, reply) {
-            Ok(frame) => self.slot.push(frame),
+            Ok(frame) => self.slot.push_answer(frame),
             Err(err) => {
                 let text = format!("the server could not send its reply: {err}");
                 let _ = self
@@ -194,11 +214,12 @@ impl<Out> Responder<Out> {
     }
 
     /// Answers with a `rejected` error carrying `why`; the client's request
-    /// fails with [`Error::Remote`].
+    /// fails with [`Error::Remote`]. Like [`reply`](Self::reply), `Ok` when
+    /// the client has gone.
     pub fn reject(mut self, why: &str) -> Result<()> {
         self.answered = true;
         self.slot
-            .push(error_frame(self.id, ErrorCode::REJECTED, why))
+            .push_answer(error_frame(self.id, ErrorCode::REJECTED, why))
     }
 }
 
@@ -287,7 +308,22 @@ impl<In, Out> Sink<In, Out> {
                 Event::Error { client, error } => {
                     tracing::warn!(%client, %error, "client error");
                 }
+                // Logged where it happened.
+                Event::Refused { .. } => {}
             },
+        }
+    }
+
+    /// Reports a client refused at the handshake: an event in the stream,
+    /// or with a handler (which has nothing to run) a warning in the log.
+    pub async fn refused(&self, event: Event<In, Out>) {
+        match self {
+            Sink::Events(tx) => drop(tx.send(event).await),
+            Sink::Handler(_) => {
+                if let Event::Refused { client, error, .. } = event {
+                    tracing::warn!(%client, %error, "refused a client at the handshake");
+                }
+            }
         }
     }
 }

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::codec::{Codec, Json};
 use crate::error::{DisconnectReason, Error, Result};
 use crate::framer::{Encode, Framer};
+use crate::handshake::{DEFAULT_HANDSHAKE_TIMEOUT, Hello, Role};
 use crate::wire::{DEFAULT_MAX_MESSAGE_SIZE, Kind};
 
 use connection::{LiveGuard, Slot};
@@ -90,6 +91,7 @@ pub(crate) struct Limits {
     pub queue_capacity: usize,
     pub on_full: FullQueuePolicy,
     pub linger: Duration,
+    pub handshake_timeout: Duration,
 }
 
 /// A snapshot of one connected client.
@@ -148,6 +150,7 @@ pub struct ServerBuilder<In, Out = In, C = Json> {
     listen: ListenOptions,
     codec: C,
     limits: Limits,
+    schema: String,
     event_capacity: usize,
     _types: PhantomData<fn(In) -> Out>,
 }
@@ -169,12 +172,14 @@ where
     C: Codec,
 {
     /// The codec for message bodies (default [`Json`]). Clients must use the
-    /// same one.
+    /// same one: a client with another is refused at the handshake, and
+    /// both ends are told which codec the other speaks.
     pub fn codec<C2: Codec>(self, codec: C2) -> ServerBuilder<In, Out, C2> {
         ServerBuilder {
             listen: self.listen,
             codec,
             limits: self.limits,
+            schema: self.schema,
             event_capacity: self.event_capacity,
             _types: PhantomData,
         }
@@ -219,6 +224,23 @@ where
     /// events. At least 1.
     pub fn event_capacity(mut self, events: usize) -> Self {
         self.event_capacity = events.max(1);
+        self
+    }
+
+    /// Names the message types (at most 40 bytes, say `"chat/1"`), sent in
+    /// the handshake: a client that names other types is refused, and both
+    /// ends are told both names. Clients that name none are not checked.
+    /// Default: none.
+    pub fn schema(mut self, name: impl Into<String>) -> Self {
+        self.schema = name.into();
+        self
+    }
+
+    /// How long a new client has to send its hello (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]); one that does not is refused, so a
+    /// client that never speaks holds nothing for long.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.handshake_timeout = timeout;
         self
     }
 
@@ -283,6 +305,7 @@ where
                 "a channel server must be started inside a tokio runtime",
             )));
         }
+        let hello = Hello::new(Role::Server, self.codec.name(), &self.schema)?;
         let listener = PipeListener::bind_with(name.clone(), &self.listen)?;
         let framer = Arc::new(Framer {
             codec: self.codec,
@@ -291,6 +314,7 @@ where
         let shared = Arc::new(Shared {
             name,
             encoder: framer.clone(),
+            hello,
             clients: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
@@ -316,6 +340,8 @@ where
 pub(crate) struct Shared<Out> {
     pub name: PipeName,
     pub encoder: Arc<dyn Encode<Out>>,
+    /// What the server says in each handshake.
+    pub hello: Hello,
     pub clients: Mutex<HashMap<ClientId, Arc<Slot>>>,
     pub next_id: AtomicU64,
     pub shutdown: CancellationToken,
@@ -438,7 +464,9 @@ where
                 queue_capacity: DEFAULT_QUEUE_CAPACITY,
                 on_full: FullQueuePolicy::default(),
                 linger: DEFAULT_LINGER,
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             },
+            schema: String::new(),
             event_capacity: DEFAULT_EVENT_CAPACITY,
             _types: PhantomData,
         }

@@ -106,6 +106,7 @@ pub fn describe<In, Out>(event: &Event<In, Out>) -> String {
         Event::Request { client, .. } => format!("Request({client})"),
         Event::Disconnected { client, reason } => format!("Disconnected({client}, {reason})"),
         Event::Error { client, error } => format!("Error({client}, {error})"),
+        Event::Refused { client, error, .. } => format!("Refused({client}, {error})"),
         _ => "an unknown event".into(),
     }
 }
@@ -115,12 +116,49 @@ pub struct Raw {
     pub stream: UnixStream,
 }
 
+/// A client's hello as the README spells it: magic, version 1, role 0
+/// (client), two reserved bytes, the codec's name in 16 bytes and the schema
+/// in 40, both NUL-padded.
+pub fn client_hello(codec: &str, schema: &str) -> Vec<u8> {
+    let mut hello = b"PWCH\x01\x00\x00\x00".to_vec();
+    let mut field = |text: &str, size: usize| {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.resize(size, 0);
+        hello.extend_from_slice(&bytes);
+    };
+    field(codec, 16);
+    field(schema, 40);
+    hello
+}
+
 impl Raw {
+    /// Connects and exchanges hellos as a JSON client that names no schema.
     pub async fn connect(name: &str) -> Self {
+        let mut raw = Self::connect_without_hello(name).await;
+        raw.stream
+            .write_all(&client_hello("json", ""))
+            .await
+            .expect("raw hello");
+        let hello = raw.recv_hello().await;
+        assert_eq!(&hello[..6], b"PWCH\x01\x01", "the server's hello");
+        raw
+    }
+
+    /// Connects and sends nothing.
+    pub async fn connect_without_hello(name: &str) -> Self {
         let stream = within("a raw connect", UnixStream::connect(socket_path(name)))
             .await
             .expect("raw connect");
         Self { stream }
+    }
+
+    /// Reads the server's 64-byte hello.
+    pub async fn recv_hello(&mut self) -> [u8; 64] {
+        let mut hello = [0u8; 64];
+        within("the server's hello", self.stream.read_exact(&mut hello))
+            .await
+            .expect("raw read hello");
+        hello
     }
 
     /// Writes one frame as the README describes it.

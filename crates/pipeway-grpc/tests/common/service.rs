@@ -10,7 +10,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 #[allow(dead_code, clippy::all)]
 pub mod pipetest {
-    include!(concat!(env!("OUT_DIR"), "/pipetest.rs"));
+    // Generated from proto/pipetest.proto; tests/generated.rs checks it.
+    include!("pipetest.rs");
 }
 
 use pipetest::pipetest_server::{Pipetest, PipetestServer};

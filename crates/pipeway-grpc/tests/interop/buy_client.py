@@ -1,13 +1,13 @@
-"""A grpcio client of MyService (buy.proto): calls Buy once and prints the result.
+"""A grpcio client of MyService (buy.proto): calls Buy and prints each result.
 
-usage: buy_client.py ADDRESS ID QUANTITY PRICE
-ADDRESS is a gRPC target such as unix:/tmp/CoreFxPipe_shop. The stubs
-(buy_pb2, buy_pb2_grpc) must be on PYTHONPATH, generated from buy.proto.
+usage: buy_client.py ADDRESS ID QUANTITY PRICE [CALLS]
+ADDRESS is a gRPC target such as unix:/tmp/CoreFxPipe_shop; CALLS (default
+1) calls are made on one channel. The stubs (buy_pb2, buy_pb2_grpc) must be
+on PYTHONPATH, generated from buy.proto.
 
-Since grpcio 1.57 a unix: channel sends the %-encoded socket path as its
-HTTP/2 :authority, which tonic's HTTP/2 layer (h2) refuses as malformed
-(RST_STREAM, PROTOCOL_ERROR); "localhost", what grpc-go and grpc-dotnet
-send for Unix sockets, is accepted.
+No channel options: since grpcio 1.57 a unix: channel sends the %-encoded
+socket path as its HTTP/2 :authority, which a pipeway-grpc server accepts
+(it replaces it with "localhost" before tonic's HTTP/2 layer sees it).
 """
 
 import sys
@@ -20,12 +20,13 @@ import buy_pb2_grpc
 
 def main() -> int:
     address, item, quantity, price = sys.argv[1:5]
-    options = [("grpc.default_authority", "localhost")]
-    with grpc.insecure_channel(address, options=options) as channel:
+    calls = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    with grpc.insecure_channel(address) as channel:
         shop = buy_pb2_grpc.MyServiceStub(channel)
         request = buy_pb2.BuyRequest(id=item, quantity=int(quantity), price=int(price))
-        reply = shop.Buy(request, timeout=30)
-    print(reply.result, flush=True)
+        for _ in range(calls):
+            reply = shop.Buy(request, timeout=30)
+            print(reply.result, flush=True)
     return 0
 
 

@@ -1,7 +1,7 @@
 use crate::error::Result;
 use crate::name::{IntoPipeName, PipeName};
 use crate::options::{ListenOptions, PipeMode};
-use crate::sys::tokio as sys;
+use crate::transport::tokio as sys;
 
 use super::{MessageStream, PipeStream};
 
@@ -82,7 +82,7 @@ impl PipeListener {
         let connection = self.inner.accept().await?;
         connection.socket.set_nonblocking(false)?;
         Ok(crate::PipeStream::from_sys(
-            crate::sys::blocking::ByteStream::from_connection(connection)?,
+            crate::transport::blocking::ByteStream::from_connection(connection)?,
         ))
     }
 }

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
-use crate::sys::tokio as sys;
+use crate::transport::tokio as sys;
 
 /// One end of a message-mode pipe for tokio: the async form of
 /// [`crate::MessageStream`], with the same guarantees. Methods take `&self`:
@@ -75,6 +75,13 @@ impl MessageStream {
     /// `None` once the peer has closed its write side.
     pub async fn recv_vec(&self) -> Result<Option<Vec<u8>>> {
         self.inner.recv_vec().await
+    }
+
+    /// Sends `request` and receives the reply; see
+    /// [`crate::MessageStream::transact`]. Dropping the future of a remote
+    /// transact before its reply sends CANCEL to the host.
+    pub async fn transact(&self, request: &[u8]) -> Result<Vec<u8>> {
+        crate::transport::transact_async(&self.inner, request).await
     }
 
     /// Ends this end's messages (go-winio's `CloseWrite`).

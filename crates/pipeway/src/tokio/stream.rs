@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
-use crate::sys::tokio as sys;
+use crate::transport::tokio as sys;
 
 /// One end of a byte-mode pipe for tokio: the async form of
 /// [`crate::PipeStream`]. Reads and writes are cancel safe.
@@ -135,8 +135,8 @@ impl AsyncWrite for PipeStream {
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        crate::transport::poll_flush(&self.inner, cx)
     }
     /// Shuts down the write side: the peer reads everything written, then
     /// end-of-file.
@@ -199,8 +199,8 @@ impl AsyncWrite for OwnedWriteHalf {
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        crate::transport::poll_flush(&self.inner, cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.inner.poll_shutdown()

@@ -97,6 +97,7 @@ impl PeerIdentity {
             uid: creds.uid,
             gid: creds.gid,
             user_name: Default::default(),
+            remote: None,
             process: crate::process::no_process("no process handle was taken for this peer"),
         }
     }

@@ -113,6 +113,7 @@ impl PeerIdentity {
             pid,
             sid,
             user_name: Default::default(),
+            remote: None,
             account: Default::default(),
             process: crate::process::no_process("no process handle was taken for this peer"),
         }

@@ -1,1 +1,0 @@
-//! The SMB2/3 client for pipes on other hosts.
