@@ -19,9 +19,10 @@ pub struct BenchArgs {
     #[arg(long)]
     pub quick: bool,
     /// One JSON object per case on stdout (progress on stderr).
-    #[arg(long, conflicts_with = "markdown")]
+    #[arg(long)]
     pub json: bool,
-    /// Markdown tables, as the README quotes them.
+    /// Markdown tables, as the README quotes them (on stderr with --json,
+    /// so that one run gives both).
     #[arg(long)]
     pub markdown: bool,
     /// Only tables whose title contains this (case-insensitive; repeatable).
@@ -143,6 +144,9 @@ pub fn run(args: &BenchArgs, registry: &Registry, cli: Option<PathBuf>) -> io::R
             if args.json {
                 for object in crate::report::json(&result) {
                     writeln!(out, "{object}")?;
+                }
+                if args.markdown {
+                    eprintln!("{}", crate::report::markdown(&result));
                 }
             } else if args.markdown {
                 writeln!(out, "{}", crate::report::markdown(&result))?;

@@ -219,3 +219,31 @@ fn the_shm_group_runs_and_verifies_every_reply_of_the_channel() {
     assert_eq!(shm["verified"], false, "{shm}");
     assert!(shm["error"].as_str().unwrap().contains("differs"), "{shm}");
 }
+
+#[test]
+fn json_with_markdown_gives_both_from_one_run_the_tables_on_stderr() {
+    let output = bench(
+        &[
+            "--quick",
+            "--json",
+            "--markdown",
+            "--rounds",
+            "1",
+            "pipes",
+            "--table",
+            "byte round trip, 64 B",
+            "--case",
+            "=raw std UnixStream",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let cases = cases(&output);
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0]["case"], "raw std UnixStream");
+    assert!(
+        stderr.contains("| raw std UnixStream |"),
+        "a markdown row on stderr: {stderr}"
+    );
+}
