@@ -21,6 +21,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("smb_frames", pipeway_smb::fuzzing::frames),
     ("shm_setup", pipeway::fuzzing::shm_setup),
     ("shm_ring", pipeway::fuzzing::shm_ring),
+    ("shm_handles", pipeway::fuzzing::shm_handles),
     ("channel_handshake", pipeway_channel::fuzzing::handshake),
     ("grpc_authority", pipeway_grpc::fuzzing::authority),
 ];

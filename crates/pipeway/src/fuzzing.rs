@@ -307,6 +307,23 @@ pub fn shm_setup(data: &[u8]) {
     }
 }
 
+/// The handle values a Windows server sends after the set-up message:
+/// whatever the decoder accepts re-encodes to the same bytes, and names
+/// three distinct, plausible handle values.
+pub fn shm_handles(data: &[u8]) {
+    use crate::shm::layout::HandleOffer;
+    if let Ok(offer) = HandleOffer::decode(data) {
+        assert_eq!(&offer.encode()[..], data);
+        let values = [offer.memory, offer.wakes_server, offer.wakes_client];
+        assert!(
+            values
+                .iter()
+                .all(|&v| v != 0 && v % 4 == 0 && v <= u32::MAX as u64)
+        );
+        assert!(values[0] != values[1] && values[1] != values[2] && values[0] != values[2]);
+    }
+}
+
 /// A ring the peer wrote: the first 8 bytes are its `head`, the next 8 the
 /// consumer's `tail`, the rest the ring's bytes (up to 4 KiB, a power of
 /// two). Walks the records as the channel's receiver does: every record the
@@ -438,6 +455,14 @@ mod tests {
         let setup = std::fs::read(path).unwrap();
         assert!(crate::shm::layout::Setup::decode(&setup).is_ok());
         shm_setup(&setup);
+        let path = format!(
+            "{}/../../fuzz/seeds/shm_handles/three-handles",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let handles = std::fs::read(path).unwrap();
+        assert!(crate::shm::layout::HandleOffer::decode(&handles).is_ok());
+        shm_handles(&handles);
+        shm_handles(&[0xff; 24]);
         shm_ring(&[0xff; 64]);
         shm_ring(&[]);
     }

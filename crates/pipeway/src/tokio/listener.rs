@@ -85,6 +85,18 @@ impl PipeListener {
             crate::transport::blocking::ByteStream::from_connection(connection)?,
         ))
     }
+
+    /// [`accept`](Self::accept), handing the client over as a blocking
+    /// stream (the shared-memory channel's set-up, which duplicates handles
+    /// into the client's process). An accepted instance is not yet tied to
+    /// the runtime, so the blocking face takes it as it is.
+    #[cfg(windows)]
+    pub(crate) async fn accept_blocking(&self) -> Result<crate::PipeStream> {
+        let connection = self.inner.accept().await?;
+        Ok(crate::PipeStream::from_sys(
+            crate::transport::blocking::ByteStream::from_connection(connection)?,
+        ))
+    }
 }
 
 /// A message-mode pipe server for tokio: the async form of
