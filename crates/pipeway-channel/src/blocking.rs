@@ -136,7 +136,7 @@ where
 
     /// Connects to `name`, waiting up to the connect timeout for the
     /// server, and exchanges hellos with it (the codec and schema must
-    /// match: see [`handshake`](crate::handshake)).
+    /// match: see [`handshake`]).
     pub fn connect(self, name: impl IntoPipeName) -> Result<Client<Up, Down>> {
         let hello = Hello::new(Role::Client, self.codec.name(), &self.schema)?;
         let mut stream = PipeStream::connect_with(name, &self.connect)?;
