@@ -28,13 +28,16 @@ const CLIENT_STACK: usize = 256 << 10;
 /// describes the pipe for the first line, as `serve` words it.
 pub(crate) fn run(name: &str, options: &ListenOptions, shape: &str) -> Result<ExitCode> {
     let listener = Arc::new(PipeListener::bind_with(name, options)?);
+    // Before the first line, which tells clients to come: with an instance
+    // limit the library accepts in the background, and clients arriving
+    // first could take the descriptors the signal handling needs.
+    let signals = stop_on_signal(listener.clone())?;
     eprintln!(
         "serving {} at {} ({shape}){}",
         listener.name(),
         listener.socket_path().display(),
         crate::serve::stdin_note(pipeway::Direction::Duplex)
     );
-    let signals = stop_on_signal(listener.clone())?;
     let mut next_id = 1u64;
     loop {
         let stream = match listener.accept() {
