@@ -89,6 +89,7 @@
 
 pub mod cases;
 mod cli;
+mod cpu;
 pub mod peer;
 mod pin;
 mod registry;
@@ -98,6 +99,7 @@ mod table;
 mod verify;
 
 pub use cli::{BenchArgs, run, standalone_main};
+pub use cpu::cpu_time;
 pub use peer::{Peer, serve_peer_if_asked};
 pub use pin::pin_to_cpu;
 pub use registry::{Group, Registry};

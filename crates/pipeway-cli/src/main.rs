@@ -4,6 +4,7 @@
 mod bench;
 mod connect;
 mod demo;
+mod echo;
 mod inspect;
 mod mailslot;
 mod outbound;

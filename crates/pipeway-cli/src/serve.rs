@@ -80,6 +80,11 @@ impl SmbArgs {
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
+    if args.echo && !args.mode.message && args.mode.direction().is_none() {
+        // A byte echo runs on the blocking face (see `crate::echo` for why).
+        let options = crate::listen_options(&args.mode, &args.access);
+        return crate::echo::run(&args.name, &options, &shape(&args.mode, &args.access));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -91,8 +96,34 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The pipe as the first line describes it: mode, direction, instances.
+fn shape(mode: &ModeArgs, access: &AccessArgs) -> String {
+    format!(
+        "{}, {}{}",
+        if mode.message {
+            "message mode"
+        } else {
+            "byte mode"
+        },
+        mode.direction().unwrap_or_default(),
+        access
+            .max_instances
+            .map(|n| format!(", at most {}", plural(n, "client")))
+            .unwrap_or_default()
+    )
+}
+
+/// What the first line says about stdin.
+pub(crate) fn stdin_note(direction: Direction) -> &'static str {
+    if direction == Direction::Outbound {
+        "; stdin goes to every client once one is connected"
+    } else {
+        "; stdin is not read (only --outbound sends it to clients)"
+    }
+}
+
 /// A peer as the connect lines show it: who, and what program it runs.
-fn describe(peer: &PeerIdentity) -> String {
+pub(crate) fn describe(peer: &PeerIdentity) -> String {
     // `pid 12, uid 1000 (ann), gid 1000`, as the library shows a peer.
     format!("{peer}, exe {}", executable(peer))
 }
@@ -124,18 +155,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         return Err("--echo needs a duplex pipe (it reads and writes)".into());
     }
     let mut stop = Shutdown::new()?;
-    let shape = format!(
-        "{}, {direction}{}",
-        if args.mode.message {
-            "message mode"
-        } else {
-            "byte mode"
-        },
-        args.access
-            .max_instances
-            .map(|n| format!(", at most {}", plural(n, "client")))
-            .unwrap_or_default()
-    );
+    let shape = shape(&args.mode, &args.access);
 
     let listener = Listener::bind(&args.name, args.mode.message, &options)?;
     let smb = listener
@@ -146,11 +166,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         "serving {} at {}{smb} ({shape}){}",
         listener.name(),
         listener.socket_path().display(),
-        if direction == Direction::Outbound {
-            "; stdin goes to every client once one is connected"
-        } else {
-            "; stdin is not read (only --outbound sends it to clients)"
-        }
+        stdin_note(direction)
     );
     let outbound = (direction == Direction::Outbound).then(Outbound::start);
     let input_ended = async {
@@ -412,13 +428,13 @@ async fn serve_messages(
 
 /// SIGINT or SIGTERM: stop accepting, so the listener is dropped and its
 /// socket file removed.
-struct Shutdown {
+pub(crate) struct Shutdown {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 impl Shutdown {
-    fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
@@ -426,7 +442,7 @@ impl Shutdown {
         })
     }
 
-    async fn requested(&mut self) {
+    pub(crate) async fn requested(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}

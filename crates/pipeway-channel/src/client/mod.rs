@@ -32,7 +32,7 @@ use crate::codec::{Codec, Json};
 use crate::error::{DisconnectReason, Error, Result};
 use crate::framer::{Decode, Encode, Framer};
 use crate::handshake::{self, DEFAULT_HANDSHAKE_TIMEOUT, Hello, Role};
-use crate::outbox::Outbox;
+use crate::outbox::{ByteBudget, Outbox, QUEUE_BYTES};
 use crate::wire::{DEFAULT_MAX_MESSAGE_SIZE, Kind};
 
 use driver::Driver;
@@ -336,7 +336,8 @@ where
 
     /// How many messages may wait to be sent (default
     /// [`DEFAULT_CLIENT_QUEUE_CAPACITY`]), which bounds the sends queued
-    /// while reconnecting. At least 1.
+    /// while reconnecting. At least 1. The queue is also full while it
+    /// holds 1 MiB of encoded messages.
     pub fn queue_capacity(mut self, messages: usize) -> Self {
         self.queue_capacity = messages.max(1);
         self
@@ -393,8 +394,8 @@ where
 
     /// Connects to `name`, waiting up to the connect timeout for the server,
     /// then exchanges hellos with it (the codec and schema must match: see
-    /// [`handshake`](crate::handshake)), and returns the client and the stream of what it receives. Must be
-    /// called inside a tokio runtime.
+    /// [`handshake`](crate::handshake)), and returns the client and the
+    /// stream of what it receives. Must be called inside a tokio runtime.
     pub async fn connect(
         self,
         name: impl IntoPipeName,
@@ -416,6 +417,7 @@ where
             state,
             close: CancellationToken::new(),
             unsent: AtomicUsize::new(0),
+            queued_bytes: ByteBudget::new(QUEUE_BYTES),
         });
         let driver = Driver {
             name,
@@ -429,7 +431,7 @@ where
             decoder: framer.clone(),
             events,
             queue: queue.downgrade(),
-            outbox: Outbox::new(rx),
+            outbox: Outbox::with_budget(rx, shared.queued_bytes.clone()),
         };
         tokio::spawn(driver.run(stream));
         let client = Client {
@@ -456,6 +458,8 @@ pub(crate) struct Shared {
     close: CancellationToken,
     /// Frames left unsent when the client closed.
     unsent: AtomicUsize,
+    /// The bytes of the frames in the queue (see [`ByteBudget`]).
+    pub(crate) queued_bytes: Arc<ByteBudget>,
 }
 
 /// Forgets a request however its future ends (reply, error, timeout, drop).
@@ -584,10 +588,21 @@ where
     /// [`Error::QueueFull`] (or [`Error::Reconnecting`]) if the queue is full.
     pub fn try_send(&self, message: &Up) -> Result<()> {
         let frame = self.inner.encoder.frame(Kind::Message, 0, message)?;
+        let bytes = &self.inner.shared.queued_bytes;
+        if !bytes.has_room() {
+            return Err(self.full_error());
+        }
+        let len = frame.len();
+        bytes.add(len);
         match self.inner.queue.try_send(frame) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(self.full_error()),
-            Err(TrySendError::Closed(_)) => Err(Error::Closed),
+            Err(err) => {
+                bytes.release(len);
+                match err {
+                    TrySendError::Full(_) => Err(self.full_error()),
+                    TrySendError::Closed(_) => Err(Error::Closed),
+                }
+            }
         }
     }
 
@@ -642,12 +657,25 @@ where
         }
     }
 
-    /// Queues a frame, waiting for room only while connected.
+    /// Queues a frame, waiting for room (in frames and in bytes) only while
+    /// connected.
     async fn enqueue(&self, frame: Bytes) -> Result<()> {
-        let frame = match self.inner.queue.try_send(frame) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(_)) => return Err(Error::Closed),
-            Err(TrySendError::Full(frame)) => frame,
+        let bytes = &self.inner.shared.queued_bytes;
+        let len = frame.len();
+        let frame = if bytes.has_room() {
+            bytes.add(len);
+            match self.inner.queue.try_send(frame) {
+                Ok(()) => return Ok(()),
+                Err(err) => {
+                    bytes.release(len);
+                    match err {
+                        TrySendError::Closed(_) => return Err(Error::Closed),
+                        TrySendError::Full(frame) => frame,
+                    }
+                }
+            }
+        } else {
+            frame
         };
         let mut state = self.inner.state.clone();
         loop {
@@ -656,10 +684,15 @@ where
                 ConnectionState::Reconnecting { .. } => return Err(self.full_error()),
                 ConnectionState::Closed => return Err(Error::Closed),
             }
+            let room = async {
+                bytes.room().await;
+                self.inner.queue.reserve().await
+            };
             tokio::select! {
-                permit = self.inner.queue.reserve() => {
+                permit = room => {
                     return match permit {
                         Ok(permit) => {
+                            bytes.add(len);
                             permit.send(frame);
                             Ok(())
                         }

@@ -12,7 +12,8 @@ use std::io::{self, IoSlice, IoSliceMut};
 use crate::error::Error;
 use crate::messages::{Reassembly, check_send};
 use crate::wire::{
-    MAX_RECORD_PAYLOAD, MESSAGE_HEADER_LEN, first_record_payload, message_header, message_len,
+    MAX_RECORD_PAYLOAD, MESSAGE_HEADER_LEN, continuation_payload, first_record_payload,
+    message_header, message_len,
 };
 
 use super::socket::{Received, Socket};
@@ -126,8 +127,10 @@ pub(crate) struct MessageReader {
     /// The limit, the message kept whole for a larger buffer (or detached
     /// from one), and whether the stream broke.
     assembly: Reassembly,
-    /// Where the first record's overflow lands when the caller's buffer is
-    /// smaller than a record, so one `recvmsg` never truncates a record.
+    /// Where each message's first record lands, header and payload
+    /// together: room for the largest record, so none is truncated. One
+    /// buffer (`recv`, not a scattering `recvmsg`) is the kernel's short way,
+    /// and the payload keeps the alignment it had in the record.
     spill: Vec<u8>,
     /// A message being received straight into the caller's buffer: its
     /// length and how much of it has arrived. Valid only while the caller
@@ -177,33 +180,21 @@ impl MessageReader {
             return self.assembly.deliver_into(out);
         }
 
-        let mut header = [0u8; MESSAGE_HEADER_LEN];
-        if out.len() < MAX_RECORD_PAYLOAD && self.spill.is_empty() {
-            self.spill = vec![0; MAX_RECORD_PAYLOAD];
-        }
-        let spill_len = if out.len() < MAX_RECORD_PAYLOAD {
-            MAX_RECORD_PAYLOAD
-        } else {
-            0
-        };
-        let received = io.recv_record(&mut [
-            IoSliceMut::new(&mut header),
-            IoSliceMut::new(out),
-            IoSliceMut::new(&mut self.spill[..spill_len]),
-        ])?;
-        let Some((len, payload)) = self.first_record(received, &header)? else {
+        let Some((len, payload)) = self.first_record(&mut io)? else {
             return Ok(None);
         };
+        let first = &self.spill[MESSAGE_HEADER_LEN..MESSAGE_HEADER_LEN + payload];
         if len <= out.len() {
-            // The common case: the whole message lands in `out`, no copies.
+            // The common case: the message goes into `out`, its first
+            // record's payload copied from the record buffer, the rest
+            // received in place.
+            out[..payload].copy_from_slice(first);
             return self.receive_in_place(out, len, payload, &mut io);
         }
         // Too big for `out`: keep it, whole, for a call with a larger buffer.
         // `len` is within the limit, so this allocation is bounded.
-        let in_out = payload.min(out.len());
         let partial = self.assembly.start(len);
-        partial.push(&out[..in_out]);
-        partial.push(&self.spill[..payload - in_out]);
+        partial.push(first);
         Err(Error::BufferTooSmall {
             needed: len,
             capacity: out.len(),
@@ -258,30 +249,24 @@ impl MessageReader {
             return Ok(None);
         }
         if self.assembly.partial.is_none() {
-            let mut header = [0u8; MESSAGE_HEADER_LEN];
-            if self.spill.is_empty() {
-                self.spill = vec![0; MAX_RECORD_PAYLOAD];
-            }
-            let received = io.recv_record(&mut [
-                IoSliceMut::new(&mut header),
-                IoSliceMut::new(&mut self.spill),
-            ])?;
-            let Some((len, payload)) = self.first_record(received, &header)? else {
+            let Some((len, payload)) = self.first_record(&mut io)? else {
                 return Ok(None);
             };
-            self.assembly.start(len).push(&self.spill[..payload]);
+            let first = &self.spill[MESSAGE_HEADER_LEN..MESSAGE_HEADER_LEN + payload];
+            self.assembly.start(len).push(first);
         }
         self.fill(&mut io)?;
         Ok(self.assembly.deliver_vec())
     }
 
-    /// Checks a first record: `None` at end-of-file, else the message's
-    /// length and how much of its payload the record carried.
-    fn first_record(
-        &mut self,
-        received: Received,
-        header: &[u8; MESSAGE_HEADER_LEN],
-    ) -> Result<Option<(usize, usize)>, Error> {
+    /// Receives a first record into the record buffer and checks it: `None`
+    /// at end-of-file, else the message's length and how much of its payload
+    /// the record carried (after the header, in the record buffer).
+    fn first_record(&mut self, io: &mut impl RecordIo) -> Result<Option<(usize, usize)>, Error> {
+        if self.spill.is_empty() {
+            self.spill = vec![0; MESSAGE_HEADER_LEN + MAX_RECORD_PAYLOAD];
+        }
+        let received = io.recv_record(&mut [IoSliceMut::new(&mut self.spill)])?;
         if received.bytes == 0 {
             return Ok(None);
         }
@@ -295,7 +280,10 @@ impl MessageReader {
         if received.truncated {
             return Err(self.assembly.fail(record_too_long().into()));
         }
-        let len = self.assembly.admit(message_len(header))?;
+        let header: [u8; MESSAGE_HEADER_LEN] = self.spill[..MESSAGE_HEADER_LEN]
+            .try_into()
+            .expect("a header's length");
+        let len = self.assembly.admit(message_len(&header))?;
         let payload = received.bytes - MESSAGE_HEADER_LEN;
         if payload > len {
             let why = format!("a message announced as {len} bytes came with {payload}");
@@ -353,7 +341,14 @@ pub(crate) fn is_resumable(err: &Error) -> bool {
 #[derive(Debug)]
 pub(crate) struct MessageWriter {
     peer_max: u64,
+    /// The payload of a record after the first (see [`continuation_payload`]).
     budget: usize,
+    /// The largest record this end sends: what the first record's payload
+    /// and header must fit in.
+    record: usize,
+    /// A small message's one record, header and payload, put together: one
+    /// `send` of one buffer costs less than a gathering `sendmsg`.
+    record_buf: Vec<u8>,
     /// The unsent rest of a message that a timeout (or a dropped tokio future)
     /// interrupted: sent before anything else, so the peer never sees half a
     /// message followed by another.
@@ -368,7 +363,9 @@ impl MessageWriter {
     pub(crate) fn new(peer_max: u64, budget: usize) -> Self {
         Self {
             peer_max,
-            budget,
+            budget: continuation_payload(budget),
+            record: budget,
+            record_buf: Vec::new(),
             pending: None,
         }
     }
@@ -407,9 +404,12 @@ impl MessageWriter {
         loop {
             match *progress {
                 None => {
-                    let header = message_header(message.len() as u64);
-                    let first = first_record_payload(message.len(), self.budget);
-                    io.send_record(&[IoSlice::new(&header), IoSlice::new(&message[..first])])?;
+                    let first = first_record_payload(message.len(), self.record);
+                    self.record_buf.clear();
+                    self.record_buf
+                        .extend_from_slice(&message_header(message.len() as u64));
+                    self.record_buf.extend_from_slice(&message[..first]);
+                    io.send_record(&[IoSlice::new(&self.record_buf)])?;
                     *progress = Some(first);
                 }
                 Some(sent) if sent >= message.len() => return Ok(()),
@@ -508,6 +508,34 @@ mod tests {
         assert_eq!(reader.recv(&mut out, &mut records).unwrap(), Some(4));
         assert_eq!(&out[..4], b"tail");
         assert_eq!(reader.recv(&mut out, &mut records).unwrap(), None);
+    }
+
+    #[test]
+    fn small_messages_go_in_one_record_and_large_ones_in_aligned_payload_records() {
+        let mut records = Records::default();
+        send(&mut records, &[1u8; 100], MAX_RECORD_PAYLOAD);
+        let big: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+        send(&mut records, &big, MAX_RECORD_PAYLOAD);
+        let lengths: Vec<usize> = records.queue.iter().map(Vec::len).collect();
+        // The small one: header and payload together.
+        assert_eq!(lengths[0], MESSAGE_HEADER_LEN + 100);
+        // The large one: its header alone, then payload records that each
+        // start at an aligned offset of the message.
+        assert_eq!(lengths[1], MESSAGE_HEADER_LEN);
+        let mut offset = 0;
+        for len in &lengths[2..] {
+            assert_eq!(offset % crate::wire::PAYLOAD_ALIGN, 0);
+            offset += len;
+        }
+        assert_eq!(offset, big.len());
+        let mut reader = MessageReader::new(1 << 20);
+        assert_eq!(reader.recv_vec(&mut records).unwrap(), Some(vec![1u8; 100]));
+        let mut out = vec![0u8; big.len()];
+        assert_eq!(
+            reader.recv(&mut out, &mut records).unwrap(),
+            Some(big.len())
+        );
+        assert_eq!(out, big);
     }
 
     #[test]
