@@ -82,7 +82,9 @@ impl SmbArgs {
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     if args.echo && !args.mode.message && args.mode.direction().is_none() {
         // A byte echo runs on the blocking face (see `crate::echo` for why).
-        let options = crate::listen_options(&args.mode, &args.access);
+        let options = args
+            .smb
+            .apply(crate::listen_options(&args.mode, &args.access));
         return crate::echo::run(&args.name, &options, &shape(&args.mode, &args.access));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -111,6 +113,13 @@ fn shape(mode: &ModeArgs, access: &AccessArgs) -> String {
             .map(|n| format!(", at most {}", plural(n, "client")))
             .unwrap_or_default()
     )
+}
+
+/// What the first line says about SMB clients, when the pipe serves them.
+pub(crate) fn smb_note(socket: Option<&std::path::Path>) -> String {
+    socket
+        .map(|path| format!(", and to SMB clients through Samba at {}", path.display()))
+        .unwrap_or_default()
 }
 
 /// What the first line says about stdin.
@@ -158,10 +167,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let shape = shape(&args.mode, &args.access);
 
     let listener = Listener::bind(&args.name, args.mode.message, &options)?;
-    let smb = listener
-        .smb_socket_path()
-        .map(|path| format!(", and to SMB clients through Samba at {}", path.display()))
-        .unwrap_or_default();
+    let smb = smb_note(listener.smb_socket_path());
     eprintln!(
         "serving {} at {}{smb} ({shape}){}",
         listener.name(),
