@@ -24,6 +24,9 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("shm_handles", pipeway::fuzzing::shm_handles),
     ("channel_handshake", pipeway_channel::fuzzing::handshake),
     ("grpc_authority", pipeway_grpc::fuzzing::authority),
+    ("smb_np_request", pipeway_smb::fuzzing::np_request),
+    ("smb_np_reply", pipeway_smb::fuzzing::np_reply),
+    ("samba_messages", pipeway::fuzzing::samba_messages),
 ];
 
 /// The entry point of the target called `name`. Panics (so the first run

@@ -96,7 +96,13 @@ pub fn run(args: &BenchArgs, registry: &Registry, cli: Option<PathBuf>) -> io::R
     let groups: Vec<_> = registry
         .groups()
         .iter()
-        .filter(|g| args.groups.is_empty() || args.groups.iter().any(|n| n == g.name()))
+        .filter(|g| {
+            if args.groups.is_empty() {
+                !g.only_when_named
+            } else {
+                args.groups.iter().any(|n| n == g.name())
+            }
+        })
         .collect();
     let mut out = io::stdout().lock();
     if args.list {

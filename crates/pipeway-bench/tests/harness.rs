@@ -176,6 +176,26 @@ fn an_unknown_group_is_refused_by_name() {
     );
 }
 
+#[test]
+fn the_smb_serve_group_runs_only_when_named() {
+    if !cfg!(all(target_os = "linux", feature = "smb-serve")) {
+        return;
+    }
+    let every = bench(&["--list"], None);
+    assert!(every.status.success());
+    let listed = String::from_utf8_lossy(&every.stdout);
+    assert!(
+        !listed.lines().any(|l| l.starts_with("smb-serve ")),
+        "{listed}"
+    );
+    let named = bench(&["smb-serve", "--list"], None);
+    let listed = String::from_utf8_lossy(&named.stdout);
+    assert!(
+        listed.lines().any(|l| l.starts_with("smb-serve ")) && listed.contains("through Samba"),
+        "{listed}"
+    );
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn the_shm_group_runs_and_verifies_every_reply_of_the_channel() {

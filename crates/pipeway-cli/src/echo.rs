@@ -33,9 +33,10 @@ pub(crate) fn run(name: &str, options: &ListenOptions, shape: &str) -> Result<Ex
     // first could take the descriptors the signal handling needs.
     let signals = stop_on_signal(listener.clone())?;
     eprintln!(
-        "serving {} at {} ({shape}){}",
+        "serving {} at {}{} ({shape}){}",
         listener.name(),
         listener.socket_path().display(),
+        crate::serve::smb_note(listener.smb_socket_path()),
         crate::serve::stdin_note(pipeway::Direction::Duplex)
     );
     let mut next_id = 1u64;

@@ -37,12 +37,54 @@ pub(crate) struct ServeArgs {
     mode: ModeArgs,
     #[command(flatten)]
     access: AccessArgs,
+    #[command(flatten)]
+    smb: SmbArgs,
+}
+
+/// Serving SMB clients from other hosts, through Samba.
+#[derive(Args, Debug)]
+struct SmbArgs {
+    /// Also serve SMB clients of other hosts (\\thishost\pipe\NAME), through
+    /// Samba's named-pipe hand-off; needs root (or see --smb-dir). The access
+    /// rules apply to them too: --allow-user takes DOMAIN\user or a SID.
+    #[arg(long)]
+    smb: bool,
+    /// Find Samba's np directory in this smb.conf instead of the default one.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "smb",
+        conflicts_with = "smb_dir"
+    )]
+    smb_conf: Option<std::path::PathBuf>,
+    /// Bind the SMB socket in this directory: Samba's np directory, or one of
+    /// the service's own that a root-placed symlink in it points into.
+    #[arg(long, value_name = "DIR", requires = "smb")]
+    smb_dir: Option<std::path::PathBuf>,
+}
+
+impl SmbArgs {
+    fn apply(&self, options: pipeway::ListenOptions) -> pipeway::ListenOptions {
+        use pipeway::smb::SmbOptions;
+        use pipeway::unix::ListenOptionsExt;
+        if !self.smb {
+            return options;
+        }
+        let smb = match (&self.smb_conf, &self.smb_dir) {
+            (_, Some(dir)) => SmbOptions::new().socket_dir(dir),
+            (Some(conf), None) => SmbOptions::new().smb_conf(conf),
+            (None, None) => SmbOptions::new(),
+        };
+        options.serve_smb(smb)
+    }
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     if args.echo && !args.mode.message && args.mode.direction().is_none() {
         // A byte echo runs on the blocking face (see `crate::echo` for why).
-        let options = crate::listen_options(&args.mode, &args.access);
+        let options = args
+            .smb
+            .apply(crate::listen_options(&args.mode, &args.access));
         return crate::echo::run(&args.name, &options, &shape(&args.mode, &args.access));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -71,6 +113,13 @@ fn shape(mode: &ModeArgs, access: &AccessArgs) -> String {
             .map(|n| format!(", at most {}", plural(n, "client")))
             .unwrap_or_default()
     )
+}
+
+/// What the first line says about SMB clients, when the pipe serves them.
+pub(crate) fn smb_note(socket: Option<&std::path::Path>) -> String {
+    socket
+        .map(|path| format!(", and to SMB clients through Samba at {}", path.display()))
+        .unwrap_or_default()
 }
 
 /// What the first line says about stdin.
@@ -107,7 +156,9 @@ enum Ended {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let options = crate::listen_options(&args.mode, &args.access);
+    let options = args
+        .smb
+        .apply(crate::listen_options(&args.mode, &args.access));
     let direction = args.mode.direction().unwrap_or_default();
     if args.echo && direction != Direction::Duplex {
         return Err("--echo needs a duplex pipe (it reads and writes)".into());
@@ -116,8 +167,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let shape = shape(&args.mode, &args.access);
 
     let listener = Listener::bind(&args.name, args.mode.message, &options)?;
+    let smb = smb_note(listener.smb_socket_path());
     eprintln!(
-        "serving {} at {} ({shape}){}",
+        "serving {} at {}{smb} ({shape}){}",
         listener.name(),
         listener.socket_path().display(),
         stdin_note(direction)
@@ -222,6 +274,13 @@ impl Listener {
         match self {
             Listener::Bytes(listener) => listener.socket_path(),
             Listener::Messages(listener) => listener.socket_path(),
+        }
+    }
+
+    fn smb_socket_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Listener::Bytes(listener) => listener.smb_socket_path(),
+            Listener::Messages(listener) => listener.smb_socket_path(),
         }
     }
 }

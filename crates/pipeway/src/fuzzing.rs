@@ -14,6 +14,9 @@ use crate::sys::unix::framing::{MessageReader, RecordBuffer, RecordIo};
 use crate::sys::unix::socket::Received;
 use crate::wire::{Hello, MAX_RECORD_PAYLOAD, MESSAGE_HEADER_LEN};
 
+mod samba;
+pub use samba::samba_messages;
+
 /// The server's hello: whatever decodes encodes back to the same hello.
 pub fn hello(data: &[u8]) {
     if let Ok(hello) = Hello::decode(data) {
@@ -377,7 +380,7 @@ mod tests {
     use super::*;
 
     /// Records as the fuzz input spells them.
-    fn spell(head: &[u8], records: &[&[u8]]) -> Vec<u8> {
+    pub(super) fn spell(head: &[u8], records: &[&[u8]]) -> Vec<u8> {
         let mut data = head.to_vec();
         for record in records {
             data.extend_from_slice(&(record.len() as u16).to_le_bytes());

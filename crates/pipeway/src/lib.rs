@@ -21,6 +21,8 @@ mod process;
 pub mod remote;
 pub mod shm;
 mod show;
+#[cfg(all(unix, feature = "remote"))]
+pub mod smb;
 mod stream;
 mod sync;
 mod sys;

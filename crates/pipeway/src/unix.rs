@@ -91,6 +91,10 @@ pub trait ListenOptionsExt {
     fn deny_uid(self, uid: u32) -> Self;
     /// Refuses members of the group with this gid.
     fn deny_gid(self, gid: u32) -> Self;
+    /// Also serves SMB clients from other hosts, through Samba, with their
+    /// SMB identity: see [`crate::smb`].
+    #[cfg(feature = "remote")]
+    fn serve_smb(self, options: crate::smb::SmbOptions) -> Self;
 }
 
 impl ListenOptionsExt for ListenOptions {
@@ -108,6 +112,11 @@ impl ListenOptionsExt for ListenOptions {
     }
     fn deny_gid(mut self, gid: u32) -> Self {
         self.access.deny_groups.push(Account::Id(gid));
+        self
+    }
+    #[cfg(feature = "remote")]
+    fn serve_smb(mut self, options: crate::smb::SmbOptions) -> Self {
+        self.smb = Some(options);
         self
     }
 }
@@ -129,17 +138,29 @@ impl ConnectOptionsExt for ConnectOptions {
 pub trait ListenerExt {
     /// The path of the listener's socket file.
     fn socket_path(&self) -> &Path;
+    /// The path of the socket smbd hands SMB clients to, when the listener
+    /// serves them ([`ListenOptionsExt::serve_smb`]).
+    #[cfg(feature = "remote")]
+    fn smb_socket_path(&self) -> Option<&Path>;
 }
 
 impl ListenerExt for crate::PipeListener {
     fn socket_path(&self) -> &Path {
         self.sys().path()
     }
+    #[cfg(feature = "remote")]
+    fn smb_socket_path(&self) -> Option<&Path> {
+        self.sys().smb_path()
+    }
 }
 
 impl ListenerExt for crate::MessageListener {
     fn socket_path(&self) -> &Path {
         self.sys().path()
+    }
+    #[cfg(feature = "remote")]
+    fn smb_socket_path(&self) -> Option<&Path> {
+        self.sys().smb_path()
     }
 }
 
@@ -336,11 +357,19 @@ impl ListenerExt for crate::tokio::PipeListener {
     fn socket_path(&self) -> &Path {
         self.sys().path()
     }
+    #[cfg(feature = "remote")]
+    fn smb_socket_path(&self) -> Option<&Path> {
+        self.sys().smb_path()
+    }
 }
 
 #[cfg(feature = "tokio")]
 impl ListenerExt for crate::tokio::MessageListener {
     fn socket_path(&self) -> &Path {
         self.sys().path()
+    }
+    #[cfg(feature = "remote")]
+    fn smb_socket_path(&self) -> Option<&Path> {
+        self.sys().smb_path()
     }
 }

@@ -51,6 +51,9 @@ pub(crate) struct Connection {
     /// The largest message this end accepts.
     pub max_message: usize,
     pub permit: Option<crate::gate::Permit>,
+    /// For a client smbd handed over: what keeps its socket open for
+    /// delivery after the stream closes (see `linger`).
+    pub smb: Option<super::linger::SmbEnd>,
 }
 
 impl Admission {
@@ -77,7 +80,7 @@ impl Admission {
             wire,
             mode,
             direction: options.direction,
-            access: access::resolve(&options.access)?,
+            access: access::resolve(&local_rules(options))?,
             in_buffer_size: options.in_buffer_size,
             out_buffer_size: options.out_buffer_size,
             max_message_size: options.max_message_size,
@@ -134,8 +137,19 @@ impl Admission {
             peer_max_message: self.max_message_size as u64,
             max_message: self.max_message_size,
             permit: None,
+            smb: None,
         }))
     }
+}
+
+/// The rules local clients are judged by: with SMB served, rules that name
+/// SMB accounts (`DOMAIN\user`, SIDs) are for SMB callers only.
+fn local_rules(options: &ListenOptions) -> std::borrow::Cow<'_, crate::access::AccessRules> {
+    #[cfg(feature = "remote")]
+    if options.smb.is_some() {
+        return std::borrow::Cow::Owned(super::smb::access::unix_rules(&options.access));
+    }
+    std::borrow::Cow::Borrowed(&options.access)
 }
 
 /// Shuts the halves this end will never use, so the peer sees end-of-file or

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
@@ -21,9 +21,11 @@ use crate::sync::{lock, wait};
 
 use super::admit::{Admission, Admitted, Connection};
 use super::connect::{ConnectPlan, HelloResult, Step};
-use super::framing::{MessageReader, MessageWriter, RecordBuffer};
+use super::framing::RecordBuffer;
 use super::halves::Halves;
+use super::linger::SmbEnd;
 use super::listen::{self, SocketFile};
+use super::message_wire::{MessageIn, MessageOut};
 use super::socket::{Socket, Wire};
 
 // ---------------------------------------------------------------------------
@@ -35,6 +37,8 @@ struct Shared {
     socket: Socket,
     admission: Admission,
     gate: Option<Arc<InstanceGate>>,
+    /// Take an instance after accepting a client (see `smb_hook::serves_smb`).
+    permit_after_accept: bool,
     closed: AtomicBool,
     /// Clients admitted ahead of `accept` (framed wire only).
     queue: Mutex<VecDeque<Connection>>,
@@ -49,10 +53,11 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::ListenerClosed);
         }
-        let permit = match &self.gate {
-            Some(gate) => Some(gate.acquire_blocking().map_err(|_| Error::ListenerClosed)?),
-            None => None,
+        let acquire = |now: bool| match &self.gate {
+            Some(gate) if now => gate.acquire_blocking().map(Some),
+            _ => Ok(None),
         };
+        let early = acquire(!self.permit_after_accept).map_err(|_| Error::ListenerClosed)?;
         let mut retry = AcceptRetry::new();
         let fd = loop {
             match rustix::net::accept_with(&self.socket, SocketFlags::CLOEXEC) {
@@ -70,6 +75,10 @@ impl Shared {
                 },
             }
         };
+        // Taken after accepting, a framed client waits for its hello while
+        // every instance is in use: busy, as if it waited in the queue.
+        let late = acquire(self.permit_after_accept).map_err(|_| Error::ListenerClosed)?;
+        let permit = early.or(late);
         Ok(match self.admission.admit(Socket::from_fd(fd)) {
             Admitted::Client(mut connection) => {
                 connection.permit = permit;
@@ -79,22 +88,37 @@ impl Shared {
         })
     }
 
+    /// Waits while the queue is full; its lock, or `None` once closed.
+    fn room(&self) -> Option<MutexGuard<'_, VecDeque<Connection>>> {
+        let mut queue = lock(&self.queue);
+        while queue.len() >= ADMITTED_AHEAD && !self.closed.load(Ordering::Acquire) {
+            queue = wait(&self.room, queue);
+        }
+        (!self.closed.load(Ordering::Acquire)).then_some(queue)
+    }
+
+    /// Queues an admitted client for `accept`; false once closed.
+    fn deliver(&self, connection: Connection) -> bool {
+        let Some(mut queue) = self.room() else {
+            return false;
+        };
+        queue.push_back(connection);
+        drop(queue);
+        self.arrived.notify_one();
+        true
+    }
+
     /// The framed wire's acceptor: admits clients as soon as an instance is
     /// free, as Windows connects a client to any instance waiting for one,
     /// whether or not the server has called `ConnectNamedPipe` yet. Without
     /// it a client would wait for its hello until the server's next accept.
+    /// (Also on the plain wire when SMB clients are served: see `smb_hook`.)
     fn run_acceptor(&self) {
-        loop {
-            {
-                let mut queue = lock(&self.queue);
-                while queue.len() >= ADMITTED_AHEAD && !self.closed.load(Ordering::Acquire) {
-                    queue = wait(&self.room, queue);
-                }
-            }
+        // Takes a client only when the queue has room for it.
+        while self.room().is_some() {
             match self.accept_one() {
                 Ok(Some(connection)) => {
-                    lock(&self.queue).push_back(connection);
-                    self.arrived.notify_one();
+                    self.deliver(connection);
                 }
                 Ok(None) => {}
                 Err(Error::ListenerClosed) => break,
@@ -111,8 +135,10 @@ impl Shared {
 pub(crate) struct Listener {
     shared: Arc<Shared>,
     file: SocketFile,
-    /// The eager acceptor (framed wire only).
+    /// The eager acceptor (framed wire, or serving SMB clients too).
     acceptor: Option<std::thread::JoinHandle<()>>,
+    /// The SMB socket and its hand-off thread.
+    smb: Option<super::smb_hook::Door>,
 }
 
 impl Listener {
@@ -130,9 +156,11 @@ impl Listener {
             false,
         )?;
         let wire = admission.wire;
+        let serves_smb = super::smb_hook::serves_smb(options);
         let shared = Arc::new(Shared {
             socket,
             gate: options.max_instances.map(InstanceGate::new),
+            permit_after_accept: serves_smb,
             admission,
             closed: AtomicBool::new(false),
             queue: Mutex::new(VecDeque::new()),
@@ -140,8 +168,8 @@ impl Listener {
             room: Condvar::new(),
         });
         let acceptor = match wire {
-            Wire::Plain => None,
-            Wire::Framed => {
+            Wire::Plain | Wire::Samba if !serves_smb => None,
+            _ => {
                 let shared = shared.clone();
                 Some(
                     std::thread::Builder::new()
@@ -150,10 +178,20 @@ impl Listener {
                 )
             }
         };
+        let door = shared.clone();
+        let smb = super::smb_hook::open(
+            &shared.admission.name,
+            mode,
+            options,
+            shared.gate.clone(),
+            // The blocking face's streams are blocking sockets.
+            move |c: Connection| c.socket.set_nonblocking(false).is_ok() && door.deliver(c),
+        )?;
         Ok(Self {
             shared,
             file,
             acceptor,
+            smb,
         })
     }
 
@@ -191,6 +229,9 @@ impl Listener {
             gate.close();
         }
         let result = shared.socket.shutdown(Shutdown::Both);
+        if let Some(door) = &self.smb {
+            door.shutdown();
+        }
         // Wake waiters; taking the lock first means none can miss the flag.
         drop(lock(&shared.queue));
         shared.arrived.notify_all();
@@ -204,6 +245,12 @@ impl Listener {
 
     pub(crate) fn path(&self) -> &std::path::Path {
         self.file.path()
+    }
+
+    /// The SMB socket's path, when the listener serves SMB clients.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) fn smb_path(&self) -> Option<&std::path::Path> {
+        self.smb.as_ref().map(|door| door.path())
     }
 }
 
@@ -233,7 +280,7 @@ pub(crate) fn connect(
             }
         };
         let hello = match wire {
-            Wire::Plain => None,
+            Wire::Plain | Wire::Samba => None,
             Wire::Framed => match wait_for_hello(&mut plan, &socket)? {
                 Some(HelloResult::Hello(hello)) => Some(hello),
                 Some(HelloResult::Retry) => continue,
@@ -298,6 +345,8 @@ pub(crate) struct Endpoint {
     halves: Halves,
     peer: PeerIdentity,
     _permit: Option<Permit>,
+    /// An SMB client's delivery at close (see `linger`).
+    smb: Option<SmbEnd>,
 }
 
 impl Endpoint {
@@ -311,6 +360,7 @@ impl Endpoint {
             peer_max_message,
             max_message,
             permit,
+            smb,
         } = connection;
         (
             Self {
@@ -320,6 +370,7 @@ impl Endpoint {
                 halves: Halves::new(end, direction),
                 peer,
                 _permit: permit,
+                smb,
             },
             wire,
             peer_max_message,
@@ -328,7 +379,11 @@ impl Endpoint {
     }
 
     fn may(&self, op: Operation) -> Result<(), Error> {
-        self.direction.check(self.end, op)
+        self.direction.check(self.end, op)?;
+        match &self.smb {
+            Some(smb) if op == Operation::Write => smb.may_write(),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn peer(&self) -> &PeerIdentity {
@@ -345,7 +400,10 @@ impl Endpoint {
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how)?;
+        match &self.smb {
+            Some(smb) => smb.shutdown(&self.socket, how)?,
+            None => self.socket.shutdown(how)?,
+        }
         self.halves.shut(how);
         Ok(())
     }
@@ -412,7 +470,7 @@ impl ByteStream {
     pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
         let (endpoint, wire, _, _) = Endpoint::new(connection);
         let budget = match wire {
-            Wire::Plain => 0,
+            Wire::Plain | Wire::Samba => 0,
             Wire::Framed => endpoint.socket.record_budget()?,
         };
         Ok(Self {
@@ -431,7 +489,7 @@ impl ByteStream {
         self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {
-            Wire::Plain => socket.recv(buf),
+            Wire::Plain | Wire::Samba => socket.recv(buf),
             Wire::Framed => lock(&self.records).read(buf, socket),
         };
         result.map_err(timed_out)
@@ -441,7 +499,7 @@ impl ByteStream {
         self.endpoint.may(Operation::Write)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {
-            Wire::Plain => socket.send(buf),
+            Wire::Plain | Wire::Samba => socket.send(buf),
             Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
         };
         result.map_err(|err| self.endpoint.explain(err).into())
@@ -454,19 +512,19 @@ impl ByteStream {
 #[derive(Debug)]
 pub(crate) struct MessageStream {
     endpoint: Endpoint,
-    reader: Mutex<MessageReader>,
-    writer: Mutex<MessageWriter>,
+    reader: Mutex<MessageIn>,
+    writer: Mutex<MessageOut>,
     max_message: usize,
     peer_max_message: u64,
 }
 
 impl MessageStream {
     pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
-        let (endpoint, _, peer_max_message, max_message) = Endpoint::new(connection);
+        let (endpoint, wire, peer_max_message, max_message) = Endpoint::new(connection);
         let budget = endpoint.socket.record_budget()?;
         Ok(Self {
-            reader: Mutex::new(MessageReader::new(max_message)),
-            writer: Mutex::new(MessageWriter::new(peer_max_message, budget)),
+            reader: Mutex::new(MessageIn::new(wire, max_message)),
+            writer: Mutex::new(MessageOut::new(wire, peer_max_message, budget)),
             endpoint,
             max_message,
             peer_max_message,
@@ -532,7 +590,7 @@ impl MessageStream {
         let socket = &self.endpoint.socket;
         let mut writer = lock(&self.writer);
         writer.flush(socket).map_err(timed_out)?;
-        socket.shutdown(Shutdown::Write)?;
+        self.endpoint.shutdown(Shutdown::Write)?;
         Ok(())
     }
 }

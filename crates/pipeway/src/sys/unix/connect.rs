@@ -221,6 +221,7 @@ impl ConnectPlan {
             peer_max_message,
             max_message: self.max_message,
             permit: None,
+            smb: None,
         })
     }
 }

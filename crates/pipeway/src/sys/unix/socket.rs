@@ -21,12 +21,16 @@ pub(crate) enum Wire {
     Plain,
     /// `SOCK_SEQPACKET` with a hello and records.
     Framed,
+    /// `SOCK_STREAM` from Samba's `smbd`, after its hand-off: raw bytes, or
+    /// messages after 2-byte lengths (see `samba_wire`).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    Samba,
 }
 
 impl Wire {
     fn socket_type(self) -> SocketType {
         match self {
-            Wire::Plain => SocketType::STREAM,
+            Wire::Plain | Wire::Samba => SocketType::STREAM,
             Wire::Framed => SocketType::SEQPACKET,
         }
     }
@@ -60,7 +64,6 @@ impl Socket {
     }
 
     /// A second descriptor for the same socket.
-    #[cfg(feature = "tokio")]
     pub(crate) fn try_clone(&self) -> io::Result<Socket> {
         Ok(Socket {
             fd: self.fd.try_clone()?,

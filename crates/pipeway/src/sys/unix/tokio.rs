@@ -4,198 +4,37 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{Interest, ReadBuf};
-use rustix::net::SocketFlags;
 
-use crate::accept::{self, ADMITTED_AHEAD, AcceptRetry, Next};
 use crate::error::Error;
-use crate::gate::{InstanceGate, Permit};
+use crate::gate::Permit;
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, Direction, End, ListenOptions, Operation, PipeMode};
+use crate::options::{ConnectOptions, Direction, End, Operation, PipeMode};
 use crate::peer::PeerIdentity;
 use crate::sync::lock;
 
-use super::admit::{Admission, Admitted, Connection};
+use super::admit::Connection;
 use super::connect::{ConnectPlan, HelloResult, Step};
-use super::framing::{MessageReader, MessageWriter, Progress, RecordBuffer};
+use super::framing::RecordBuffer;
 use super::halves::Halves;
-use super::listen::{self, SocketFile};
+use super::linger::SmbEnd;
+use super::message_wire::{MessageIn, MessageOut, Progress};
 use super::socket::{Socket, Wire};
 
 /// Registers `socket` with the current tokio reactor.
-fn register(socket: Socket, interest: Interest) -> io::Result<AsyncFd<Socket>> {
+pub(super) fn register(socket: Socket, interest: Interest) -> io::Result<AsyncFd<Socket>> {
     // SAFETY: `Socket` owns its descriptor as an `OwnedFd`, never swaps it for
     // another and closes it only on drop, so `as_raw_fd` names the same open
     // file for the whole life of the `AsyncFd`, as registration requires.
     unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(|err| err.into_parts().1)
 }
 
-// ---------------------------------------------------------------------------
-// Listening.
-
-#[derive(Debug)]
-struct AsyncShared {
-    fd: AsyncFd<Socket>,
-    admission: Admission,
-    gate: Option<Arc<InstanceGate>>,
-}
-
-impl AsyncShared {
-    /// Takes one client off the kernel's queue and admits it. `None`: it was
-    /// refused (and logged) or left. Cancel safe: a client is either
-    /// returned or still queued in the kernel.
-    async fn accept_one(&self) -> Result<Option<Connection>, Error> {
-        let permit = match &self.gate {
-            Some(gate) => Some(
-                gate.acquire_async()
-                    .await
-                    .map_err(|_| Error::ListenerClosed)?,
-            ),
-            None => None,
-        };
-        let mut retry = AcceptRetry::new();
-        let fd = loop {
-            let mut ready = self.fd.readable().await?;
-            let accepted = ready.try_io(|socket| {
-                rustix::net::accept_with(
-                    socket.get_ref(),
-                    SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-                )
-                .map_err(io::Error::from)
-            });
-            match accepted {
-                Ok(Ok(fd)) => {
-                    retry.succeeded(&self.admission.name);
-                    break fd;
-                }
-                Ok(Err(err)) => match retry.failed(&self.admission.name, &err) {
-                    Next::Retry => {}
-                    Next::Pause(pause) => ::tokio::time::sleep(pause).await,
-                    Next::Fail => return Err(Error::Io(err)),
-                },
-                Err(_would_block) => {}
-            }
-        };
-        Ok(match self.admission.admit(Socket::from_fd(fd)) {
-            Admitted::Client(mut connection) => {
-                connection.permit = permit;
-                Some(*connection)
-            }
-            Admitted::Refused | Admitted::Gone => None,
-        })
-    }
-}
-
-#[derive(Debug)]
-enum Accepting {
-    /// The plain wire: `accept` takes clients straight from the kernel.
-    Direct,
-    /// The framed wire: a task admits clients while instances are free (see
-    /// the blocking face's acceptor for why) and queues them here.
-    Eager {
-        admitted: ::tokio::sync::Mutex<::tokio::sync::mpsc::Receiver<Connection>>,
-        task: ::tokio::task::JoinHandle<()>,
-    },
-}
-
-#[derive(Debug)]
-pub(crate) struct AsyncListener {
-    shared: Arc<AsyncShared>,
-    file: SocketFile,
-    accepting: Accepting,
-}
-
-impl AsyncListener {
-    pub(crate) fn bind(
-        name: PipeName,
-        options: &ListenOptions,
-        mode: PipeMode,
-    ) -> Result<Self, Error> {
-        let admission = Admission::new(name, mode, options)?;
-        let (socket, file) = listen::bind(
-            &admission.name,
-            admission.wire,
-            options.first_instance,
-            super::access::file_permissions(&admission.access),
-            true,
-        )?;
-        let wire = admission.wire;
-        let shared = Arc::new(AsyncShared {
-            fd: register(socket, Interest::READABLE)?,
-            gate: options.max_instances.map(InstanceGate::new),
-            admission,
-        });
-        let accepting = match wire {
-            Wire::Plain => Accepting::Direct,
-            Wire::Framed => {
-                let (sender, receiver) = ::tokio::sync::mpsc::channel(ADMITTED_AHEAD);
-                let task = ::tokio::spawn(run_acceptor(shared.clone(), sender));
-                Accepting::Eager {
-                    admitted: ::tokio::sync::Mutex::new(receiver),
-                    task,
-                }
-            }
-        };
-        Ok(Self {
-            shared,
-            file,
-            accepting,
-        })
-    }
-
-    /// Cancel safe: a client is either returned or still queued.
-    pub(crate) async fn accept(&self) -> Result<Connection, Error> {
-        match &self.accepting {
-            Accepting::Direct => loop {
-                if let Some(connection) = self.shared.accept_one().await? {
-                    return Ok(connection);
-                }
-            },
-            Accepting::Eager { admitted, .. } => admitted
-                .lock()
-                .await
-                .recv()
-                .await
-                .ok_or(Error::ListenerClosed),
-        }
-    }
-
-    pub(crate) fn name(&self) -> &PipeName {
-        &self.shared.admission.name
-    }
-
-    pub(crate) fn path(&self) -> &std::path::Path {
-        self.file.path()
-    }
-}
-
-async fn run_acceptor(shared: Arc<AsyncShared>, admitted: ::tokio::sync::mpsc::Sender<Connection>) {
-    // Take a place in the queue before taking a client, so that a client is
-    // never admitted with nowhere to go.
-    while let Ok(place) = admitted.reserve().await {
-        match shared.accept_one().await {
-            Ok(Some(connection)) => place.send(connection),
-            Ok(None) => {}
-            Err(Error::ListenerClosed) => break,
-            Err(err) => {
-                ::tokio::time::sleep(accept::accept_failed(&shared.admission.name, &err)).await;
-            }
-        }
-    }
-}
-
-impl Drop for AsyncListener {
-    fn drop(&mut self) {
-        if let Accepting::Eager { task, .. } = &self.accepting {
-            task.abort();
-        }
-    }
-}
+pub(crate) use super::tokio_listen::AsyncListener;
 
 // ---------------------------------------------------------------------------
 // Connecting.
@@ -271,6 +110,8 @@ pub(crate) struct AsyncEndpoint {
     halves: Halves,
     peer: PeerIdentity,
     _permit: Option<Permit>,
+    /// An SMB client's delivery at close (see `linger`).
+    smb: Option<SmbEnd>,
 }
 
 impl AsyncEndpoint {
@@ -284,6 +125,7 @@ impl AsyncEndpoint {
             peer_max_message,
             max_message,
             permit,
+            smb,
         } = connection;
         Ok((
             Self {
@@ -294,6 +136,7 @@ impl AsyncEndpoint {
                 halves: Halves::new(end, direction),
                 peer,
                 _permit: permit,
+                smb,
             },
             wire,
             peer_max_message,
@@ -314,7 +157,11 @@ impl AsyncEndpoint {
     }
 
     fn may(&self, op: Operation) -> Result<(), Error> {
-        self.direction.check(self.end, op)
+        self.direction.check(self.end, op)?;
+        match &self.smb {
+            Some(smb) if op == Operation::Write => smb.may_write(),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn peer(&self) -> &PeerIdentity {
@@ -326,7 +173,10 @@ impl AsyncEndpoint {
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.fd.get_ref().shutdown(how)?;
+        match &self.smb {
+            Some(smb) => smb.shutdown(self.fd.get_ref(), how)?,
+            None => self.fd.get_ref().shutdown(how)?,
+        }
         self.halves.shut(how);
         Ok(())
     }
@@ -436,7 +286,7 @@ impl AsyncByteStream {
     pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
         let (endpoint, wire, _, _) = AsyncEndpoint::new(connection)?;
         let budget = match wire {
-            Wire::Plain => 0,
+            Wire::Plain | Wire::Samba => 0,
             Wire::Framed => endpoint.fd.get_ref().record_budget()?,
         };
         Ok(Self {
@@ -464,7 +314,7 @@ impl AsyncByteStream {
             let mut ready = ready!(self.endpoint.fd.poll_read_ready(cx))?;
             let wanted = buf.remaining();
             let attempt = ready.try_io(|socket| match self.wire {
-                Wire::Plain => recv_into(socket.get_ref(), buf),
+                Wire::Plain | Wire::Samba => recv_into(socket.get_ref(), buf),
                 Wire::Framed => {
                     let mut records = lock(&self.records);
                     let record = records.fill(socket.get_ref())?;
@@ -482,7 +332,7 @@ impl AsyncByteStream {
                     // tokio's own streams do; one system call less for each
                     // message a reader takes).
                     let got = wanted - buf.remaining();
-                    if self.wire == Wire::Plain && got > 0 && got < wanted {
+                    if self.wire != Wire::Framed && got > 0 && got < wanted {
                         ready.clear_ready();
                     }
                     return Poll::Ready(result);
@@ -496,7 +346,7 @@ impl AsyncByteStream {
         self.endpoint.may(Operation::Write)?;
         self.endpoint
             .poll_writable(cx, |socket| match self.wire {
-                Wire::Plain => socket.send(buf),
+                Wire::Plain | Wire::Samba => socket.send(buf),
                 Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
             })
             .map_err(|err| self.endpoint.explain(Error::Io(err)).into())
@@ -525,7 +375,7 @@ impl AsyncByteStream {
     /// Whether a vectored write is one system call (the plain wire) rather
     /// than a write of the first buffer (the framed wire's records).
     pub(crate) fn is_write_vectored(&self) -> bool {
-        self.wire == Wire::Plain
+        self.wire != Wire::Framed
     }
 
     pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
@@ -537,7 +387,7 @@ impl AsyncByteStream {
 /// in the caller's message; only if the future is dropped part way does it
 /// get copied into the writer, to go out before the next message.
 struct Sending<'a> {
-    writer: &'a mut MessageWriter,
+    writer: &'a mut MessageOut,
     message: &'a [u8],
     progress: Progress,
 }
@@ -551,7 +401,7 @@ impl Drop for Sending<'_> {
 /// A message receive in progress into the caller's buffer. If the future is
 /// dropped part way, what arrived is moved into the reader for the next call.
 struct Receiving<'a> {
-    reader: &'a mut MessageReader,
+    reader: &'a mut MessageIn,
     buf: &'a mut [u8],
 }
 
@@ -580,19 +430,19 @@ fn recv_into(socket: &Socket, buf: &mut ReadBuf<'_>) -> io::Result<()> {
 #[derive(Debug)]
 pub(crate) struct AsyncMessageStream {
     endpoint: AsyncEndpoint,
-    reader: ::tokio::sync::Mutex<MessageReader>,
-    writer: ::tokio::sync::Mutex<MessageWriter>,
+    reader: ::tokio::sync::Mutex<MessageIn>,
+    writer: ::tokio::sync::Mutex<MessageOut>,
     max_message: usize,
     peer_max_message: u64,
 }
 
 impl AsyncMessageStream {
     pub(crate) fn from_connection(connection: Connection) -> io::Result<Self> {
-        let (endpoint, _, peer_max_message, max_message) = AsyncEndpoint::new(connection)?;
+        let (endpoint, wire, peer_max_message, max_message) = AsyncEndpoint::new(connection)?;
         let budget = endpoint.fd.get_ref().record_budget()?;
         Ok(Self {
-            reader: ::tokio::sync::Mutex::new(MessageReader::new(max_message)),
-            writer: ::tokio::sync::Mutex::new(MessageWriter::new(peer_max_message, budget)),
+            reader: ::tokio::sync::Mutex::new(MessageIn::new(wire, max_message)),
+            writer: ::tokio::sync::Mutex::new(MessageOut::new(wire, peer_max_message, budget)),
             endpoint,
             max_message,
             peer_max_message,
@@ -635,7 +485,7 @@ impl AsyncMessageStream {
             .map_err(|err| self.endpoint.explain(err))
     }
 
-    async fn flush_locked(&self, writer: &mut MessageWriter) -> Result<(), Error> {
+    async fn flush_locked(&self, writer: &mut MessageOut) -> Result<(), Error> {
         if !writer.has_pending() {
             return Ok(());
         }
