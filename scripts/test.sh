@@ -35,7 +35,10 @@ log "system packages the tests use"
 apt_install socat python3
 # Remote pipes: a real Samba host (smbd, in a network namespace the tests
 # make with iproute2) and smbclient; impacket is an independent SMB client.
-apt_install samba smbclient iproute2
+# samba-testsuite has ndrdump, Samba's own parser, which checks the
+# hand-off requests pipeway-smb's tests construct; setpriv (util-linux)
+# runs a server as another user.
+apt_install samba smbclient iproute2 samba-testsuite util-linux
 
 # A real .NET peer: Mono 6.8 implements System.IO.Pipes with .NET Core's
 # Unix code (tests/dotnet.rs builds a C# client and server with mcs).
@@ -52,6 +55,11 @@ python3 -c "import grpc, grpc_tools; assert grpc.__version__ == '$GRPCIO_VERSION
 IMPACKET_VERSION=0.13.1
 python3 -c "import importlib.metadata as m; assert m.version('impacket') == '$IMPACKET_VERSION'" 2>/dev/null ||
   pip_install "impacket==$IMPACKET_VERSION"
+# h2 (pure-Python HTTP/2) carries a gRPC call over impacket's pipe, to a
+# tonic server served through Samba (pipeway-grpc's tests/smb.rs).
+H2_VERSION=4.3.0
+python3 -c "import importlib.metadata as m; assert m.version('h2') == '$H2_VERSION'" 2>/dev/null ||
+  pip_install "h2==$H2_VERSION"
 
 log "format, lints, docs"
 cargo fmt --all -- --check

@@ -21,8 +21,12 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("smb_frames", pipeway_smb::fuzzing::frames),
     ("shm_setup", pipeway::fuzzing::shm_setup),
     ("shm_ring", pipeway::fuzzing::shm_ring),
+    ("shm_handles", pipeway::fuzzing::shm_handles),
     ("channel_handshake", pipeway_channel::fuzzing::handshake),
     ("grpc_authority", pipeway_grpc::fuzzing::authority),
+    ("smb_np_request", pipeway_smb::fuzzing::np_request),
+    ("smb_np_reply", pipeway_smb::fuzzing::np_reply),
+    ("samba_messages", pipeway::fuzzing::samba_messages),
 ];
 
 /// The entry point of the target called `name`. Panics (so the first run

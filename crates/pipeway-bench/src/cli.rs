@@ -19,14 +19,20 @@ pub struct BenchArgs {
     #[arg(long)]
     pub quick: bool,
     /// One JSON object per case on stdout (progress on stderr).
-    #[arg(long, conflicts_with = "markdown")]
+    #[arg(long)]
     pub json: bool,
-    /// Markdown tables, as the README quotes them.
+    /// Markdown tables, as the README quotes them (on stderr with --json,
+    /// so that one run gives both).
     #[arg(long)]
     pub markdown: bool,
     /// Only tables whose title contains this (case-insensitive; repeatable).
     #[arg(long, value_name = "WORD")]
     pub table: Vec<String>,
+    /// Only rows whose name contains this (case-insensitive; repeatable;
+    /// `=NAME` for exactly that name): for profiling one row. Comparisons
+    /// with rows left out are left out too.
+    #[arg(long = "case", value_name = "WORD")]
+    pub cases: Vec<String>,
     /// Lists the groups and their tables, and exits.
     #[arg(long)]
     pub list: bool,
@@ -49,13 +55,18 @@ impl BenchArgs {
     }
 
     fn wants_table(&self, title: &str) -> bool {
-        let title = title.to_lowercase();
-        self.table.is_empty()
-            || self
-                .table
-                .iter()
-                .any(|word| title.contains(&word.to_lowercase()))
+        matches_any(&self.table, title)
     }
+}
+
+/// Whether `text` contains one of `words` (ignoring case), or there are none.
+fn matches_any(words: &[String], text: &str) -> bool {
+    let text = text.to_lowercase();
+    words.is_empty()
+        || words.iter().any(|word| match word.strip_prefix('=') {
+            Some(exact) => text == exact.to_lowercase(),
+            None => text.contains(&word.to_lowercase()),
+        })
 }
 
 /// The machine's load averages, as `uptime` gives them.
@@ -85,7 +96,13 @@ pub fn run(args: &BenchArgs, registry: &Registry, cli: Option<PathBuf>) -> io::R
     let groups: Vec<_> = registry
         .groups()
         .iter()
-        .filter(|g| args.groups.is_empty() || args.groups.iter().any(|n| n == g.name()))
+        .filter(|g| {
+            if args.groups.is_empty() {
+                !g.only_when_named
+            } else {
+                args.groups.iter().any(|n| n == g.name())
+            }
+        })
         .collect();
     let mut out = io::stdout().lock();
     if args.list {
@@ -123,11 +140,19 @@ pub fn run(args: &BenchArgs, registry: &Registry, cli: Option<PathBuf>) -> io::R
             if args.json {
                 eprintln!("measuring {}", table.title());
             }
+            let mut table = table;
+            table.retain_rows(|row| matches_any(&args.cases, row));
+            if table.rows.is_empty() {
+                continue;
+            }
             let result: TableResult = run_table(group.name(), &table, &cx);
             all_ok &= !result.failed();
             if args.json {
                 for object in crate::report::json(&result) {
                     writeln!(out, "{object}")?;
+                }
+                if args.markdown {
+                    eprintln!("{}", crate::report::markdown(&result));
                 }
             } else if args.markdown {
                 writeln!(out, "{}", crate::report::markdown(&result))?;

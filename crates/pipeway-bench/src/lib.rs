@@ -93,6 +93,7 @@
 
 pub mod cases;
 mod cli;
+mod cpu;
 pub mod peer;
 mod pin;
 mod registry;
@@ -102,6 +103,7 @@ mod table;
 mod verify;
 
 pub use cli::{BenchArgs, run, standalone_main};
+pub use cpu::cpu_time;
 pub use peer::{Peer, serve_peer_if_asked};
 pub use pin::pin_to_cpu;
 pub use registry::{Group, Registry};

@@ -10,6 +10,8 @@ pub struct Group {
     pub(crate) about: &'static str,
     pub(crate) tables: fn() -> Vec<Table>,
     pub(crate) roles: Vec<(&'static str, Role)>,
+    /// Run only when named (it needs what most machines lack).
+    pub(crate) only_when_named: bool,
 }
 
 impl Group {
@@ -20,7 +22,16 @@ impl Group {
             about,
             tables,
             roles: Vec::new(),
+            only_when_named: false,
         }
+    }
+
+    /// Makes the group run only when named (`pipeway bench smb-serve`), not in a
+    /// run of every group: for groups that need what most machines lack
+    /// (root, a Samba host).
+    pub fn only_when_named(mut self) -> Self {
+        self.only_when_named = true;
+        self
     }
 
     /// Registers a peer role its rows start with [`Peer::spawn`](crate::Peer::spawn).

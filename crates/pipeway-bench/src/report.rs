@@ -34,6 +34,23 @@ fn ratios(table: &TableResult, row: &RowResult) -> String {
         .join("; ")
 }
 
+/// CPU time per operation, and its ratio to the first baseline's.
+fn cpu(table: &TableResult, row: &RowResult) -> String {
+    let Some(cpu) = row.cpu else {
+        return String::new();
+    };
+    let secs = cpu.as_secs_f64();
+    let figure = if secs < 1e-6 {
+        format!("{:.0} ns", secs * 1e9)
+    } else {
+        format!("{:.2} µs", secs * 1e6)
+    };
+    match row.baselines.first().and_then(|b| table.cpu_ratio(row, b)) {
+        Some(ratio) => format!("{figure} ({ratio:.2}×)"),
+        None => figure,
+    }
+}
+
 fn percent(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
@@ -74,8 +91,8 @@ fn notes(table: &TableResult) -> Vec<String> {
 
 /// The table aligned in columns, for a terminal.
 pub fn text(table: &TableResult) -> String {
-    let header = ["case", "median", "vs", "spread"];
-    let cells: Vec<[String; 4]> = table
+    let header = ["case", "median", "vs", "spread", "cpu/op"];
+    let cells: Vec<[String; 5]> = table
         .rows
         .iter()
         .map(|row| {
@@ -88,6 +105,7 @@ pub fn text(table: &TableResult) -> String {
                 } else {
                     percent(row.spread)
                 },
+                cpu(table, row),
             ]
         })
         .collect();
@@ -99,20 +117,23 @@ pub fn text(table: &TableResult) -> String {
             .max()
             .unwrap_or(0)
     };
-    let widths = [width(0), width(1), width(2), width(3)];
+    let widths = [width(0), width(1), width(2), width(3), width(4)];
     let mut out = format!("{}\n", heading(table));
-    let line = |c: &[String; 4]| {
-        format!(
-            "  {:<w0$}  {:>w1$}  {:<w2$}  {:>w3$}\n",
+    let line = |c: &[String; 5]| {
+        let line = format!(
+            "  {:<w0$}  {:>w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
             c[0],
             c[1],
             c[2],
             c[3],
+            c[4],
             w0 = widths[0],
             w1 = widths[1],
             w2 = widths[2],
-            w3 = widths[3]
-        )
+            w3 = widths[3],
+            w4 = widths[4]
+        );
+        format!("{}\n", line.trim_end())
     };
     out.push_str(&line(&header.map(String::from)));
     for row in &cells {
@@ -127,13 +148,13 @@ pub fn text(table: &TableResult) -> String {
 /// The table in Markdown, as the README quotes it.
 pub fn markdown(table: &TableResult) -> String {
     let mut out = format!(
-        "**{}**\n\n| case | median | vs | spread |\n|---|---:|---|---:|\n",
+        "**{}**\n\n| case | median | vs | spread | cpu/op |\n|---|---:|---|---:|---:|\n",
         heading(table)
     );
     for row in &table.rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             row.name,
             figure(table.kind, row),
             ratios(table, row),
@@ -141,7 +162,8 @@ pub fn markdown(table: &TableResult) -> String {
                 String::new()
             } else {
                 percent(row.spread)
-            }
+            },
+            cpu(table, row)
         );
     }
     let notes = notes(table);
@@ -156,7 +178,8 @@ pub fn markdown(table: &TableResult) -> String {
 
 /// One JSON object per row: `group`, `table`, `case`, `size`, the figure
 /// (`median_ns`, or `bytes_per_s` / `per_s` for rates), `baseline` and
-/// `ratio` (null for a baseline row), further `ratios`, `spread`, `drift`
+/// `ratio` (null for a baseline row), further `ratios`, `cpu_ns` (CPU time
+/// per operation of this process and the peers) and `cpu_ratio`, `spread`, `drift`
 /// (reference rows) and `baseline_drift`, `rounds`, `ops`, `verified`, and
 /// `error` when the row failed.
 pub fn json(table: &TableResult) -> Vec<Value> {
@@ -196,6 +219,14 @@ pub fn json(table: &TableResult) -> Vec<Value> {
                 others.insert(base.clone(), table.ratio(row, base).into());
             }
             object.insert("ratios".into(), Value::Object(others));
+            object.insert(
+                "cpu_ns".into(),
+                row.cpu.map(|cpu| cpu.as_secs_f64() * 1e9).into(),
+            );
+            object.insert(
+                "cpu_ratio".into(),
+                baseline.and_then(|b| table.cpu_ratio(row, b)).into(),
+            );
             object.insert("spread".into(), json!(row.spread));
             object.insert("drift".into(), row.drift.into());
             object.insert(
@@ -228,6 +259,7 @@ mod tests {
             median: Duration::from_micros(micros),
             rounds: vec![Duration::from_micros(micros); 3],
             spread: 0.02,
+            cpu: Some(Duration::from_micros(micros)),
             drift: None,
             error: None,
         };
@@ -258,6 +290,7 @@ mod tests {
         assert!((objects[1]["ratio"].as_f64().unwrap() - 1.1).abs() < 1e-9);
         assert_eq!(objects[1]["baseline_drift"], 0.015);
         assert_eq!(objects[1]["median_ns"], 11_000.0);
+        assert!((objects[1]["cpu_ratio"].as_f64().unwrap() - 1.1).abs() < 1e-9);
         assert_eq!(objects[2]["verified"], false);
         assert!(objects[2]["median_ns"].is_null());
         assert!(objects[2]["ratios"]["noisy"].is_null());
@@ -274,6 +307,9 @@ mod tests {
         assert!(out.contains("drift (reference rows measured again at the end): raw +1.5%"));
         assert!(out.contains("warning: the rounds of noisy disagree by 25%"));
         assert!(out.contains("FAILED: broken: the reply differs"));
-        assert!(markdown(&result()).contains("| noisy | 11.00 µs | 1.10× raw | 25% |"));
+        assert!(
+            markdown(&result())
+                .contains("| noisy | 11.00 µs | 1.10× raw | 25% | 11.00 µs (1.10×) |")
+        );
     }
 }

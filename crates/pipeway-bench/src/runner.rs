@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::cpu::cpu_time;
 use crate::table::{Kind, Table};
 
 /// How long to measure.
@@ -157,6 +158,9 @@ pub struct RowResult {
     pub rounds: Vec<Duration>,
     /// The interquartile range of the rounds over their median.
     pub spread: f64,
+    /// The median over the rounds of the CPU time per operation of this
+    /// process and the subject's peers, where the system reports it.
+    pub cpu: Option<Duration>,
     /// For reference rows: the median of the batches measured after the
     /// rounds over the median of the rounds, minus one.
     pub drift: Option<f64>,
@@ -204,6 +208,16 @@ impl TableResult {
         })
     }
 
+    /// As [`ratio`](Self::ratio), of the CPU figures.
+    pub fn cpu_ratio(&self, row: &RowResult, baseline: &str) -> Option<f64> {
+        let base = self.row(baseline)?;
+        let (this, base) = (row.cpu?.as_secs_f64(), base.cpu?.as_secs_f64());
+        Some(match self.kind {
+            Kind::Latency => this / base,
+            Kind::Throughput { .. } | Kind::Rate => base / this,
+        })
+    }
+
     /// Whether any row failed.
     pub fn failed(&self) -> bool {
         self.rows.iter().any(|row| row.error.is_some())
@@ -239,13 +253,27 @@ pub fn run_table(group: &str, table: &Table, cx: &Context) -> TableResult {
         .map(|s| s.as_ref().err().map(|e| format!("could not start: {e}")))
         .collect();
 
+    // One batch of row `i`: its time per operation, and its CPU time per
+    // operation when the system reports it.
     let mut measure = |i: usize, subjects: &mut Vec<io::Result<Box<dyn crate::Subject>>>| {
         if errors[i].is_some() {
             return None;
         }
         let subject = subjects[i].as_mut().expect("started");
+        let pids = subject.peer_pids().map(|mut pids| {
+            pids.push(std::process::id());
+            pids
+        });
+        let cpu_before = pids.as_deref().and_then(cpu_time);
         match subject.run(ops) {
-            Ok(elapsed) => Some(elapsed / ops as u32),
+            Ok(elapsed) => {
+                let cpu_after = pids.as_deref().and_then(cpu_time);
+                let cpu = match (cpu_before, cpu_after) {
+                    (Some(before), Some(after)) => Some(after.saturating_sub(before) / ops as u32),
+                    _ => None,
+                };
+                Some((elapsed / ops as u32, cpu))
+            }
             Err(err) => {
                 errors[i] = Some(err.to_string());
                 None
@@ -254,13 +282,15 @@ pub fn run_table(group: &str, table: &Table, cx: &Context) -> TableResult {
     };
 
     let n = table.rows.len();
+    let mut cpu_rounds: Vec<Vec<Duration>> = vec![Vec::new(); n];
     for round in 0..=settings.rounds {
         // Rotate the order, so that no row always runs right after another.
         for k in 0..n {
             let i = (round + k) % n;
-            if let Some(per_op) = measure(i, &mut subjects) {
+            if let Some((per_op, cpu)) = measure(i, &mut subjects) {
                 if round > 0 {
                     rounds[i].push(per_op);
+                    cpu_rounds[i].extend(cpu);
                 }
             }
         }
@@ -272,7 +302,7 @@ pub fn run_table(group: &str, table: &Table, cx: &Context) -> TableResult {
             continue;
         }
         let mut again: Vec<Duration> = (0..settings.drift_batches())
-            .filter_map(|_| measure(i, &mut subjects))
+            .filter_map(|_| measure(i, &mut subjects).map(|(per_op, _)| per_op))
             .collect();
         if !again.is_empty() && !rounds[i].is_empty() {
             let before = median(&mut rounds[i].clone()).as_secs_f64();
@@ -294,11 +324,13 @@ pub fn run_table(group: &str, table: &Table, cx: &Context) -> TableResult {
         .zip(rounds)
         .zip(errors)
         .zip(drift)
-        .map(|(((row, rounds), error), drift)| RowResult {
+        .zip(cpu_rounds)
+        .map(|((((row, rounds), error), drift), mut cpu)| RowResult {
             name: row.name.clone(),
             baselines: row.baselines.clone(),
             median: median(&mut rounds.clone()),
             spread: spread(&rounds),
+            cpu: (cpu.len() == rounds.len() && error.is_none()).then(|| median(&mut cpu)),
             rounds,
             drift,
             error,
@@ -350,6 +382,10 @@ mod tests {
             std::thread::sleep(self.per_op * ops as u32);
             Ok(started.elapsed())
         }
+        fn peer_pids(&self) -> Option<Vec<u32>> {
+            Some(Vec::new())
+        }
+
         fn finish(self: Box<Self>) -> io::Result<()> {
             Ok(())
         }
@@ -376,6 +412,7 @@ mod tests {
             median: us(micros),
             rounds: vec![us(micros)],
             spread: 0.0,
+            cpu: None,
             drift: None,
             error: None,
         };

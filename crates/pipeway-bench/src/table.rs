@@ -31,6 +31,13 @@ pub trait Subject {
     /// long they took. A wrong echo is an error (`InvalidData`), not a figure.
     fn run(&mut self, ops: usize) -> io::Result<Duration>;
 
+    /// The processes besides this one that do the subject's work (its
+    /// peers), whose CPU time counts toward its CPU figure (`cpu/op`,
+    /// `cpu_ns`). `None`, the default: the row shows no CPU figure.
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        None
+    }
+
     /// Disconnects and waits for the peer to end; a peer that failed (one
     /// that saw wrong bytes, say) makes this an error.
     fn finish(self: Box<Self>) -> io::Result<()>;
@@ -62,6 +69,9 @@ pub struct Row {
 ///             std::hint::black_box(i);
 ///         }
 ///         Ok(started.elapsed())
+///     }
+///     fn peer_pids(&self) -> Option<Vec<u32>> {
+///         Some(Vec::new()) // no peer: this process does all the work
 ///     }
 ///     fn finish(self: Box<Self>) -> std::io::Result<()> {
 ///         Ok(())
@@ -167,6 +177,16 @@ impl Table {
     /// The message size the table measures.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// Keeps only the rows whose names `keep` accepts; the others, and
+    /// comparisons with them, are dropped.
+    pub fn retain_rows(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.rows.retain(|row| keep(&row.name));
+        let names: Vec<String> = self.rows.iter().map(|row| row.name.clone()).collect();
+        for row in &mut self.rows {
+            row.baselines.retain(|base| names.contains(base));
+        }
     }
 
     /// Whether `row` is some other row's baseline, or compared with nothing.

@@ -62,6 +62,9 @@ fn a_quick_run_gives_one_verified_object_per_case_with_ratios_to_baselines_of_th
         assert_eq!(case["rounds"], 1, "{case}");
         assert!(case["spread"].is_f64(), "{case}");
         assert!(figure(case) > 0.0, "{case}");
+        if cfg!(target_os = "linux") {
+            assert!(case["cpu_ns"].as_f64().is_some_and(|ns| ns > 0.0), "{case}");
+        }
         let key = (
             case["group"].as_str().unwrap().to_owned(),
             case["table"].as_str().unwrap().to_owned(),
@@ -176,6 +179,26 @@ fn an_unknown_group_is_refused_by_name() {
     );
 }
 
+#[test]
+fn the_smb_serve_group_runs_only_when_named() {
+    if !cfg!(all(target_os = "linux", feature = "smb-serve")) {
+        return;
+    }
+    let every = bench(&["--list"], None);
+    assert!(every.status.success());
+    let listed = String::from_utf8_lossy(&every.stdout);
+    assert!(
+        !listed.lines().any(|l| l.starts_with("smb-serve ")),
+        "{listed}"
+    );
+    let named = bench(&["smb-serve", "--list"], None);
+    let listed = String::from_utf8_lossy(&named.stdout);
+    assert!(
+        listed.lines().any(|l| l.starts_with("smb-serve ")) && listed.contains("through Samba"),
+        "{listed}"
+    );
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn the_shm_group_runs_and_verifies_every_reply_of_the_channel() {
@@ -218,4 +241,32 @@ fn the_shm_group_runs_and_verifies_every_reply_of_the_channel() {
         .expect("the shm row");
     assert_eq!(shm["verified"], false, "{shm}");
     assert!(shm["error"].as_str().unwrap().contains("differs"), "{shm}");
+}
+
+#[test]
+fn json_with_markdown_gives_both_from_one_run_the_tables_on_stderr() {
+    let output = bench(
+        &[
+            "--quick",
+            "--json",
+            "--markdown",
+            "--rounds",
+            "1",
+            "pipes",
+            "--table",
+            "byte round trip, 64 B",
+            "--case",
+            "=raw std UnixStream",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let cases = cases(&output);
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0]["case"], "raw std UnixStream");
+    assert!(
+        stderr.contains("| raw std UnixStream |"),
+        "a markdown row on stderr: {stderr}"
+    );
 }

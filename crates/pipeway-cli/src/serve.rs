@@ -36,9 +36,66 @@ pub(crate) struct ServeArgs {
     mode: ModeArgs,
     #[command(flatten)]
     access: AccessArgs,
+    #[cfg(unix)]
+    #[command(flatten)]
+    smb: SmbArgs,
+}
+
+/// Serving SMB clients from other hosts, through Samba (Unix only).
+#[cfg(unix)]
+#[derive(Args, Debug)]
+struct SmbArgs {
+    /// Also serve SMB clients of other hosts (\\thishost\pipe\NAME), through
+    /// Samba's named-pipe hand-off; needs root (or see --smb-dir). The access
+    /// rules apply to them too: --allow-user takes DOMAIN\user or a SID.
+    #[arg(long)]
+    smb: bool,
+    /// Find Samba's np directory in this smb.conf instead of the default one.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "smb",
+        conflicts_with = "smb_dir"
+    )]
+    smb_conf: Option<std::path::PathBuf>,
+    /// Bind the SMB socket in this directory: Samba's np directory, or one of
+    /// the service's own that a root-placed symlink in it points into.
+    #[arg(long, value_name = "DIR", requires = "smb")]
+    smb_dir: Option<std::path::PathBuf>,
+}
+
+#[cfg(unix)]
+impl SmbArgs {
+    fn apply(&self, options: pipeway::ListenOptions) -> pipeway::ListenOptions {
+        use pipeway::smb::SmbOptions;
+        use pipeway::unix::ListenOptionsExt;
+        if !self.smb {
+            return options;
+        }
+        let smb = match (&self.smb_conf, &self.smb_dir) {
+            (_, Some(dir)) => SmbOptions::new().socket_dir(dir),
+            (Some(conf), None) => SmbOptions::new().smb_conf(conf),
+            (None, None) => SmbOptions::new(),
+        };
+        options.serve_smb(smb)
+    }
+}
+
+/// The listen options the arguments ask for, SMB clients included.
+fn listen_options(args: &ServeArgs) -> pipeway::ListenOptions {
+    let options = crate::listen_options(&args.mode, &args.access);
+    #[cfg(unix)]
+    let options = args.smb.apply(options);
+    options
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
+    #[cfg(unix)]
+    if args.echo && !args.mode.message && args.mode.direction().is_none() {
+        // A byte echo runs on the blocking face (see `crate::echo` for why).
+        let options = listen_options(&args);
+        return crate::echo::run(&args.name, &options, &shape(&args.mode, &args.access));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -50,8 +107,41 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The pipe as the first line describes it: mode, direction, instances.
+fn shape(mode: &ModeArgs, access: &AccessArgs) -> String {
+    format!(
+        "{}, {}{}",
+        if mode.message {
+            "message mode"
+        } else {
+            "byte mode"
+        },
+        mode.direction().unwrap_or_default(),
+        access
+            .max_instances
+            .map(|n| format!(", at most {}", plural(n, "client")))
+            .unwrap_or_default()
+    )
+}
+
+/// What the first line says about SMB clients, when the pipe serves them.
+pub(crate) fn smb_note(socket: Option<&std::path::Path>) -> String {
+    socket
+        .map(|path| format!(", and to SMB clients through Samba at {}", path.display()))
+        .unwrap_or_default()
+}
+
+/// What the first line says about stdin.
+pub(crate) fn stdin_note(direction: Direction) -> &'static str {
+    if direction == Direction::Outbound {
+        "; stdin goes to every client once one is connected"
+    } else {
+        "; stdin is not read (only --outbound sends it to clients)"
+    }
+}
+
 /// A peer as the connect lines show it: who, and what program it runs.
-fn describe(peer: &PeerIdentity) -> String {
+pub(crate) fn describe(peer: &PeerIdentity) -> String {
     // `pid 12, uid 1000 (ann), gid 1000`, as the library shows a peer.
     format!("{peer}, exe {}", executable(peer))
 }
@@ -75,35 +165,21 @@ enum Ended {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let options = crate::listen_options(&args.mode, &args.access);
+    let options = listen_options(&args);
     let direction = args.mode.direction().unwrap_or_default();
     if args.echo && direction != Direction::Duplex {
         return Err("--echo needs a duplex pipe (it reads and writes)".into());
     }
     let mut stop = Shutdown::new()?;
-    let shape = format!(
-        "{}, {direction}{}",
-        if args.mode.message {
-            "message mode"
-        } else {
-            "byte mode"
-        },
-        args.access
-            .max_instances
-            .map(|n| format!(", at most {}", plural(n, "client")))
-            .unwrap_or_default()
-    );
+    let shape = shape(&args.mode, &args.access);
 
     let listener = Listener::bind(&args.name, args.mode.message, &options)?;
+    let smb = smb_note(listener.smb_socket_path());
     eprintln!(
-        "serving {} at {} ({shape}){}",
+        "serving {} at {}{smb} ({shape}){}",
         listener.name(),
         listener.endpoint().display(),
-        if direction == Direction::Outbound {
-            "; stdin goes to every client once one is connected"
-        } else {
-            "; stdin is not read (only --outbound sends it to clients)"
-        }
+        stdin_note(direction)
     );
     let outbound = (direction == Direction::Outbound).then(Outbound::start);
     let input_ended = async {
@@ -206,6 +282,22 @@ impl Listener {
             Listener::Bytes(listener) => listener.endpoint(),
             Listener::Messages(listener) => listener.endpoint(),
         }
+    }
+
+    /// Where smbd hands SMB clients over, when the pipe serves them.
+    #[cfg(unix)]
+    fn smb_socket_path(&self) -> Option<&std::path::Path> {
+        use pipeway::unix::ListenerExt;
+        match self {
+            Listener::Bytes(listener) => listener.smb_socket_path(),
+            Listener::Messages(listener) => listener.smb_socket_path(),
+        }
+    }
+
+    /// Windows serves no SMB clients of its own (the system does).
+    #[cfg(windows)]
+    fn smb_socket_path(&self) -> Option<&std::path::Path> {
+        None
     }
 }
 
@@ -359,14 +451,14 @@ async fn serve_messages(
 /// SIGINT or SIGTERM (Ctrl+C or Ctrl+Break on Windows): stop accepting, so
 /// the listener is dropped and its socket file removed.
 #[cfg(unix)]
-struct Shutdown {
+pub(crate) struct Shutdown {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 #[cfg(unix)]
 impl Shutdown {
-    fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
@@ -374,7 +466,7 @@ impl Shutdown {
         })
     }
 
-    async fn requested(&mut self) {
+    pub(crate) async fn requested(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
@@ -383,21 +475,21 @@ impl Shutdown {
 }
 
 #[cfg(windows)]
-struct Shutdown {
+pub(crate) struct Shutdown {
     interrupt: tokio::signal::windows::CtrlC,
     terminate: tokio::signal::windows::CtrlBreak,
 }
 
 #[cfg(windows)]
 impl Shutdown {
-    fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         Ok(Self {
             interrupt: tokio::signal::windows::ctrl_c()?,
             terminate: tokio::signal::windows::ctrl_break()?,
         })
     }
 
-    async fn requested(&mut self) {
+    pub(crate) async fn requested(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}

@@ -14,6 +14,9 @@ use crate::sys::unix::framing::{MessageReader, RecordBuffer, RecordIo, scatter};
 use crate::sys::unix::socket::Received;
 use crate::wire::{Hello, MAX_RECORD_PAYLOAD, MESSAGE_HEADER_LEN};
 
+mod samba;
+pub use samba::samba_messages;
+
 /// The server's hello: whatever decodes encodes back to the same hello.
 pub fn hello(data: &[u8]) {
     if let Ok(hello) = Hello::decode(data) {
@@ -294,6 +297,23 @@ pub fn shm_setup(data: &[u8]) {
     }
 }
 
+/// The handle values a Windows server sends after the set-up message:
+/// whatever the decoder accepts re-encodes to the same bytes, and names
+/// three distinct, plausible handle values.
+pub fn shm_handles(data: &[u8]) {
+    use crate::shm::layout::HandleOffer;
+    if let Ok(offer) = HandleOffer::decode(data) {
+        assert_eq!(&offer.encode()[..], data);
+        let values = [offer.memory, offer.wakes_server, offer.wakes_client];
+        assert!(
+            values
+                .iter()
+                .all(|&v| v != 0 && v % 4 == 0 && v <= u32::MAX as u64)
+        );
+        assert!(values[0] != values[1] && values[1] != values[2] && values[0] != values[2]);
+    }
+}
+
 /// A ring the peer wrote: the first 8 bytes are its `head`, the next 8 the
 /// consumer's `tail`, the rest the ring's bytes (up to 4 KiB, a power of
 /// two). Walks the records as the channel's receiver does: every record the
@@ -347,7 +367,7 @@ mod tests {
     use super::*;
 
     /// Records as the fuzz input spells them.
-    fn spell(head: &[u8], records: &[&[u8]]) -> Vec<u8> {
+    pub(super) fn spell(head: &[u8], records: &[&[u8]]) -> Vec<u8> {
         let mut data = head.to_vec();
         for record in records {
             data.extend_from_slice(&(record.len() as u16).to_le_bytes());
@@ -425,6 +445,14 @@ mod tests {
         let setup = std::fs::read(path).unwrap();
         assert!(crate::shm::layout::Setup::decode(&setup).is_ok());
         shm_setup(&setup);
+        let path = format!(
+            "{}/../../fuzz/seeds/shm_handles/three-handles",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let handles = std::fs::read(path).unwrap();
+        assert!(crate::shm::layout::HandleOffer::decode(&handles).is_ok());
+        shm_handles(&handles);
+        shm_handles(&[0xff; 24]);
         shm_ring(&[0xff; 64]);
         shm_ring(&[]);
     }

@@ -28,6 +28,8 @@ pub mod remote;
 mod sealed;
 pub mod shm;
 mod show;
+#[cfg(all(unix, feature = "remote"))]
+pub mod smb;
 mod stream;
 mod sync;
 mod sys;

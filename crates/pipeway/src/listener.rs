@@ -110,7 +110,7 @@ impl PipeListener {
         self.inner.endpoint()
     }
 
-    #[cfg(windows)]
+    #[cfg(any(windows, feature = "remote"))]
     pub(crate) fn sys(&self) -> &sys::Listener {
         &self.inner
     }
@@ -188,7 +188,7 @@ impl MessageListener {
         self.inner.endpoint()
     }
 
-    #[cfg(windows)]
+    #[cfg(any(windows, feature = "remote"))]
     pub(crate) fn sys(&self) -> &sys::Listener {
         &self.inner
     }

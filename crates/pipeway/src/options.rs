@@ -198,6 +198,9 @@ pub struct ListenOptions {
     pub(crate) max_message_size: usize,
     #[cfg(windows)]
     pub(crate) windows: WindowsListen,
+    /// Also serve SMB clients through Samba (`pipeway::unix::ListenOptionsExt::serve_smb`).
+    #[cfg(all(unix, feature = "remote"))]
+    pub(crate) smb: Option<crate::smb::SmbOptions>,
 }
 
 /// The Windows-only settings of a listener, set through
@@ -233,6 +236,8 @@ impl ListenOptions {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             #[cfg(windows)]
             windows: WindowsListen::default(),
+            #[cfg(all(unix, feature = "remote"))]
+            smb: None,
         }
     }
 

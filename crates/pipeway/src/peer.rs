@@ -50,6 +50,9 @@ pub struct PeerIdentity {
     pub(crate) process: crate::process::ProcessSlot,
     /// The host serving a pipe on another host.
     pub(crate) remote: Option<Arc<RemoteHost>>,
+    /// The SMB caller, for a client Samba handed over.
+    #[cfg(all(unix, feature = "remote"))]
+    pub(crate) smb: Option<std::sync::Arc<crate::smb::SmbCaller>>,
 }
 
 /// The host at the other end of a remote pipe (`\\host\pipe\name`), and
@@ -123,6 +126,7 @@ impl PeerIdentity {
             user_name: OnceLock::from(None),
             process: crate::process::no_process("the peer is on another host"),
             remote: Some(Arc::new(host)),
+            smb: None,
         }
     }
 
@@ -170,6 +174,13 @@ impl PeerIdentity {
         self.process = process;
         self
     }
+
+    /// The SMB caller, when Samba handed this client over from another
+    /// host (see [`crate::smb`]); `None` for a local client.
+    #[cfg(all(unix, feature = "remote"))]
+    pub fn smb(&self) -> Option<&crate::smb::SmbCaller> {
+        self.smb.as_deref()
+    }
 }
 
 impl fmt::Debug for PeerIdentity {
@@ -190,6 +201,10 @@ impl fmt::Debug for PeerIdentity {
             Ok(process) => d.field("process", process),
             Err(why) => d.field("process", why),
         };
+        #[cfg(all(unix, feature = "remote"))]
+        if let Some(smb) = &self.smb {
+            d.field("smb", smb);
+        }
         d.finish()
     }
 }
@@ -214,6 +229,10 @@ impl fmt::Display for PeerIdentity {
         }
         #[cfg(unix)]
         write!(f, ", gid {}", self.gid)?;
+        #[cfg(all(unix, feature = "remote"))]
+        if let Some(smb) = &self.smb {
+            write!(f, ", {smb}")?;
+        }
         Ok(())
     }
 }

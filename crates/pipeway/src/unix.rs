@@ -114,6 +114,10 @@ pub trait ListenOptionsExt: Sealed {
     fn deny_uid(self, uid: u32) -> Self;
     /// Refuses members of the group with this gid.
     fn deny_gid(self, gid: u32) -> Self;
+    /// Also serves SMB clients from other hosts, through Samba, with their
+    /// SMB identity: see [`crate::smb`].
+    #[cfg(feature = "remote")]
+    fn serve_smb(self, options: crate::smb::SmbOptions) -> Self;
 }
 
 impl ListenOptionsExt for ListenOptions {
@@ -131,6 +135,11 @@ impl ListenOptionsExt for ListenOptions {
     }
     fn deny_gid(mut self, gid: u32) -> Self {
         self.access.deny_groups.push(Account::Id(gid));
+        self
+    }
+    #[cfg(feature = "remote")]
+    fn serve_smb(mut self, options: crate::smb::SmbOptions) -> Self {
+        self.smb = Some(options);
         self
     }
 }
@@ -152,17 +161,29 @@ impl ConnectOptionsExt for ConnectOptions {
 pub trait ListenerExt: Sealed {
     /// The path of the listener's socket file.
     fn socket_path(&self) -> &Path;
+    /// The path of the socket smbd hands SMB clients to, when the listener
+    /// serves them ([`ListenOptionsExt::serve_smb`]).
+    #[cfg(feature = "remote")]
+    fn smb_socket_path(&self) -> Option<&Path>;
 }
 
 impl ListenerExt for crate::PipeListener {
     fn socket_path(&self) -> &Path {
         self.endpoint()
     }
+    #[cfg(feature = "remote")]
+    fn smb_socket_path(&self) -> Option<&Path> {
+        self.sys().smb_path()
+    }
 }
 
 impl ListenerExt for crate::MessageListener {
     fn socket_path(&self) -> &Path {
         self.endpoint()
+    }
+    #[cfg(feature = "remote")]
+    fn smb_socket_path(&self) -> Option<&Path> {
+        self.sys().smb_path()
     }
 }
 
@@ -216,12 +237,20 @@ impl ListenerExt for crate::tokio::PipeListener {
     fn socket_path(&self) -> &Path {
         self.endpoint()
     }
+    #[cfg(feature = "remote")]
+    fn smb_socket_path(&self) -> Option<&Path> {
+        self.sys().smb_path()
+    }
 }
 
 #[cfg(feature = "tokio")]
 impl ListenerExt for crate::tokio::MessageListener {
     fn socket_path(&self) -> &Path {
         self.endpoint()
+    }
+    #[cfg(feature = "remote")]
+    fn smb_socket_path(&self) -> Option<&Path> {
+        self.sys().smb_path()
     }
 }
 

@@ -1,17 +1,21 @@
 //! Named shared memory and the shared-memory channel, across processes:
 //! request/response, either side killed mid-message, stale memory left by a
-//! killed creator, and wrong size, permission and name errors.
-#![cfg(unix)]
+//! killed creator, and wrong size, permission and name errors. The
+//! channel's tests run on Windows too (under Wine in scripts/test-windows.sh);
+//! what only a Unix backend has (files under /dev/shm, other users by uid,
+//! stale memory) is marked `#[cfg(unix)]`.
 
 mod common;
 mod roles;
 
 use std::time::Duration;
 
-use common::{NOBODY, require_root, unique, within};
-use pipeway::shm::{
-    SharedMemory, ShmAccess, ShmChannel, ShmChannelOptions, ShmError, ShmListener, ShmOptions,
-};
+#[cfg(unix)]
+use common::{NOBODY, require_root};
+use common::{unique, within};
+#[cfg(unix)]
+use pipeway::shm::ShmOptions;
+use pipeway::shm::{SharedMemory, ShmAccess, ShmChannel, ShmChannelOptions, ShmError, ShmListener};
 use pipeway::{ConnectOptions, ListenOptions};
 use roles::{Peer, say};
 
@@ -99,8 +103,9 @@ fn another_process_reads_what_the_creator_wrote_and_sees_who_created_it() {
     let mut text = [0u8; 16];
     memory.read_at(0, &mut text).unwrap();
     assert_eq!(&text, b"from the creator");
-    let identity = memory.creator().unwrap();
-    assert_eq!(identity.pid(), Some(creator.pid()));
+    // Windows does not keep the creator's pid for an opener.
+    #[cfg(unix)]
+    assert_eq!(memory.creator().unwrap().pid(), Some(creator.pid()));
     // Read-only means read-only.
     assert!(matches!(
         memory.write_at(0, b"x"),
@@ -111,6 +116,7 @@ fn another_process_reads_what_the_creator_wrote_and_sees_who_created_it() {
     assert!(memory.read_at(8190, &mut [0u8; 4]).is_err());
 }
 
+#[cfg(unix)]
 #[test]
 fn creating_a_live_name_fails_and_names_the_holder() {
     let name = unique("shm-live");
@@ -132,6 +138,7 @@ fn creating_a_live_name_fails_and_names_the_holder() {
     assert_eq!(entry.mode, 0o600);
 }
 
+#[cfg(unix)]
 #[test]
 fn memory_left_by_a_killed_creator_is_stale_and_reclaimed() {
     let name = unique("shm-stale");
@@ -161,6 +168,7 @@ fn memory_left_by_a_killed_creator_is_stale_and_reclaimed() {
     assert!(!path.exists(), "the creator removes its name when dropped");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_file_that_is_not_shared_memory_is_never_removed() {
     let name = unique("shm-notours");
@@ -196,6 +204,7 @@ fn wrong_sizes_and_names_are_typed_errors() {
         Err(ShmError::InvalidSize { .. })
     ));
     // What a file mode cannot say is refused, not silently widened.
+    #[cfg(unix)]
     assert!(matches!(
         SharedMemory::create_with(
             &unique("shm-deny"),
@@ -217,6 +226,7 @@ fn local_names_are_the_same_memory() {
     assert_eq!(&buf, b"hi");
 }
 
+#[cfg(unix)]
 #[test]
 fn owner_only_memory_refuses_another_user() {
     if !require_root() {
@@ -234,6 +244,7 @@ fn owner_only_memory_refuses_another_user() {
     assert_eq!(peer.wait(), 0, "everyone includes nobody");
 }
 
+#[cfg(unix)]
 #[test]
 fn the_channel_pipe_refuses_another_user() {
     if !require_root() {
@@ -410,4 +421,56 @@ async fn the_tokio_face_echoes_and_survives_a_cancelled_receive() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// A server that sends handle values naming no section or event (here a
+/// file of the client's own, or nothing at all) is refused before anything
+/// is mapped, and the client's own handle is left open.
+#[cfg(windows)]
+#[test]
+fn handle_values_that_name_no_section_or_event_are_refused_and_left_open() {
+    use std::io::Write;
+    use std::os::windows::io::AsRawHandle;
+
+    use pipeway::shm::layout::{HandleOffer, Setup};
+
+    let path = std::env::temp_dir().join(unique("shm-own-file"));
+    let mut own_file = std::fs::File::create(&path).unwrap();
+    let file_value = own_file.as_raw_handle() as usize as u64;
+    let offers = [
+        HandleOffer {
+            memory: file_value,
+            wakes_server: 0xff_fff0,
+            wakes_client: 0xff_fff4,
+        },
+        HandleOffer {
+            memory: 0xff_fff8,
+            wakes_server: 0xff_fff0,
+            wakes_client: 0xff_fff4,
+        },
+    ];
+    for (offer, names) in offers.into_iter().zip(["File", "no object"]) {
+        let name = unique("shm-bad-handles");
+        let listener = pipeway::PipeListener::bind(&name).unwrap();
+        let serving = std::thread::spawn(move || {
+            let mut pipe = listener.accept().unwrap();
+            let setup = Setup {
+                ring_size: 4096,
+                max_message: 1 << 20,
+            };
+            pipe.write_all(&setup.encode()).unwrap();
+            pipe.write_all(&offer.encode()).unwrap();
+            pipe
+        });
+        let result = ShmChannel::connect(&name);
+        let _server_end = serving.join().unwrap();
+        match result {
+            Err(ShmError::Protocol(why)) => assert!(why.contains(names), "{why}"),
+            other => panic!("expected a protocol error, got {other:?}"),
+        }
+    }
+    own_file.write_all(b"still open").unwrap();
+    drop(own_file);
+    assert_eq!(std::fs::read(&path).unwrap(), b"still open");
+    std::fs::remove_file(&path).unwrap();
 }

@@ -44,6 +44,17 @@ pub(crate) struct Reading {
     ok: bool,
 }
 
+impl Reading {
+    /// Whether this is `reading(seq)`, checked without building one.
+    pub(crate) fn is(&self, seq: u64) -> bool {
+        self.seq == seq
+            && self.sensor == 12
+            && self.value == 21.5
+            && self.unit == "celsius"
+            && self.ok
+    }
+}
+
 pub(crate) fn reading(seq: u64) -> Reading {
     Reading {
         sensor: 12,
@@ -108,7 +119,12 @@ fn tables() -> Vec<Table> {
     })
     .row_vs("channel request (tokio), JSON", &[&raw_tokio], |cx| {
         Requests::start(cx, "json")
-    });
+    })
+    .row_vs(
+        "channel request (blocking client), postcard",
+        &[&raw_std],
+        BlockingRequests::start,
+    );
 
     let throughput = Table::throughput(
         format!("Channel throughput, {} messages", size_label(CHUNK)),
@@ -125,7 +141,12 @@ fn tables() -> Vec<Table> {
     .row_vs(
         "channel send (tokio), postcard",
         &[RAW_TOKIO, RAW_STD],
-        |cx| Transfer::start(cx),
+        Transfer::start,
+    )
+    .row_vs(
+        "channel send (blocking client), postcard",
+        &[RAW_STD],
+        BlockingTransfer::start,
     );
 
     vec![requests, throughput, broadcast::table()]
@@ -200,9 +221,121 @@ impl Subject for Requests {
         self.rt.block_on(task).map_err(io::Error::other)?
     }
 
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
+    }
+
     fn finish(mut self: Box<Self>) -> io::Result<()> {
         if let Some(client) = self.client.take() {
             self.rt.block_on(client.close()).map_err(channel_error)?;
+        }
+        self.peer.finish()
+    }
+}
+
+/// Typed requests from the blocking client (no runtime in this process).
+struct BlockingRequests {
+    client: Option<pipeway_channel::blocking::Client<Reading>>,
+    seq: u64,
+    peer: Peer,
+}
+
+impl BlockingRequests {
+    fn start(cx: &Context) -> io::Result<Box<dyn Subject>> {
+        let (peer, name) = spawn_server(cx, "postcard")?;
+        let client = pipeway_channel::blocking::Client::<Reading>::builder()
+            .codec(Postcard)
+            .connect(name.as_str())
+            .map_err(channel_error)?;
+        Ok(Box::new(Self {
+            client: Some(client),
+            seq: 1 << 20,
+            peer,
+        }))
+    }
+}
+
+impl Subject for BlockingRequests {
+    fn run(&mut self, ops: usize) -> io::Result<Duration> {
+        let client = self.client.as_mut().expect("connected until finish");
+        let started = Instant::now();
+        for seq in self.seq..self.seq + ops as u64 {
+            let request = reading(seq);
+            let reply = client.request(&request).map_err(channel_error)?;
+            if reply != request {
+                return Err(mismatch(format!("request {seq} answered with {reply:?}")));
+            }
+        }
+        self.seq += ops as u64;
+        Ok(started.elapsed())
+    }
+
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
+    }
+
+    fn finish(mut self: Box<Self>) -> io::Result<()> {
+        if let Some(client) = self.client.take() {
+            client.close().map_err(channel_error)?;
+        }
+        self.peer.finish()
+    }
+}
+
+/// One-way chunks from the blocking client, then a tally request.
+struct BlockingTransfer {
+    client: Option<pipeway_channel::blocking::Client<Up, Tally>>,
+    stamps: StreamCheck,
+    message: Up,
+    peer: Peer,
+}
+
+impl BlockingTransfer {
+    fn start(cx: &Context) -> io::Result<Box<dyn Subject>> {
+        let (peer, name) = spawn_server(cx, "transfer")?;
+        let client = pipeway_channel::blocking::Client::<Up, Tally>::builder()
+            .codec(Postcard)
+            .connect(name.as_str())
+            .map_err(channel_error)?;
+        Ok(Box::new(Self {
+            client: Some(client),
+            stamps: StreamCheck::new(CHUNK, STREAM_SALT),
+            message: Up::Chunk(ByteBuf::from(vec![0x5a; CHUNK])),
+            peer,
+        }))
+    }
+}
+
+impl Subject for BlockingTransfer {
+    fn run(&mut self, ops: usize) -> io::Result<Duration> {
+        let client = self.client.as_mut().expect("connected until finish");
+        let started = Instant::now();
+        for _ in 0..ops {
+            for _ in 0..TOTAL / CHUNK {
+                if let Up::Chunk(chunk) = &mut self.message {
+                    self.stamps.fill(chunk);
+                }
+                client.send(&self.message).map_err(channel_error)?;
+            }
+            let tally = client.request(&Up::Tally).map_err(channel_error)?;
+            let expected = Tally {
+                bytes: TOTAL as u64,
+                ok: true,
+            };
+            if tally != expected {
+                return Err(mismatch(format!("the server counted {tally:?}")));
+            }
+        }
+        Ok(started.elapsed())
+    }
+
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
+    }
+
+    fn finish(mut self: Box<Self>) -> io::Result<()> {
+        if let Some(client) = self.client.take() {
+            client.close().map_err(channel_error)?;
         }
         self.peer.finish()
     }
@@ -274,6 +407,10 @@ impl Subject for Transfer {
         })
     }
 
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
+    }
+
     fn finish(mut self: Box<Self>) -> io::Result<()> {
         if let Some(client) = self.client.take() {
             self.rt.block_on(client.close()).map_err(channel_error)?;
@@ -282,20 +419,26 @@ impl Subject for Transfer {
     }
 }
 
-/// The server role: `KIND NAME`; serves one client until it leaves.
+/// The server role: `KIND NAME`; serves one client until it leaves. The
+/// event loop runs in a task of its own, as the tokio clients' requests do:
+/// `block_on`'s own future, woken by another task, makes the current-thread
+/// scheduler poll the driver once more per event.
 fn serve(args: &[String]) -> io::Result<()> {
     let kind: String = arg(args, 0)?;
     let name: String = arg(args, 1)?;
     runtime()?.block_on(async {
-        match kind.as_str() {
-            "json" => serve_requests(Json, &name).await,
-            "postcard" => serve_requests(Postcard, &name).await,
-            "transfer" => serve_transfers(&name).await,
-            other => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("no channel server {other}"),
-            )),
-        }
+        let serving = match kind.as_str() {
+            "json" => tokio::spawn(async move { serve_requests(Json, &name).await }),
+            "postcard" => tokio::spawn(async move { serve_requests(Postcard, &name).await }),
+            "transfer" => tokio::spawn(async move { serve_transfers(&name).await }),
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("no channel server {other}"),
+                ));
+            }
+        };
+        serving.await.map_err(io::Error::other)?
     })
 }
 

@@ -98,6 +98,10 @@ impl Subject for CClient {
         }
     }
 
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.client.id(), self.server.id()])
+    }
+
     fn finish(self: Box<Self>) -> io::Result<()> {
         let client = self.client.finish();
         let server = if self.terminate {

@@ -86,6 +86,10 @@ impl<T: Exchange> Subject for Echo<T> {
         Ok(elapsed)
     }
 
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
+    }
+
     fn finish(mut self: Box<Self>) -> io::Result<()> {
         drop(self.io.take());
         self.peer.finish()
@@ -158,6 +162,10 @@ impl<T: AsyncExchange> Subject for AsyncEcho<T> {
         })?;
         self.pattern.check_full()?;
         Ok(elapsed)
+    }
+
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {
@@ -274,6 +282,10 @@ impl<S: Read + Write> Subject for Transfer<S> {
         Ok(started.elapsed())
     }
 
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
+    }
+
     fn finish(mut self: Box<Self>) -> io::Result<()> {
         drop(self.stream.take());
         self.peer.finish()
@@ -335,6 +347,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Subject for AsyncTransfer<S> {
             }
             Ok(started.elapsed())
         })
+    }
+
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {

@@ -31,6 +31,8 @@ const ROLE: &str = "grpc-server";
 const TCP: &str = "tonic, TCP loopback";
 const UDS: &str = "tonic, tokio UnixStream";
 const PIPE: &str = "pipeway-grpc pipe (PipeChannel)";
+const PIPE_NO_RETRY: &str = "pipeway-grpc pipe (PipeChannel, no transparent retry)";
+const PIPE_BARE: &str = "pipeway-grpc pipe (bare tonic Channel)";
 /// The same, the server's `:authority` fix off: the fix's cost on calls
 /// that need no fix (decoding each header block).
 const PIPE_UNFIXED: &str = "pipeway-grpc pipe, server's :authority fix off";
@@ -44,6 +46,12 @@ fn tables() -> Vec<Table> {
             .row(TCP, |cx| Calls::start(cx, Transport::Tcp))
             .row_vs(UDS, &[TCP], |cx| Calls::start(cx, Transport::Uds))
             .row_vs(PIPE, &[TCP, UDS], |cx| Calls::start(cx, Transport::Pipe))
+            .row_vs(PIPE_NO_RETRY, &[TCP, UDS], |cx| {
+                Calls::start(cx, Transport::PipeNoRetry)
+            })
+            .row_vs(PIPE_BARE, &[TCP, UDS], |cx| {
+                Calls::start(cx, Transport::PipeBare)
+            })
             .row_vs(PIPE_UNFIXED, &[TCP, PIPE], |cx| {
                 Calls::start(cx, Transport::PipeUnfixed)
             }),
@@ -55,6 +63,8 @@ enum Transport {
     Tcp,
     Uds,
     Pipe,
+    PipeNoRetry,
+    PipeBare,
     PipeUnfixed,
 }
 
@@ -100,7 +110,9 @@ impl Calls {
         let (key, endpoint) = match transport {
             Transport::Tcp => ("tcp", "127.0.0.1:0".to_owned()),
             Transport::Uds => ("uds", cx.socket_path("grpc").display().to_string()),
-            Transport::Pipe => ("pipe", cx.unique("grpc")),
+            Transport::Pipe | Transport::PipeNoRetry | Transport::PipeBare => {
+                ("pipe", cx.unique("grpc"))
+            }
             Transport::PipeUnfixed => ("pipe-unfixed", cx.unique("grpc")),
         };
         let mut peer = Peer::spawn(ROLE, &[key.into(), endpoint.clone()], cx.cpu())?;
@@ -129,6 +141,18 @@ impl Calls {
                     pipeway_grpc::connect(endpoint.as_str())
                         .await
                         .map_err(grpc_error)?,
+                )),
+                Transport::PipeNoRetry => Stub::Pipe(MyServiceClient::new(
+                    pipeway_grpc::connect(endpoint.as_str())
+                        .await
+                        .map_err(grpc_error)?
+                        .transparent_retry(false),
+                )),
+                Transport::PipeBare => Stub::Tonic(MyServiceClient::new(
+                    pipeway_grpc::connect(endpoint.as_str())
+                        .await
+                        .map_err(grpc_error)?
+                        .into_channel(),
                 )),
             })
         })?;
@@ -164,6 +188,10 @@ impl Subject for Calls {
             }
             Ok(started.elapsed())
         })
+    }
+
+    fn peer_pids(&self) -> Option<Vec<u32>> {
+        Some(vec![self.peer.id()])
     }
 
     fn finish(mut self: Box<Self>) -> io::Result<()> {

@@ -81,7 +81,7 @@ fn tables() -> Vec<Table> {
         .row(std_bytes.clone(), move |cx| {
             pipes::start(cx, pipes::Kind::Std, pipes::Op::Echo(size))
         });
-    for record in [16 << 10, 32 << 10, 64 << 10, 128 << 10] {
+    for record in [16 << 10, 32 << 10, 64 << 10, 128 << 10, 192 << 10] {
         records = records.row_vs(
             format!("{SEQPACKET}, {} records", size_label(record)),
             &[&std_bytes],

@@ -23,6 +23,8 @@ pub mod seqpacket;
 pub mod shm;
 #[cfg(all(target_os = "linux", feature = "smb"))]
 pub mod smb;
+#[cfg(all(target_os = "linux", feature = "smb-serve"))]
+pub mod smb_serve;
 
 use crate::Group;
 
@@ -43,5 +45,7 @@ pub fn all() -> Vec<Group> {
         smb::group(),
         #[cfg(target_os = "linux")]
         shm::group(),
+        #[cfg(all(target_os = "linux", feature = "smb-serve"))]
+        smb_serve::group(),
     ]
 }

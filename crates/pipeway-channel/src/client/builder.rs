@@ -17,7 +17,7 @@ use crate::codec::{Codec, Json};
 use crate::error::Result;
 use crate::framer::Framer;
 use crate::handshake::{self, DEFAULT_HANDSHAKE_TIMEOUT, Hello, Role};
-use crate::outbox::Outbox;
+use crate::outbox::{ByteBudget, Outbox, QUEUE_BYTES};
 use crate::wire::DEFAULT_MAX_MESSAGE_SIZE;
 
 use super::Backoff;
@@ -148,7 +148,8 @@ where
 
     /// How many messages may wait to be sent (default
     /// [`DEFAULT_CLIENT_QUEUE_CAPACITY`]), which bounds the sends queued
-    /// while reconnecting. At least 1.
+    /// while reconnecting. At least 1. The queue is also full while it
+    /// holds 1 MiB of encoded messages.
     pub fn queue_capacity(mut self, messages: usize) -> Self {
         self.queue_capacity = messages.max(1);
         self
@@ -228,6 +229,7 @@ where
             state,
             close: CancellationToken::new(),
             unsent: AtomicUsize::new(0),
+            queued_bytes: ByteBudget::new(QUEUE_BYTES),
         });
         let driver = Driver {
             name,
@@ -241,7 +243,7 @@ where
             decoder: framer.clone(),
             events,
             queue: queue.downgrade(),
-            outbox: Outbox::new(rx),
+            outbox: Outbox::with_budget(rx, shared.queued_bytes.clone()),
         };
         tokio::spawn(driver.run(stream));
         let client = Client {

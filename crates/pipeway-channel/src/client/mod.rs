@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use crate::codec::Json;
 use crate::error::{Error, Result};
 use crate::framer::{Decode, Encode};
+use crate::outbox::ByteBudget;
 use crate::wire::Kind;
 
 use waiting::Waiting;
@@ -68,6 +69,8 @@ pub(crate) struct Shared {
     close: CancellationToken,
     /// Frames left unsent when the client closed.
     unsent: AtomicUsize,
+    /// The bytes of the frames in the queue (see [`ByteBudget`]).
+    pub(crate) queued_bytes: Arc<ByteBudget>,
 }
 
 /// Forgets a request however its future ends (reply, error, timeout, drop).
@@ -184,10 +187,21 @@ where
     /// [`Error::QueueFull`] (or [`Error::Reconnecting`]) if the queue is full.
     pub fn try_send(&self, message: &Up) -> Result<()> {
         let frame = self.inner.encoder.frame(Kind::Message, 0, message)?;
+        let bytes = &self.inner.shared.queued_bytes;
+        if !bytes.has_room() {
+            return Err(self.full_error());
+        }
+        let len = frame.len();
+        bytes.add(len);
         match self.inner.queue.try_send(frame) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(self.full_error()),
-            Err(TrySendError::Closed(_)) => Err(Error::Closed),
+            Err(err) => {
+                bytes.release(len);
+                match err {
+                    TrySendError::Full(_) => Err(self.full_error()),
+                    TrySendError::Closed(_) => Err(Error::Closed),
+                }
+            }
         }
     }
 
@@ -242,12 +256,25 @@ where
         }
     }
 
-    /// Queues a frame, waiting for room only while connected.
+    /// Queues a frame, waiting for room (in frames and in bytes) only while
+    /// connected.
     async fn enqueue(&self, frame: Bytes) -> Result<()> {
-        let frame = match self.inner.queue.try_send(frame) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(_)) => return Err(Error::Closed),
-            Err(TrySendError::Full(frame)) => frame,
+        let bytes = &self.inner.shared.queued_bytes;
+        let len = frame.len();
+        let frame = if bytes.has_room() {
+            bytes.add(len);
+            match self.inner.queue.try_send(frame) {
+                Ok(()) => return Ok(()),
+                Err(err) => {
+                    bytes.release(len);
+                    match err {
+                        TrySendError::Closed(_) => return Err(Error::Closed),
+                        TrySendError::Full(frame) => frame,
+                    }
+                }
+            }
+        } else {
+            frame
         };
         let mut state = self.inner.state.clone();
         loop {
@@ -256,10 +283,15 @@ where
                 ConnectionState::Reconnecting { .. } => return Err(self.full_error()),
                 ConnectionState::Closed => return Err(Error::Closed),
             }
+            let room = async {
+                bytes.room().await;
+                self.inner.queue.reserve().await
+            };
             tokio::select! {
-                permit = self.inner.queue.reserve() => {
+                permit = room => {
                     return match permit {
                         Ok(permit) => {
+                            bytes.add(len);
                             permit.send(frame);
                             Ok(())
                         }

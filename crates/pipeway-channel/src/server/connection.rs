@@ -310,16 +310,23 @@ async fn pump(
 ) -> std::io::Result<()> {
     let closing = close.cancelled();
     tokio::pin!(closing);
+    // A close is seen by a load at the top of each batch; the `closing`
+    // future is polled only while the pump waits (it registers a waker
+    // under a lock on every poll, so polling it ahead of work that is ready
+    // cost every batch two of those).
     loop {
-        tokio::select! {
-            biased;
-            _ = &mut closing => break,
-            more = outbox.fill() => if !more { return Ok(()) },
+        if close.is_cancelled() {
+            break;
         }
         tokio::select! {
             biased;
+            more = outbox.fill() => if !more { return Ok(()) },
             _ = &mut closing => break,
+        }
+        tokio::select! {
+            biased;
             written = outbox.write(write) => written?,
+            _ = &mut closing => break,
         }
     }
     outbox.close();
@@ -374,20 +381,31 @@ async fn read_task<In, Out>(
     tokio::pin!(killed, written);
     let mut watch_writer = true;
     let ended = loop {
-        let next = tokio::select! {
-            biased;
-            _ = &mut killed => break None,
-            _ = &mut written, if watch_writer => {
-                if slot.close.is_cancelled() {
-                    // A close we asked for is complete.
-                    break None;
-                }
-                // Writing failed: the peer is likely gone, but read what it
-                // sent before it went.
-                watch_writer = false;
-                continue;
+        // The kill and the writer's end are seen by a load before each
+        // frame, so they still come first; their futures are polled only
+        // when no frame is ready (each poll registers a waker under a lock:
+        // polled ahead of every frame, they cost each request four of those).
+        let next = if slot.kill.is_cancelled() {
+            break None;
+        } else if watch_writer && writer_done.is_cancelled() {
+            None
+        } else {
+            tokio::select! {
+                biased;
+                next = frames.next() => Some(next),
+                _ = &mut killed => break None,
+                _ = &mut written, if watch_writer => None,
             }
-            next = frames.next() => next,
+        };
+        let Some(next) = next else {
+            if slot.close.is_cancelled() {
+                // A close we asked for is complete.
+                break None;
+            }
+            // Writing failed: the peer is likely gone, but read what it
+            // sent before it went.
+            watch_writer = false;
+            continue;
         };
         match next {
             Some(Ok(frame)) => dispatch(frame, &slot, &shared, &*decoder, &sink).await,

@@ -270,7 +270,13 @@ impl<In, Out> Sink<In, Out> {
         match self {
             // With the stream dropped the event goes too; a request's
             // responder then answers `no_reply`.
-            Sink::Events(tx) => drop(tx.send(event).await),
+            // Room first without waiting (the common case), as the client's
+            // reader does.
+            Sink::Events(tx) => {
+                if let Err(mpsc::error::TrySendError::Full(event)) = tx.try_send(event) {
+                    drop(tx.send(event).await);
+                }
+            }
             Sink::Handler(handler) => match event {
                 Event::Message { client, message } => {
                     if let Some(out) = run(&**handler, client, message).await {

@@ -151,6 +151,11 @@ impl Error {
             Error::Busy { .. } => K::ResourceBusy,
             Error::MessageTooLong { .. } => K::InvalidInput,
             Error::ConnectionLost { .. } => K::ConnectionReset,
+            // The pipe's server turned the client away at the open.
+            Error::Status {
+                status: status::CONNECTION_DISCONNECTED,
+                ..
+            } => K::ConnectionRefused,
             Error::Status { .. } => K::Other,
             Error::Protocol { .. } => K::InvalidData,
             Error::TimedOut => K::TimedOut,

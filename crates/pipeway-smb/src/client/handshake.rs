@@ -301,3 +301,30 @@ fn logon_error(host: &str, user: &str, code: u32) -> Error {
         other => Error::from_status(host, "SESSION_SETUP", other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Preauth;
+    use crate::client::crypto::signing::tests::hex;
+
+    /// Microsoft's published example ("SMB 3.1.1 Pre-authentication integrity
+    /// in Windows 10", Open Specifications blog, 2015): the chain starts from
+    /// 64 zero bytes and hashes the NEGOTIATE request as sent.
+    #[test]
+    fn preauth_chain_matches_microsofts_example() {
+        let negotiate_request = hex(concat!(
+            "FE534D4240000100000000000000800000000000000000000100000000000000FFFE000000000000",
+            "00000000000000000000000000000000000000000000000024000500000000003F000000ECD86F32",
+            "6276024F9F7752B89BB33F3A70000000020000000202100200030203110300000100260000000000",
+            "010020000100FA49E6578F1F3A9F4CD3E9CC14A67AA884B3D05844E0E5A118225C15887F32FF0000",
+            "0200060000000000020002000100"
+        ));
+        let mut preauth = Preauth([0; 64]);
+        preauth.add(&negotiate_request);
+        let expected = hex(concat!(
+            "DD94EFC5321BB618A2E208BA8920D2F422992526947A409B5037DE1E0FE8C736",
+            "2B8C47122594CDE0CE26AA9DFC8BCDBDE0621957672623351A7540F1E54A0426"
+        ));
+        assert_eq!(&preauth.0[..], &expected[..]);
+    }
+}

@@ -16,7 +16,8 @@ use super::setup::{ShmChannelOptions, accept_offer, offer};
 ///
 /// Each client connects to the pipe (so the pipe's access rules and
 /// identity checks apply to it), and receives its own memory over it as a
-/// descriptor: the memory is never at a path another process could open.
+/// descriptor (Linux) or as handles duplicated into its process (Windows):
+/// the memory is never at a name another process could open.
 ///
 /// ```
 /// use std::thread;
@@ -74,8 +75,8 @@ impl ShmListener {
 /// single-producer single-consumer rings in memory both processes map.
 ///
 /// A receive (or a send into a full ring) spins for a while (50 µs by
-/// default), then sleeps on a futex until the peer wakes it: fast when
-/// busy, no CPU when idle. A peer that dies is noticed within 100 ms of
+/// default), then sleeps (on a futex; on Windows, an event) until the peer
+/// wakes it: fast when busy, no CPU when idle. A peer that dies is noticed within 100 ms of
 /// waiting for it ([`ShmError::PeerGone`]); a message it had half sent is
 /// dropped, never handed over torn. A peer that closes ends the stream of
 /// messages (`recv` gives `None` after the last one).
@@ -85,7 +86,7 @@ pub struct ShmChannel {
     timeout: Option<Duration>,
 }
 
-/// The blocking face's waiter: waits on the futex in this thread.
+/// The blocking face's waiter: sleeps in this thread.
 struct Blocking {
     deadline: Option<Instant>,
 }

@@ -245,7 +245,7 @@ impl Engine {
         self.tx_head = self.tx_head.wrapping_add(bytes);
         let tx = self.link.tx();
         tx.head.store(self.tx_head, Ordering::Release);
-        Link::wake(tx.data_waiting);
+        self.link.wake(tx.data_waiting);
     }
 
     /// Consumes `bytes`: the Release store tells the producer it may reuse
@@ -254,7 +254,7 @@ impl Engine {
         self.rx_tail = self.rx_tail.wrapping_add(bytes);
         let rx = self.link.rx();
         rx.tail.store(self.rx_tail, Ordering::Release);
-        Link::wake(rx.space_waiting);
+        self.link.wake(rx.space_waiting);
     }
 
     /// Gives back a record handed out in place.

@@ -5,8 +5,6 @@
 //! fuzz targets can call it: each decoder of peer-written data checks every
 //! index and length before anything is read at it.
 
-#![cfg_attr(not(unix), allow(dead_code))] // The channel that uses it is Unix-only so far.
-
 use std::fmt;
 
 /// `PWSHMCH1`: the first 8 bytes of the set-up message and of the memory.
@@ -121,6 +119,64 @@ impl Setup {
             ring_size,
             max_message,
         })
+    }
+}
+
+/// The handles a Windows server duplicated into its client's process for a
+/// channel, sent after the [`Setup`] message: the memory (a section), the
+/// event that wakes the server and the one that wakes the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandleOffer {
+    /// The section holding the control page and both rings.
+    pub memory: u64,
+    /// The auto-reset event the server sleeps on.
+    pub wakes_server: u64,
+    /// The auto-reset event the client sleeps on.
+    pub wakes_client: u64,
+}
+
+impl HandleOffer {
+    /// The message's size on the pipe: three handle values, u64 LE.
+    pub const LEN: usize = 24;
+
+    /// Three u64 LE handle values.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        out[..8].copy_from_slice(&self.memory.to_le_bytes());
+        out[8..16].copy_from_slice(&self.wakes_server.to_le_bytes());
+        out[16..].copy_from_slice(&self.wakes_client.to_le_bytes());
+        out
+    }
+
+    /// Decodes and checks the handle values a server sent: each must look
+    /// like a real handle (non-zero, a multiple of 4, below 2^32: not a
+    /// pseudo-handle such as the current process), and all must differ.
+    /// (What each names is checked by the backend before it is used.)
+    pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        if bytes.len() != Self::LEN {
+            return Err(bad(format!(
+                "handle message of {} bytes, expected {}",
+                bytes.len(),
+                Self::LEN
+            )));
+        }
+        let value =
+            |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+        let offer = Self {
+            memory: value(0),
+            wakes_server: value(8),
+            wakes_client: value(16),
+        };
+        let values = [offer.memory, offer.wakes_server, offer.wakes_client];
+        for handle in values {
+            if handle == 0 || handle % 4 != 0 || handle > u64::from(u32::MAX) {
+                return Err(bad(format!("{handle:#x} is not a handle value")));
+            }
+        }
+        if values[0] == values[1] || values[0] == values[2] || values[1] == values[2] {
+            return Err(bad("the server sent one handle for two objects"));
+        }
+        Ok(offer)
     }
 }
 
@@ -261,6 +317,34 @@ mod tests {
         };
         assert!(Setup::decode(&odd.encode()).is_err());
         assert!(Setup::decode(&setup.encode()[..20]).is_err());
+    }
+
+    #[test]
+    fn handle_values_a_server_sent_are_checked() {
+        let offer = HandleOffer {
+            memory: 0x104,
+            wakes_server: 0x108,
+            wakes_client: 0x10c,
+        };
+        assert_eq!(HandleOffer::decode(&offer.encode()), Ok(offer));
+        for wrong in [
+            HandleOffer { memory: 0, ..offer },
+            HandleOffer {
+                memory: 0x105,
+                ..offer
+            },
+            HandleOffer {
+                memory: u64::MAX - 3,
+                ..offer
+            },
+            HandleOffer {
+                wakes_client: 0x108,
+                ..offer
+            },
+        ] {
+            assert!(HandleOffer::decode(&wrong.encode()).is_err(), "{wrong:?}");
+        }
+        assert!(HandleOffer::decode(&offer.encode()[..16]).is_err());
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! The two processes' shared state: the mapped memory with its two rings,
 //! the set-up pipe that tells whether the peer is alive, and the waiting
-//! rule (spin briefly, then sleep on a futex word until woken).
+//! rule (spin briefly, then sleep until woken: on the word itself with a
+//! futex on Linux, on this end's event on Windows; see `sys::shm_link`).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
-use crate::sys::mapping::Mapping;
-use crate::sys::shm_link::{futex_wait, futex_wake, peer_hung_up};
+use crate::sys::shm_link::{Mapping, Signals};
 
 use super::ShmError;
 use super::layout::{
@@ -57,6 +57,8 @@ pub(crate) enum Wait {
 
 pub(crate) struct Link {
     mapping: Mapping,
+    /// How the two ends wake each other (and, on Windows, see the peer exit).
+    signals: Signals,
     /// The set-up pipe, kept open: its hang-up is how a death is seen.
     pipe: crate::PipeStream,
     side: Side,
@@ -80,6 +82,7 @@ impl Link {
     /// checked by the caller.
     pub(crate) fn new(
         mapping: Mapping,
+        signals: Signals,
         pipe: crate::PipeStream,
         side: Side,
         ring_size: u32,
@@ -89,6 +92,7 @@ impl Link {
         assert!(mapping.len() as u64 >= super::layout::memory_size(ring_size));
         Self {
             mapping,
+            signals,
             pipe,
             side,
             ring_size: ring_size as u64,
@@ -168,7 +172,7 @@ impl Link {
         let (tx, rx) = (self.tx(), self.rx());
         for word in [tx.data_waiting, rx.space_waiting] {
             word.store(0, Ordering::Relaxed);
-            futex_wake(word);
+            self.signals.wake_peer(word);
         }
     }
 
@@ -176,11 +180,11 @@ impl Link {
     /// The SeqCst fence pairs with the one in [`wait_blocking`]: either the
     /// consumer sees the new head, or this sees its flag (Dekker).
     #[inline]
-    pub(crate) fn wake(word: &AtomicU32) {
+    pub(crate) fn wake(&self, word: &AtomicU32) {
         fence(Ordering::SeqCst);
         if word.load(Ordering::Relaxed) != 0 {
             word.store(0, Ordering::Relaxed);
-            futex_wake(word);
+            self.signals.wake_peer(word);
         }
     }
 
@@ -253,9 +257,13 @@ impl Link {
                 nap = nap.min(left);
             }
             let slept = Instant::now();
-            futex_wait(word, 1, nap);
-            // Woken by the peer, or by nobody for a while: is it still there?
-            if slept.elapsed() >= nap && !self.ready(what) && peer_hung_up(self.pipe.socket_fd()) {
+            let exited = self.signals.wait(word, 1, nap);
+            // Woken by the peer, by its exit, or by nobody for a while: is
+            // it still there? (What it published before it went is taken.)
+            if (exited || slept.elapsed() >= nap)
+                && !self.ready(what)
+                && (exited || self.signals.peer_gone(&self.pipe))
+            {
                 word.store(0, Ordering::Relaxed);
                 return Err(ShmError::PeerGone { mid_message: false });
             }
@@ -264,13 +272,13 @@ impl Link {
 
     /// Wakes a waiter of this process that [`wait_blocking`] runs elsewhere
     /// (a tokio face's cancelled wait), so that it sees `cancelled`.
-    #[cfg(feature = "tokio")]
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // The tokio face's.
     pub(crate) fn wake_local(&self, what: Wait) {
         let word = match what {
             Wait::Data { .. } => self.rx().data_waiting,
             Wait::Space { .. } => self.tx().space_waiting,
         };
-        futex_wake(word);
+        self.signals.wake_own(word);
     }
 }
 

@@ -5,10 +5,11 @@
 //!   On Linux it is the file `/dev/shm/pipeway_<name>`, owner-only by
 //!   default; its creator holds a lock on it while alive, so memory left by
 //!   a crashed creator is told apart and reclaimed (see [`ShmName`]).
-//! - `ShmListener` / `ShmChannel` (Linux): request/response messages between two
+//! - [`ShmListener`] / [`ShmChannel`]: request/response messages between two
 //!   processes through two rings in shared memory, set up over a pipe of
 //!   the same name (so the pipe's access rules and identity checks apply),
-//!   with the memory passed as a descriptor rather than left at a path.
+//!   with the memory handed over as a descriptor (Linux) or as handles
+//!   duplicated into the client's process (Windows), never left at a name.
 //!   `pipeway::shm::tokio` has the async face.
 //!
 //! # The channel's protocol
@@ -20,6 +21,17 @@
 //! (`SCM_RIGHTS`). The client checks the message, the seals, the file's
 //! size and the header before it maps anything. The pipe stays open: it is
 //! how each side learns that the other died.
+//!
+//! On Windows the server makes an unnamed section instead, and two unnamed
+//! auto-reset events (one each side sleeps on), duplicates the three into
+//! the client's process (`DuplicateHandle`, through the client's pid that
+//! the pipe reported, pinned by the connection's process handle), and sends
+//! the `Setup` message followed by a 24-byte
+//! [`HandleOffer`](layout::HandleOffer): the three handle values in the
+//! client's process. The client checks the values, then that each names an
+//! object of the right kind (`NtQueryObject`) before it takes it, maps the
+//! section (which fails if it is smaller than the set-up message says) and
+//! checks the header.
 //!
 //! **Memory.** A 4 KiB control page, then ring 0 (server to client), then
 //! ring 1 (client to server), each a power of two in bytes. The control
@@ -48,14 +60,19 @@
 //!
 //! **Waiting.** A waiter spins (then spins yielding the CPU) for a while,
 //! then sets its `…_waiting` word to 1, issues a SeqCst fence, looks once
-//! more, and sleeps on the word with `futex` (shared, not private). The
+//! more, and sleeps on the word with `futex` (shared, not private; on
+//! Windows, where `WaitOnAddress` wakes only one process's threads, on its
+//! side's event, and on the peer's process handle). The
 //! other side, after its Release store of `head` (or `tail`), issues a
-//! SeqCst fence and, only if the word is 1, clears it and wakes it. The
+//! SeqCst fence and, only if the word is 1, clears it and wakes it (sets
+//! the waiter's event). The
 //! two fences make it impossible for both to miss each other (the
 //! store-buffer litmus test), so a wake-up is never lost and a busy
 //! channel makes no system call. Sleeps last at most 100 ms; after one that
 //! nobody ended, the waiter polls the pipe: a hang-up there with no
-//! `closed` word means the peer died ([`ShmError::PeerGone`]).
+//! `closed` word means the peer died ([`ShmError::PeerGone`]). (On Windows
+//! the peer's exit ends the sleep at once; the pipe is polled only when
+//! the peer's process could not be opened.)
 //!
 //! **Closing.** A side that closes sets its `closed` word (Release) after
 //! its last publish and wakes both words; the peer's receive returns what
@@ -72,27 +89,21 @@ mod error;
 mod name;
 mod region;
 
-#[cfg(unix)]
 mod channel;
-#[cfg(unix)]
 mod engine;
 pub mod layout;
-#[cfg(unix)]
 mod link;
-#[cfg(unix)]
 mod setup;
-#[cfg(all(unix, feature = "tokio"))]
+#[cfg(feature = "tokio")]
 pub mod tokio;
 
 #[cfg(unix)]
 mod list;
 
-#[cfg(unix)]
 pub use channel::{Message, ShmChannel, ShmListener};
 pub use error::ShmError;
 #[cfg(unix)]
 pub use list::{LocalSharedMemory, local_shared_memory};
 pub use name::{MAX_SHM_NAME, ShmName};
 pub use region::{SharedMemory, ShmAccess, ShmOptions};
-#[cfg(unix)]
 pub use setup::{DEFAULT_RING_SIZE, DEFAULT_SPIN, ShmChannelOptions};

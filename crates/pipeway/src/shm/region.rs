@@ -13,7 +13,7 @@ use super::{ShmError, ShmName};
 /// On Linux the memory is a file and its mode is the only guard, so it can
 /// admit the owner, one group, or everyone; other rules (single users,
 /// several groups, denies) are refused with [`ShmError::Unsupported`] rather
-/// than silently widened. A `ShmChannel` (Linux) checks each
+/// than silently widened. A [`ShmChannel`](super::ShmChannel) checks each
 /// peer on its pipe and takes every rule.
 #[derive(Clone, Debug, Default)]
 pub struct ShmOptions {
@@ -150,7 +150,7 @@ impl SharedMemory {
     }
 
     /// The first byte of the mapping. Other processes may write to it at
-    /// any time: coordinate with them (atomics, or a `ShmChannel` on Linux).
+    /// any time: coordinate with them (atomics, or a [`ShmChannel`](super::ShmChannel)).
     pub fn as_ptr(&self) -> *const u8 {
         self.region.ptr()
     }

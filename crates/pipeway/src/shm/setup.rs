@@ -1,12 +1,10 @@
 //! Setting a channel up over its pipe: the server makes the memory and
-//! sends it as a descriptor with a [`Setup`] message; the client checks
-//! both before it maps anything.
+//! sends it (a descriptor on Linux, handles on Windows) with a [`Setup`]
+//! message; the client checks both before it maps anything.
 
-use std::os::fd::AsFd;
 use std::time::Duration;
 
-use crate::sys::mapping::Mapping;
-use crate::sys::shm_link::{check_memory, recv_with_fd, sealed_memory, send_with_fd};
+use crate::sys::shm_link::{make_memory, map_offer, receive_offer, send_offer};
 
 use super::ShmError;
 use super::layout::{MAGIC, Setup, VERSION, check_memory_header, check_ring_size, memory_size};
@@ -89,7 +87,9 @@ impl ShmChannelOptions {
     }
 }
 
-/// The server's half: make the memory, lay out its header, send it.
+/// The server's half: make the memory, lay out its header, send it (with
+/// the memory as a descriptor on Linux, as handles duplicated into the
+/// client's process on Windows).
 pub(crate) fn offer(
     pipe: crate::PipeStream,
     options: &ShmChannelOptions,
@@ -98,9 +98,7 @@ pub(crate) fn offer(
         ring_size: options.ring_size,
         max_message: options.max_message,
     };
-    let len = memory_size(setup.ring_size);
-    let memory = sealed_memory(len)?;
-    let mapping = Mapping::map(&memory, len as usize, true)?;
+    let (mapping, memory) = make_memory(memory_size(setup.ring_size))?;
     let mut header = [0u8; 16];
     header[..8].copy_from_slice(&MAGIC);
     header[8..12].copy_from_slice(&VERSION.to_le_bytes());
@@ -108,9 +106,10 @@ pub(crate) fn offer(
     // SAFETY: the mapping is new, private to this process until the send
     // below, and longer than 16 bytes.
     unsafe { std::ptr::copy_nonoverlapping(header.as_ptr(), mapping.ptr(), header.len()) };
-    send_with_fd(pipe.socket_fd(), &setup.encode(), memory.as_fd())?;
+    let signals = send_offer(&pipe, &setup.encode(), memory)?;
     Ok(Link::new(
         mapping,
+        signals,
         pipe,
         Side::Server,
         setup.ring_size,
@@ -126,26 +125,25 @@ pub(crate) fn accept_offer(
 ) -> Result<Link, ShmError> {
     pipe.set_read_timeout(Some(options.setup_timeout))?;
     let mut bytes = [0u8; Setup::LEN];
-    let memory = recv_with_fd(pipe.socket_fd(), &mut bytes).map_err(|err| match err.kind() {
+    let memory = receive_offer(&pipe, &mut bytes).map_err(|err| match err.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ShmError::Protocol(format!(
             "the pipe's server sent no set-up message within {:?}: is it a shared-memory channel?",
             options.setup_timeout
         )),
+        std::io::ErrorKind::InvalidData => ShmError::Protocol(err.to_string()),
         _ => ShmError::Io(err),
     })?;
     pipe.set_read_timeout(None)?;
     let setup = Setup::decode(&bytes).map_err(|err| ShmError::Protocol(err.0))?;
-    let memory = memory
-        .ok_or_else(|| ShmError::Protocol("the set-up message came without its memory".into()))?;
     let len = memory_size(setup.ring_size);
-    check_memory(memory.as_fd(), len).map_err(ShmError::Protocol)?;
-    let mapping = Mapping::map(&memory, len as usize, true)?;
+    let (mapping, signals) = map_offer(&pipe, memory, len)?;
     let mut header = [0u8; 16];
     // SAFETY: the mapping holds at least `len` (> 16) bytes.
     unsafe { std::ptr::copy_nonoverlapping(mapping.ptr(), header.as_mut_ptr(), header.len()) };
     check_memory_header(&header, &setup).map_err(|err| ShmError::Protocol(err.0))?;
     Ok(Link::new(
         mapping,
+        signals,
         pipe,
         Side::Client,
         setup.ring_size,

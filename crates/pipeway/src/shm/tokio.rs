@@ -2,7 +2,7 @@
 //! [`ShmChannel`](super::ShmChannel), with waits that do not block the runtime.
 //!
 //! A wait first polls the ring, yielding to other tasks between polls, for
-//! the spin time; then it sleeps on the futex in a blocking-pool thread
+//! the spin time; then it sleeps (futex or event) in a blocking-pool thread
 //! (`spawn_blocking`), which a dropped future wakes and ends.
 
 use std::sync::Arc;
@@ -72,7 +72,9 @@ impl ShmListener {
     /// not yet accepted stays queued.
     pub async fn accept(&self) -> Result<ShmChannel, ShmError> {
         let pipe = self.pipe.accept_blocking().await?;
-        // Sending 24 bytes and a descriptor on a fresh socket does not block.
+        // The set-up message (24 bytes and a descriptor on Linux, 48 bytes
+        // naming duplicated handles on Windows) fits a fresh pipe's buffer:
+        // sending it does not block.
         Ok(ShmChannel::new(offer(pipe, &self.options)?))
     }
 }

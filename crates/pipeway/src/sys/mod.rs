@@ -313,7 +313,7 @@ pub(crate) mod prelude {
 // `Handle`, the mailslot functions).
 pub(crate) use backend::{mailslot, process, shm};
 #[cfg(unix)]
-pub(crate) use unix::{mapping, pipe_directory, shm_link, users};
+pub(crate) use unix::{pipe_directory, shm_link, users};
 
 /// The calling thread acting as a server's client, until dropped.
 pub(crate) type Impersonation = backend::Impersonation;

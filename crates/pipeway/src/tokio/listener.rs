@@ -110,7 +110,7 @@ impl PipeListener {
         self.inner.endpoint()
     }
 
-    #[cfg(windows)]
+    #[cfg(any(windows, feature = "remote"))]
     pub(crate) fn sys(&self) -> &sys::AsyncListener {
         &self.inner
     }
@@ -123,6 +123,18 @@ impl PipeListener {
         use crate::sys::BlockingByteStream as _;
         let connection = self.inner.accept().await?;
         connection.socket.set_nonblocking(false)?;
+        Ok(crate::PipeStream::from_sys(
+            crate::transport::blocking::ByteStream::from_connection(connection)?,
+        ))
+    }
+
+    /// [`accept`](Self::accept), handing the client over as a blocking
+    /// stream (the shared-memory channel's set-up, which duplicates handles
+    /// into the client's process). An accepted instance is not yet tied to
+    /// the runtime, so the blocking face takes it as it is.
+    #[cfg(windows)]
+    pub(crate) async fn accept_blocking(&self) -> Result<crate::PipeStream> {
+        let connection = self.inner.accept().await?;
         Ok(crate::PipeStream::from_sys(
             crate::transport::blocking::ByteStream::from_connection(connection)?,
         ))
@@ -179,7 +191,7 @@ impl MessageListener {
         self.inner.endpoint()
     }
 
-    #[cfg(windows)]
+    #[cfg(any(windows, feature = "remote"))]
     pub(crate) fn sys(&self) -> &sys::AsyncListener {
         &self.inner
     }

@@ -31,10 +31,13 @@ impl Peer {
             .env(ROLE, role)
             .env(ARG, arg)
             .stdout(Stdio::piped());
+        #[cfg(unix)]
         if let Some(uid) = uid {
             use std::os::unix::process::CommandExt;
             command.uid(uid).gid(uid);
         }
+        #[cfg(not(unix))]
+        assert!(uid.is_none(), "running as another user is a Unix test");
         let mut child = command.spawn().expect("cannot start the peer process");
         let lines = BufReader::new(child.stdout.take().unwrap());
         Peer { child, lines }

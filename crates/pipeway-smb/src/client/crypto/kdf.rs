@@ -103,4 +103,59 @@ mod tests {
         // L is part of the input, so the first half is not the short key.
         assert_ne!(&long[..16], &short[..]);
     }
+
+    use crate::client::crypto::signing::tests::hex;
+
+    /// Microsoft's published SMB 3.0 example ("Encryption in SMB 3.0: a
+    /// protocol perspective", Open Specifications blog, 2012): the client's
+    /// encryption (ServerIn) and decryption (ServerOut) keys.
+    #[test]
+    fn smb_3_0_keys_match_microsofts_example() {
+        let session_key = hex("B4546771B515F766A86735532DD6C4F0");
+        let keys = session_keys(dialect::SMB3_0, &session_key, &[0; 64], 16);
+        assert_eq!(
+            &keys.encryption[..],
+            &hex("261B72350558F2E9DCF613070383EDBF")[..]
+        );
+        assert_eq!(
+            &keys.decryption[..],
+            &hex("8FE2B57EC34D2DB5B1A9727F526BBDB5")[..]
+        );
+    }
+
+    /// Microsoft's published SMB 3.1.1 examples ("SMB 3.1.1 Encryption in
+    /// Windows 10" and "SMB 3.1.1 Pre-authentication integrity in Windows 10",
+    /// 2015): keys derived with the preauth integrity hash as the context.
+    #[test]
+    fn smb_3_1_1_keys_match_microsofts_examples() {
+        let session_key = hex("419FDDF34C1E001909D362AE7FB6AF79");
+        let preauth: [u8; 64] = hex(concat!(
+            "B23F3CBFD69487D9832B79B1594A367CDD950909B774C3A4C412B4FCEA9EDDDB",
+            "A7DB256BA2EA30E977F11F9B113247578E0E915C6D2A513B8F2FCA5707DC8770"
+        ))
+        .try_into()
+        .unwrap();
+        let keys = session_keys(dialect::SMB3_1_1, &session_key, &preauth, 16);
+        assert_eq!(
+            &keys.encryption[..],
+            &hex("A2F5E80E5D59103034F32E52F698E5EC")[..]
+        );
+        assert_eq!(
+            &keys.decryption[..],
+            &hex("748C50868C90F302962A5C35F5F9A8BF")[..]
+        );
+
+        let session_key = hex("270E1BA896585EEB7AF3472D3B4C75A7");
+        let preauth: [u8; 64] = hex(concat!(
+            "0DD13628CC3ED218EF9DF9772D436D0887AB9814BFAE63A80AA845F36909DB79",
+            "28622DDDAD522D9751640A459762C5A9D6BB084CBB3CE6BDADEF5D5BCE3C6C01"
+        ))
+        .try_into()
+        .unwrap();
+        let keys = session_keys(dialect::SMB3_1_1, &session_key, &preauth, 16);
+        assert_eq!(
+            &keys.signing[..],
+            &hex("73FE7A9A77BEF0BDE49C650D8CCB5F76")[..]
+        );
+    }
 }

@@ -37,6 +37,9 @@ pub const FILE_CLOSED: u32 = 0xC000_0128;
 pub const PIPE_BROKEN: u32 = 0xC000_014B;
 pub const FS_DRIVER_REQUIRED: u32 = 0xC000_019C;
 pub const USER_SESSION_DELETED: u32 = 0xC000_0203;
+/// Samba's answer to a CREATE when the pipe's server closed the hand-off
+/// without accepting the client (its access rules or instance limit).
+pub const CONNECTION_DISCONNECTED: u32 = 0xC000_020C;
 pub const NOT_FOUND: u32 = 0xC000_0225;
 pub const ACCOUNT_LOCKED_OUT: u32 = 0xC000_0234;
 pub const CONNECTION_REFUSED: u32 = 0xC000_0236;
@@ -85,6 +88,7 @@ pub fn name(status: u32) -> String {
         PIPE_BROKEN => "STATUS_PIPE_BROKEN",
         FS_DRIVER_REQUIRED => "STATUS_FS_DRIVER_REQUIRED",
         USER_SESSION_DELETED => "STATUS_USER_SESSION_DELETED",
+        CONNECTION_DISCONNECTED => "STATUS_CONNECTION_DISCONNECTED",
         NOT_FOUND => "STATUS_NOT_FOUND",
         ACCOUNT_LOCKED_OUT => "STATUS_ACCOUNT_LOCKED_OUT",
         CONNECTION_REFUSED => "STATUS_CONNECTION_REFUSED",

@@ -38,14 +38,17 @@ pub(crate) struct Connection {
     pub wire: Wire,
     pub negotiated: Negotiated,
     pub permit: Option<Permit>,
+    /// For a client smbd handed over: what keeps its socket open for
+    /// delivery after the stream closes (see `linger`).
+    pub smb: Option<super::linger::SmbEnd>,
 }
 
 impl Connection {
     /// The most payload one record of this connection carries: its socket's
-    /// budget on the framed wire; unused (0) on the plain wire.
+    /// budget on the framed wire; unused (0) on the plain and Samba wires.
     pub(crate) fn record_budget(&self) -> std::io::Result<usize> {
         match self.wire {
-            Wire::Plain => Ok(0),
+            Wire::Plain | Wire::Samba => Ok(0),
             Wire::Framed => self.socket.record_budget(),
         }
     }
@@ -75,7 +78,7 @@ impl Admission {
             wire,
             mode,
             direction: options.direction,
-            access: access::resolve(&options.access)?,
+            access: access::resolve(&local_rules(options))?,
             in_buffer_size: options.in_buffer_size,
             out_buffer_size: options.out_buffer_size,
             max_message_size: options.max_message_size,
@@ -138,8 +141,19 @@ impl Admission {
                 limits: MessageLimits::symmetric(self.max_message_size),
             },
             permit,
+            smb: None,
         })
     }
+}
+
+/// The rules local clients are judged by: with SMB served, rules that name
+/// SMB accounts (`DOMAIN\user`, SIDs) are for SMB callers only.
+fn local_rules(options: &ListenOptions) -> std::borrow::Cow<'_, crate::access::AccessRules> {
+    #[cfg(feature = "remote")]
+    if options.smb.is_some() {
+        return std::borrow::Cow::Owned(super::smb::access::unix_rules(&options.access));
+    }
+    std::borrow::Cow::Borrowed(&options.access)
 }
 
 /// Shuts the halves this end will never use, so the peer sees end-of-file or

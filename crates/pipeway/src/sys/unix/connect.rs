@@ -231,6 +231,7 @@ impl ConnectPlan {
                 },
             },
             permit: None,
+            smb: None,
         })
     }
 }

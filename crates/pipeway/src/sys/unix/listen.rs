@@ -99,7 +99,7 @@ pub(crate) fn listener(
 const BIND_ATTEMPTS: usize = 3;
 
 /// Creates, binds and starts listening on the socket for `name`.
-fn bind(
+pub(crate) fn bind(
     name: &PipeName,
     wire: Wire,
     first_instance: bool,

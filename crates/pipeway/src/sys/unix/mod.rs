@@ -9,14 +9,20 @@ pub(crate) mod directory;
 pub(crate) mod framing;
 pub(crate) mod halves;
 pub(crate) mod impersonate;
+pub(crate) mod linger;
 pub(crate) mod listen;
 pub(crate) mod listing;
 pub(crate) mod mailslot;
 pub(crate) mod mapping;
+pub(crate) mod message_wire;
 pub(crate) mod probe;
 pub(crate) mod process;
+pub(crate) mod samba_wire;
 pub(crate) mod shm;
 pub(crate) mod shm_link;
+#[cfg(feature = "remote")]
+pub(crate) mod smb;
+pub(crate) mod smb_hook;
 pub(crate) mod socket;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
@@ -127,6 +133,8 @@ impl PeerIdentity {
             gid: creds.gid,
             user_name: Default::default(),
             remote: None,
+            #[cfg(feature = "remote")]
+            smb: None,
             process: crate::process::no_process("no process handle was taken for this peer"),
         }
     }

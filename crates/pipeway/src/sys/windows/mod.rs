@@ -20,6 +20,7 @@
 //! | `listing` | the pipes in `\\.\pipe\`, without opening them |
 //! | `blocking` | the blocking face's streams |
 //! | `tokio` | the tokio face's listeners and streams |
+//! | `shm`, `shm_link` | named shared memory; the shared-memory channel's memory, handles and waking |
 
 pub(crate) mod access;
 pub(crate) mod accounts;
@@ -39,6 +40,7 @@ pub(crate) mod overlapped;
 pub(crate) mod process;
 pub(crate) mod security;
 pub(crate) mod shm;
+pub(crate) mod shm_link;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
 pub(crate) mod win;

@@ -65,7 +65,11 @@ fn shm_error(name: &ShmName, err: io::Error) -> ShmError {
 }
 
 /// Maps `len` bytes of `handle` (0: all of it).
-fn map(handle: &OwnedHandle, writable: bool, len: usize) -> io::Result<(*mut u8, usize)> {
+pub(crate) fn map(
+    handle: &OwnedHandle,
+    writable: bool,
+    len: usize,
+) -> io::Result<(*mut u8, usize)> {
     let access = if writable {
         FILE_MAP_READ | FILE_MAP_WRITE
     } else {

@@ -42,20 +42,20 @@ impl crate::sys::BlockingByteStream for ByteStream {
     }
 
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.endpoint.negotiated.may(Operation::Read)?;
+        self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {
-            Wire::Plain => socket.recv(buf),
+            Wire::Plain | Wire::Samba => socket.recv(buf),
             Wire::Framed => lock(&self.records).read(buf, socket),
         };
         result.map_err(timed_out)
     }
 
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.endpoint.negotiated.may(Operation::Write)?;
+        self.endpoint.may(Operation::Write)?;
         let socket = &self.endpoint.socket;
         let result = match self.wire {
-            Wire::Plain => socket.send(buf),
+            Wire::Plain | Wire::Samba => socket.send(buf),
             Wire::Framed => RecordBuffer::write(buf, self.budget, socket),
         };
         result.map_err(|err| self.endpoint.explain(err).into())

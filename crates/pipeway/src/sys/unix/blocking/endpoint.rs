@@ -9,8 +9,10 @@ use crate::gate::Permit;
 use crate::negotiated::Negotiated;
 
 use crate::error::Error;
+use crate::options::Operation;
 use crate::sys::unix::admit::Connection;
 use crate::sys::unix::halves::Halves;
+use crate::sys::unix::linger::SmbEnd;
 use crate::sys::unix::socket::{Socket, Wire};
 
 /// The parts of a connected pipe that do not depend on its mode.
@@ -21,6 +23,8 @@ pub(crate) struct Endpoint {
     /// Which halves this end shut, to explain a broken pipe.
     halves: Halves,
     permit: Option<Permit>,
+    /// An SMB client's delivery at close (see `linger`).
+    smb: Option<SmbEnd>,
 }
 
 impl Endpoint {
@@ -30,6 +34,7 @@ impl Endpoint {
             wire,
             negotiated,
             permit,
+            smb,
         } = connection;
         (
             Self {
@@ -37,9 +42,16 @@ impl Endpoint {
                 halves: Halves::new(negotiated.end, negotiated.direction),
                 negotiated,
                 permit,
+                smb,
             },
             wire,
         )
+    }
+
+    /// Refuses `op` where the pipe's direction rules it out, or a write
+    /// after an SMB stream's write side was shut down.
+    pub(super) fn may(&self, op: Operation) -> Result<(), Error> {
+        crate::sys::unix::linger::may(&self.negotiated, self.smb.as_ref(), op)
     }
 
     /// A send's error: a timeout as the portable face words it, a broken
@@ -98,7 +110,7 @@ impl crate::sys::Endpoint for Endpoint {
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket.shutdown(how)?;
+        crate::sys::unix::linger::shutdown(&self.socket, self.smb.as_ref(), how)?;
         self.halves.shut(how);
         Ok(())
     }

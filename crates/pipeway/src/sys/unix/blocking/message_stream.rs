@@ -9,7 +9,7 @@ use crate::options::Operation;
 use crate::sync::lock;
 
 use crate::sys::unix::admit::Connection;
-use crate::sys::unix::framing::{MessageReader, MessageWriter};
+use crate::sys::unix::message_wire::{MessageIn, MessageOut};
 
 use super::endpoint::Endpoint;
 use super::{timed_out, timed_out_error};
@@ -17,8 +17,8 @@ use super::{timed_out, timed_out_error};
 #[derive(Debug)]
 pub(crate) struct MessageStream {
     endpoint: Endpoint,
-    reader: Mutex<MessageReader>,
-    writer: Mutex<MessageWriter>,
+    reader: Mutex<MessageIn>,
+    writer: Mutex<MessageOut>,
 }
 
 impl crate::sys::BlockingMessageStream for MessageStream {
@@ -27,11 +27,11 @@ impl crate::sys::BlockingMessageStream for MessageStream {
 
     fn from_connection(connection: Connection) -> io::Result<Self> {
         let budget = connection.record_budget()?;
-        let (endpoint, _) = Endpoint::new(connection);
+        let (endpoint, wire) = Endpoint::new(connection);
         let limits = endpoint.negotiated.limits;
         Ok(Self {
-            reader: Mutex::new(MessageReader::new(limits.max)),
-            writer: Mutex::new(MessageWriter::new(limits.peer_max, budget)),
+            reader: Mutex::new(MessageIn::new(wire, limits.max)),
+            writer: Mutex::new(MessageOut::new(wire, limits.peer_max, budget)),
             endpoint,
         })
     }
@@ -41,7 +41,7 @@ impl crate::sys::BlockingMessageStream for MessageStream {
     }
 
     fn send(&self, message: &[u8]) -> Result<(), Error> {
-        self.endpoint.negotiated.may(Operation::Write)?;
+        self.endpoint.may(Operation::Write)?;
         let socket = &self.endpoint.socket;
         // One sender at a time, for the whole message: records never interleave.
         let mut writer = lock(&self.writer);
@@ -65,7 +65,7 @@ impl crate::sys::BlockingMessageStream for MessageStream {
     }
 
     fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.endpoint.negotiated.may(Operation::Read)?;
+        self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         let mut reader = lock(&self.reader);
         reader.recv(buf, socket).map_err(|err| {
@@ -76,7 +76,7 @@ impl crate::sys::BlockingMessageStream for MessageStream {
     }
 
     fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
-        self.endpoint.negotiated.may(Operation::Read)?;
+        self.endpoint.may(Operation::Read)?;
         let socket = &self.endpoint.socket;
         lock(&self.reader).recv_vec(socket).map_err(timed_out_error)
     }
@@ -87,7 +87,7 @@ impl crate::sys::BlockingMessageStream for MessageStream {
         let socket = &self.endpoint.socket;
         let mut writer = lock(&self.writer);
         writer.flush(socket).map_err(timed_out)?;
-        socket.shutdown(Shutdown::Write)?;
+        crate::sys::Endpoint::shutdown(&self.endpoint, Shutdown::Write)?;
         Ok(())
     }
 }

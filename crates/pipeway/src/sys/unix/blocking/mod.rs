@@ -54,7 +54,7 @@ impl crate::sys::BlockingFace for Face {
                 }
             };
             let hello = match wire {
-                Wire::Plain => None,
+                Wire::Plain | Wire::Samba => None,
                 Wire::Framed => match wait_for_hello(&mut plan, &socket)? {
                     Some(HelloResult::Hello(hello)) => Some(hello),
                     Some(HelloResult::Retry) => continue,

@@ -23,8 +23,6 @@ mod tests;
 pub(crate) use bytes::RecordBuffer;
 pub(crate) use receive::MessageReader;
 pub(crate) use send::MessageWriter;
-#[cfg(feature = "tokio")]
-pub(crate) use send::Progress;
 
 use std::io::{self, IoSlice, IoSliceMut};
 

@@ -8,15 +8,16 @@ use crate::messages::Reassembly;
 use crate::wire::{MAX_RECORD_PAYLOAD, MESSAGE_HEADER_LEN, message_len};
 
 use super::{RecordIo, is_resumable, record_too_long};
-use crate::sys::unix::socket::Received;
 
 #[derive(Debug)]
 pub(crate) struct MessageReader {
     /// The limit, the message kept whole for a larger buffer (or detached
     /// from one), and whether the stream broke.
     assembly: Reassembly,
-    /// Where the first record's overflow lands when the caller's buffer is
-    /// smaller than a record, so one `recvmsg` never truncates a record.
+    /// Where each message's first record lands, header and payload
+    /// together: room for the largest record, so none is truncated. One
+    /// buffer (`recv`, not a scattering `recvmsg`) is the kernel's short way,
+    /// and the payload keeps the alignment it had in the record.
     spill: Vec<u8>,
     /// A message being received straight into the caller's buffer: its
     /// length and how much of it has arrived. Valid only while the caller
@@ -66,33 +67,21 @@ impl MessageReader {
             return self.assembly.deliver_into(out);
         }
 
-        let mut header = [0u8; MESSAGE_HEADER_LEN];
-        if out.len() < MAX_RECORD_PAYLOAD && self.spill.is_empty() {
-            self.spill = vec![0; MAX_RECORD_PAYLOAD];
-        }
-        let spill_len = if out.len() < MAX_RECORD_PAYLOAD {
-            MAX_RECORD_PAYLOAD
-        } else {
-            0
-        };
-        let received = io.recv_record(&mut [
-            IoSliceMut::new(&mut header),
-            IoSliceMut::new(out),
-            IoSliceMut::new(&mut self.spill[..spill_len]),
-        ])?;
-        let Some((len, payload)) = self.first_record(received, &header)? else {
+        let Some((len, payload)) = self.first_record(&mut io)? else {
             return Ok(None);
         };
+        let first = &self.spill[MESSAGE_HEADER_LEN..MESSAGE_HEADER_LEN + payload];
         if len <= out.len() {
-            // The common case: the whole message lands in `out`, no copies.
+            // The common case: the message goes into `out`, its first
+            // record's payload copied from the record buffer, the rest
+            // received in place.
+            out[..payload].copy_from_slice(first);
             return self.receive_in_place(out, len, payload, &mut io);
         }
         // Too big for `out`: keep it, whole, for a call with a larger buffer.
         // `len` is within the limit, so this allocation is bounded.
-        let in_out = payload.min(out.len());
         let partial = self.assembly.start(len);
-        partial.push(&out[..in_out]);
-        partial.push(&self.spill[..payload - in_out]);
+        partial.push(first);
         Err(Error::BufferTooSmall {
             needed: len,
             capacity: out.len(),
@@ -147,30 +136,24 @@ impl MessageReader {
             return Ok(None);
         }
         if self.assembly.partial.is_none() {
-            let mut header = [0u8; MESSAGE_HEADER_LEN];
-            if self.spill.is_empty() {
-                self.spill = vec![0; MAX_RECORD_PAYLOAD];
-            }
-            let received = io.recv_record(&mut [
-                IoSliceMut::new(&mut header),
-                IoSliceMut::new(&mut self.spill),
-            ])?;
-            let Some((len, payload)) = self.first_record(received, &header)? else {
+            let Some((len, payload)) = self.first_record(&mut io)? else {
                 return Ok(None);
             };
-            self.assembly.start(len).push(&self.spill[..payload]);
+            let first = &self.spill[MESSAGE_HEADER_LEN..MESSAGE_HEADER_LEN + payload];
+            self.assembly.start(len).push(first);
         }
         self.fill(&mut io)?;
         Ok(self.assembly.deliver_vec())
     }
 
-    /// Checks a first record: `None` at end-of-file, else the message's
-    /// length and how much of its payload the record carried.
-    fn first_record(
-        &mut self,
-        received: Received,
-        header: &[u8; MESSAGE_HEADER_LEN],
-    ) -> Result<Option<(usize, usize)>, Error> {
+    /// Receives a first record into the record buffer and checks it: `None`
+    /// at end-of-file, else the message's length and how much of its payload
+    /// the record carried (after the header, in the record buffer).
+    fn first_record(&mut self, io: &mut impl RecordIo) -> Result<Option<(usize, usize)>, Error> {
+        if self.spill.is_empty() {
+            self.spill = vec![0; MESSAGE_HEADER_LEN + MAX_RECORD_PAYLOAD];
+        }
+        let received = io.recv_record(&mut [IoSliceMut::new(&mut self.spill)])?;
         if received.bytes == 0 {
             return Ok(None);
         }
@@ -184,7 +167,10 @@ impl MessageReader {
         if received.truncated {
             return Err(self.assembly.fail(record_too_long().into()));
         }
-        let len = self.assembly.admit(message_len(header))?;
+        let header: [u8; MESSAGE_HEADER_LEN] = self.spill[..MESSAGE_HEADER_LEN]
+            .try_into()
+            .expect("a header's length");
+        let len = self.assembly.admit(message_len(&header))?;
         let payload = received.bytes - MESSAGE_HEADER_LEN;
         if payload > len {
             let why = format!("a message announced as {len} bytes came with {payload}");

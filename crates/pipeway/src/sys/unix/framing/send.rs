@@ -5,14 +5,21 @@ use std::io::{self, IoSlice};
 
 use crate::error::Error;
 use crate::messages::check_send;
-use crate::wire::{first_record_payload, message_header};
+use crate::wire::{continuation_payload, first_record_payload, message_header};
 
 use super::RecordIo;
 
 #[derive(Debug)]
 pub(crate) struct MessageWriter {
     peer_max: usize,
+    /// The payload of a record after the first (see [`continuation_payload`]).
     budget: usize,
+    /// The largest record this end sends: what the first record's payload
+    /// and header must fit in.
+    record: usize,
+    /// A small message's one record, header and payload, put together: one
+    /// `send` of one buffer costs less than a gathering `sendmsg`.
+    record_buf: Vec<u8>,
     /// The unsent rest of a message that a timeout (or a dropped tokio future)
     /// interrupted: sent before anything else, so the peer never sees half a
     /// message followed by another.
@@ -27,7 +34,9 @@ impl MessageWriter {
     pub(crate) fn new(peer_max: usize, budget: usize) -> Self {
         Self {
             peer_max,
-            budget,
+            budget: continuation_payload(budget),
+            record: budget,
+            record_buf: Vec::new(),
             pending: None,
         }
     }
@@ -67,9 +76,12 @@ impl MessageWriter {
         loop {
             match *progress {
                 None => {
-                    let header = message_header(message.len() as u64);
-                    let first = first_record_payload(message.len(), self.budget);
-                    io.send_record(&[IoSlice::new(&header), IoSlice::new(&message[..first])])?;
+                    let first = first_record_payload(message.len(), self.record);
+                    self.record_buf.clear();
+                    self.record_buf
+                        .extend_from_slice(&message_header(message.len() as u64));
+                    self.record_buf.extend_from_slice(&message[..first]);
+                    io.send_record(&[IoSlice::new(&self.record_buf)])?;
                     *progress = Some(first);
                 }
                 Some(sent) if sent >= message.len() => return Ok(()),

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut};
 
 use crate::error::Error;
-use crate::wire::message_header;
+use crate::wire::{MAX_RECORD_PAYLOAD, MESSAGE_HEADER_LEN, message_header};
 
 use super::*;
 use crate::sys::unix::socket::Received;
@@ -66,6 +66,34 @@ fn messages_keep_their_boundaries_across_records() {
     assert_eq!(reader.recv(&mut out, &mut records).unwrap(), Some(4));
     assert_eq!(&out[..4], b"tail");
     assert_eq!(reader.recv(&mut out, &mut records).unwrap(), None);
+}
+
+#[test]
+fn small_messages_go_in_one_record_and_large_ones_in_aligned_payload_records() {
+    let mut records = Records::default();
+    send(&mut records, &[1u8; 100], MAX_RECORD_PAYLOAD);
+    let big: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+    send(&mut records, &big, MAX_RECORD_PAYLOAD);
+    let lengths: Vec<usize> = records.queue.iter().map(Vec::len).collect();
+    // The small one: header and payload together.
+    assert_eq!(lengths[0], MESSAGE_HEADER_LEN + 100);
+    // The large one: its header alone, then payload records that each
+    // start at an aligned offset of the message.
+    assert_eq!(lengths[1], MESSAGE_HEADER_LEN);
+    let mut offset = 0;
+    for len in &lengths[2..] {
+        assert_eq!(offset % crate::wire::PAYLOAD_ALIGN, 0);
+        offset += len;
+    }
+    assert_eq!(offset, big.len());
+    let mut reader = MessageReader::new(1 << 20);
+    assert_eq!(reader.recv_vec(&mut records).unwrap(), Some(vec![1u8; 100]));
+    let mut out = vec![0u8; big.len()];
+    assert_eq!(
+        reader.recv(&mut out, &mut records).unwrap(),
+        Some(big.len())
+    );
+    assert_eq!(out, big);
 }
 
 #[test]

@@ -12,28 +12,36 @@ use ::tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use crate::error::Error;
 use crate::gate::Permit;
 use crate::negotiated::Negotiated;
+use crate::options::Operation;
 
 use super::register;
 use crate::sys::unix::admit::Connection;
 use crate::sys::unix::halves::Halves;
+use crate::sys::unix::linger::SmbEnd;
 use crate::sys::unix::socket::{Socket, Wire};
 
 #[derive(Debug)]
 pub(crate) struct AsyncEndpoint {
-    /// Read readiness, and on the plain wire write readiness too.
+    /// Read readiness.
     pub(super) fd: AsyncFd<Socket>,
-    /// The framed wire's write readiness: a second descriptor of the same
-    /// socket, registered for writes only, made the first time a send finds
-    /// the buffer full. On a seqpacket socket, asking epoll for write
-    /// readiness makes every wake-up run the kernel's costly writability
-    /// check (`unix_dgram_poll` locks the peer); measured here, registering
-    /// for reads only took a 64 B message round trip from 15.6 µs to 12.6 µs.
+    /// Write readiness: a second descriptor of the same socket, registered
+    /// for writes only, made the first time a write finds the buffer full.
+    /// Registered for writes from the start, a socket wakes its runtime each
+    /// time the peer reads what it sent (an `EPOLLOUT` edge nobody waits
+    /// for): on a round trip, one needless wake-up and `epoll_wait` at each
+    /// end (measured: a tokio byte round trip of 64 B took 0.99× raw tokio's
+    /// CPU that way, 0.72× this way). On a seqpacket socket, asking epoll
+    /// for write readiness also makes every wake-up run the kernel's costly
+    /// writability check (`unix_dgram_poll` locks the peer); measured here,
+    /// registering for reads only took a 64 B message round trip from
+    /// 15.6 µs to 12.6 µs.
     write_readiness: std::sync::OnceLock<AsyncFd<Socket>>,
-    wire: Wire,
     pub(super) negotiated: Negotiated,
     /// Which halves this end shut, to explain a broken pipe.
     halves: Halves,
     permit: Option<Permit>,
+    /// An SMB client's delivery at close (see `linger`).
+    smb: Option<SmbEnd>,
 }
 
 impl AsyncEndpoint {
@@ -43,22 +51,25 @@ impl AsyncEndpoint {
             wire,
             negotiated,
             permit,
+            smb,
         } = connection;
-        let interest = match wire {
-            Wire::Plain => Interest::READABLE | Interest::WRITABLE,
-            Wire::Framed => Interest::READABLE,
-        };
         Ok((
             Self {
-                fd: register(socket, interest)?,
+                fd: register(socket, Interest::READABLE)?,
                 write_readiness: std::sync::OnceLock::new(),
-                wire,
                 halves: Halves::new(negotiated.end, negotiated.direction),
                 negotiated,
                 permit,
+                smb,
             },
             wire,
         ))
+    }
+
+    /// Refuses `op` where the pipe's direction rules it out, or a write
+    /// after an SMB stream's write side was shut down.
+    pub(super) fn may(&self, op: Operation) -> Result<(), Error> {
+        crate::sys::unix::linger::may(&self.negotiated, self.smb.as_ref(), op)
     }
 
     /// A send's error, with a broken pipe explained (see [`Halves::explain`]).
@@ -71,9 +82,6 @@ impl AsyncEndpoint {
 
     /// Where to wait for write readiness.
     fn write_registration(&self) -> io::Result<&AsyncFd<Socket>> {
-        if self.wire == Wire::Plain {
-            return Ok(&self.fd);
-        }
         if let Some(fd) = self.write_readiness.get() {
             return Ok(fd);
         }
@@ -202,7 +210,7 @@ impl crate::sys::Endpoint for AsyncEndpoint {
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.fd.get_ref().shutdown(how)?;
+        crate::sys::unix::linger::shutdown(self.fd.get_ref(), self.smb.as_ref(), how)?;
         self.halves.shut(how);
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Listening with tokio: taking clients straight from the kernel on the
-//! plain wire, and admitting them ahead of `accept` on the framed wire.
+//! plain wire, and admitting them ahead of `accept` on the framed wire or
+//! when the listener also serves SMB clients.
 
 use std::io;
 use std::sync::Arc;
@@ -11,13 +12,14 @@ use rustix::net::SocketFlags;
 
 use crate::accept::{self, ADMITTED_AHEAD, AcceptRetry, Next};
 use crate::error::Error;
-use crate::gate::InstanceGate;
+use crate::gate::{InstanceGate, Permit};
 use crate::name::PipeName;
 use crate::options::{ListenOptions, PipeMode};
 
 use super::register;
 use crate::sys::unix::admit::{Admission, Connection};
 use crate::sys::unix::listen::{self, BoundListener, SocketFile};
+use crate::sys::unix::smb_hook;
 use crate::sys::unix::socket::{Socket, Wire};
 
 #[derive(Debug)]
@@ -25,6 +27,8 @@ struct AsyncShared {
     fd: AsyncFd<Socket>,
     admission: Admission,
     gate: Option<Arc<InstanceGate>>,
+    /// Take an instance after accepting a client (see `smb_hook::serves_smb`).
+    permit_after_accept: bool,
     /// `shutdown` was called: every accept fails with `ListenerClosed`.
     closed: AtomicBool,
     /// Wakes the accepts waiting when `shutdown` is called: a non-blocking
@@ -33,6 +37,17 @@ struct AsyncShared {
 }
 
 impl AsyncShared {
+    async fn permit(&self) -> Result<Option<Permit>, Error> {
+        match &self.gate {
+            Some(gate) => gate
+                .acquire_async()
+                .await
+                .map(Some)
+                .map_err(|_| Error::ListenerClosed),
+            None => Ok(None),
+        }
+    }
+
     /// Waits until a client may be waiting, or the listener is shut down.
     async fn readable_or_closed(&self) -> Result<AsyncFdReadyGuard<'_, Socket>, Error> {
         let mut readable = std::pin::pin!(self.fd.readable());
@@ -58,14 +73,10 @@ impl AsyncShared {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::ListenerClosed);
         }
-        let permit = match &self.gate {
-            Some(gate) => Some(
-                gate.acquire_async()
-                    .await
-                    .map_err(|_| Error::ListenerClosed)?,
-            ),
-            None => None,
-        };
+        let mut permit = None;
+        if !self.permit_after_accept {
+            permit = self.permit().await?;
+        }
         let mut retry = AcceptRetry::new();
         let fd = loop {
             let mut ready = self.readable_or_closed().await?;
@@ -93,6 +104,11 @@ impl AsyncShared {
                 Err(_would_block) => {}
             }
         };
+        // Taken after accepting, a framed client waits for its hello while
+        // every instance is in use: busy, as if it waited in the queue.
+        if self.permit_after_accept {
+            permit = self.permit().await?;
+        }
         Ok(self.admission.admit(Socket::from_fd(fd), permit))
     }
 }
@@ -101,8 +117,9 @@ impl AsyncShared {
 enum Accepting {
     /// The plain wire: `accept` takes clients straight from the kernel.
     Direct,
-    /// The framed wire: a task admits clients while instances are free (see
-    /// the blocking face's acceptor for why) and queues them here.
+    /// The framed wire, or serving SMB clients too: a task admits clients
+    /// while instances are free (see the blocking face's acceptor for why)
+    /// and queues them here, as the SMB door does.
     Eager {
         admitted: ::tokio::sync::Mutex<::tokio::sync::mpsc::Receiver<Connection>>,
         task: ::tokio::task::JoinHandle<()>,
@@ -114,6 +131,18 @@ pub(crate) struct AsyncListener {
     shared: Arc<AsyncShared>,
     file: SocketFile,
     accepting: Accepting,
+    /// The SMB socket and its hand-off thread. After `accepting`, so that
+    /// the queue's receiver is gone (and the thread unblocked) before the
+    /// thread is joined.
+    smb: Option<smb_hook::Door>,
+}
+
+impl AsyncListener {
+    /// The SMB socket's path, when the listener serves SMB clients.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) fn smb_path(&self) -> Option<&std::path::Path> {
+        self.smb.as_ref().map(|door| door.path())
+    }
 }
 
 impl crate::sys::AsyncListener for AsyncListener {
@@ -127,17 +156,21 @@ impl crate::sys::AsyncListener for AsyncListener {
             gate,
         } = listen::listener(name, options, mode, true)?;
         let wire = admission.wire;
+        let serves_smb = smb_hook::serves_smb(options);
         let shared = Arc::new(AsyncShared {
             fd: register(socket, Interest::READABLE)?,
             gate,
+            permit_after_accept: serves_smb,
             admission,
             closed: AtomicBool::new(false),
             closing: ::tokio::sync::Notify::new(),
         });
+        let mut smb_sender = None;
         let accepting = match wire {
-            Wire::Plain => Accepting::Direct,
-            Wire::Framed => {
+            Wire::Plain | Wire::Samba if !serves_smb => Accepting::Direct,
+            _ => {
                 let (sender, receiver) = ::tokio::sync::mpsc::channel(ADMITTED_AHEAD);
+                smb_sender = serves_smb.then(|| sender.clone());
                 let task = ::tokio::spawn(run_acceptor(shared.clone(), sender));
                 Accepting::Eager {
                     admitted: ::tokio::sync::Mutex::new(receiver),
@@ -145,10 +178,22 @@ impl crate::sys::AsyncListener for AsyncListener {
                 }
             }
         };
+        let smb = match smb_sender {
+            // The door runs on a thread of its own, outside the runtime.
+            Some(sender) => smb_hook::open(
+                &shared.admission.name,
+                mode,
+                options,
+                shared.gate.clone(),
+                move |c: Connection| sender.blocking_send(c).is_ok(),
+            )?,
+            None => None,
+        };
         Ok(Self {
             shared,
             file,
             accepting,
+            smb,
         })
     }
 
@@ -180,13 +225,16 @@ impl crate::sys::AsyncListener for AsyncListener {
     /// Stops accepting: once the clients already admitted are taken, every
     /// waiting and later `accept` fails with `ListenerClosed`, and new
     /// clients are refused (the listening socket is shut down, which also
-    /// wakes the accepts waiting on it).
+    /// wakes the accepts waiting on it; the SMB door, if any, closes too).
     fn shutdown(&self) -> io::Result<()> {
         let shared = &self.shared;
         shared.closed.store(true, Ordering::Release);
         shared.closing.notify_waiters();
         if let Some(gate) = &shared.gate {
             gate.close();
+        }
+        if let Some(door) = &self.smb {
+            door.shutdown();
         }
         shared.fd.get_ref().shutdown(std::net::Shutdown::Both)
     }

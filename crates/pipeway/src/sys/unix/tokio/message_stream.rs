@@ -9,13 +9,13 @@ use crate::options::Operation;
 use super::endpoint::AsyncEndpoint;
 use crate::sys::prelude::tokio::*;
 use crate::sys::unix::admit::Connection;
-use crate::sys::unix::framing::{MessageReader, MessageWriter, Progress};
+use crate::sys::unix::message_wire::{MessageIn, MessageOut, Progress};
 
 /// A message send in progress. While the send runs, the unsent rest stays
 /// in the caller's message; only if the future is dropped part way does it
 /// get copied into the writer, to go out before the next message.
 struct Sending<'a> {
-    writer: &'a mut MessageWriter,
+    writer: &'a mut MessageOut,
     message: &'a [u8],
     progress: Progress,
 }
@@ -29,7 +29,7 @@ impl Drop for Sending<'_> {
 /// A message receive in progress into the caller's buffer. If the future is
 /// dropped part way, what arrived is moved into the reader for the next call.
 struct Receiving<'a> {
-    reader: &'a mut MessageReader,
+    reader: &'a mut MessageIn,
     buf: &'a mut [u8],
 }
 
@@ -42,12 +42,12 @@ impl Drop for Receiving<'_> {
 #[derive(Debug)]
 pub(crate) struct AsyncMessageStream {
     endpoint: AsyncEndpoint,
-    reader: ::tokio::sync::Mutex<MessageReader>,
-    writer: ::tokio::sync::Mutex<MessageWriter>,
+    reader: ::tokio::sync::Mutex<MessageIn>,
+    writer: ::tokio::sync::Mutex<MessageOut>,
 }
 
 impl AsyncMessageStream {
-    async fn flush_locked(&self, writer: &mut MessageWriter) -> Result<(), Error> {
+    async fn flush_locked(&self, writer: &mut MessageOut) -> Result<(), Error> {
         if !writer.has_pending() {
             return Ok(());
         }
@@ -64,11 +64,11 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
 
     fn from_connection(connection: Connection) -> io::Result<Self> {
         let budget = connection.record_budget()?;
-        let (endpoint, _) = AsyncEndpoint::new(connection)?;
+        let (endpoint, wire) = AsyncEndpoint::new(connection)?;
         let limits = endpoint.negotiated.limits;
         Ok(Self {
-            reader: ::tokio::sync::Mutex::new(MessageReader::new(limits.max)),
-            writer: ::tokio::sync::Mutex::new(MessageWriter::new(limits.peer_max, budget)),
+            reader: ::tokio::sync::Mutex::new(MessageIn::new(wire, limits.max)),
+            writer: ::tokio::sync::Mutex::new(MessageOut::new(wire, limits.peer_max, budget)),
             endpoint,
         })
     }
@@ -81,7 +81,7 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
     /// the first record left, the rest of the message is kept and goes out
     /// before the next message, so the peer never sees a torn message.
     async fn send(&self, message: &[u8]) -> Result<(), Error> {
-        self.endpoint.negotiated.may(Operation::Write)?;
+        self.endpoint.may(Operation::Write)?;
         let mut writer = self.writer.lock().await;
         self.flush_locked(&mut writer).await?;
         writer.check(message)?;
@@ -108,7 +108,7 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
 
     /// Cancel safe: records already taken from the socket stay in the reader.
     async fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
-        self.endpoint.negotiated.may(Operation::Read)?;
+        self.endpoint.may(Operation::Read)?;
         let mut reader = self.reader.lock().await;
         let receiving = Receiving {
             reader: &mut reader,
@@ -120,7 +120,7 @@ impl crate::sys::AsyncMessageStream for AsyncMessageStream {
     }
 
     async fn recv_vec(&self) -> Result<Option<Vec<u8>>, Error> {
-        self.endpoint.negotiated.may(Operation::Read)?;
+        self.endpoint.may(Operation::Read)?;
         let mut reader = self.reader.lock().await;
         self.endpoint
             .when_readable(|socket| reader.recv_vec(socket))

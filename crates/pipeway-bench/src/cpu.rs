@@ -1,0 +1,41 @@
+//! CPU time, of this process and of peers: what a case costs the machine,
+//! whatever else ran on the CPU meanwhile.
+//!
+//! On a busy machine other programs take turns on the benchmark's CPU and
+//! stretch its wall-clock figures; the CPU time the case's own processes
+//! used is far steadier. On a quiet machine, with every process on one CPU,
+//! the two agree (the CPU is never idle while a round trip is in flight).
+
+use std::time::Duration;
+
+/// Nanoseconds that all threads of the processes `pids` have spent on a
+/// CPU (Linux's `/proc/PID/task/TID/schedstat`); `None` where that is not
+/// available.
+pub fn cpu_time(pids: &[u32]) -> Option<Duration> {
+    let mut total = 0u64;
+    for pid in pids {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        for task in tasks.flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(Duration::from_nanos(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn cpu_time_grows_while_this_process_works() {
+        let me = [std::process::id()];
+        let before = cpu_time(&me).expect("schedstat on Linux");
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(cpu_time(&me).unwrap() > before);
+    }
+}
