@@ -39,8 +39,9 @@ pub(crate) struct Connection {
     pub negotiated: Negotiated,
     pub permit: Option<Permit>,
     /// For a client smbd handed over: what keeps its socket open for
-    /// delivery after the stream closes (see `linger`).
-    pub smb: Option<super::linger::SmbEnd>,
+    /// delivery after the stream closes (see `linger`). Boxed: only SMB
+    /// streams pay for it.
+    pub smb: Option<Box<super::linger::SmbEnd>>,
 }
 
 impl Connection {

@@ -24,7 +24,7 @@ pub(crate) struct Endpoint {
     halves: Halves,
     permit: Option<Permit>,
     /// An SMB client's delivery at close (see `linger`).
-    smb: Option<SmbEnd>,
+    smb: Option<Box<SmbEnd>>,
 }
 
 impl Endpoint {
@@ -51,7 +51,7 @@ impl Endpoint {
     /// Refuses `op` where the pipe's direction rules it out, or a write
     /// after an SMB stream's write side was shut down.
     pub(super) fn may(&self, op: Operation) -> Result<(), Error> {
-        crate::sys::unix::linger::may(&self.negotiated, self.smb.as_ref(), op)
+        crate::sys::unix::linger::may(&self.negotiated, self.smb.as_deref(), op)
     }
 
     /// A send's error: a timeout as the portable face words it, a broken
@@ -110,7 +110,7 @@ impl crate::sys::Endpoint for Endpoint {
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        crate::sys::unix::linger::shutdown(&self.socket, self.smb.as_ref(), how)?;
+        crate::sys::unix::linger::shutdown(&self.socket, self.smb.as_deref(), how)?;
         self.halves.shut(how);
         Ok(())
     }

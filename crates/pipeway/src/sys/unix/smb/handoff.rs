@@ -139,7 +139,7 @@ impl Rules {
                 },
             },
             permit,
-            smb: Some(smb),
+            smb: Some(Box::new(smb)),
         })
     }
 }

@@ -41,7 +41,7 @@ pub(crate) struct AsyncEndpoint {
     halves: Halves,
     permit: Option<Permit>,
     /// An SMB client's delivery at close (see `linger`).
-    smb: Option<SmbEnd>,
+    smb: Option<Box<SmbEnd>>,
 }
 
 impl AsyncEndpoint {
@@ -69,7 +69,7 @@ impl AsyncEndpoint {
     /// Refuses `op` where the pipe's direction rules it out, or a write
     /// after an SMB stream's write side was shut down.
     pub(super) fn may(&self, op: Operation) -> Result<(), Error> {
-        crate::sys::unix::linger::may(&self.negotiated, self.smb.as_ref(), op)
+        crate::sys::unix::linger::may(&self.negotiated, self.smb.as_deref(), op)
     }
 
     /// A send's error, with a broken pipe explained (see [`Halves::explain`]).
@@ -210,7 +210,7 @@ impl crate::sys::Endpoint for AsyncEndpoint {
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        crate::sys::unix::linger::shutdown(self.fd.get_ref(), self.smb.as_ref(), how)?;
+        crate::sys::unix::linger::shutdown(self.fd.get_ref(), self.smb.as_deref(), how)?;
         self.halves.shut(how);
         Ok(())
     }
