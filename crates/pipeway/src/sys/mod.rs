@@ -314,6 +314,8 @@ pub(crate) mod prelude {
 pub(crate) use backend::{mailslot, process, shm};
 #[cfg(unix)]
 pub(crate) use unix::{pipe_directory, shm_link, users};
+#[cfg(windows)]
+pub(crate) use windows::shm_link;
 
 /// The calling thread acting as a server's client, until dropped.
 pub(crate) type Impersonation = backend::Impersonation;

@@ -134,6 +134,7 @@ impl PipeListener {
     /// the runtime, so the blocking face takes it as it is.
     #[cfg(windows)]
     pub(crate) async fn accept_blocking(&self) -> Result<crate::PipeStream> {
+        use crate::sys::BlockingByteStream as _;
         let connection = self.inner.accept().await?;
         Ok(crate::PipeStream::from_sys(
             crate::transport::blocking::ByteStream::from_connection(connection)?,

@@ -2,7 +2,7 @@
 //!
 //! | module | its one job |
 //! |---|---|
-//! | `listener` | accepting: straight from the kernel, or ahead of `accept` on the framed wire |
+//! | `listener` | accepting: straight from the kernel, or ahead of `accept` on the framed wire or with SMB clients served |
 //! | `endpoint` | what both stream types share: timeouts, direction, drain |
 //! | `byte_stream` | byte streams |
 //! | `message_stream` | message streams |

@@ -4,7 +4,7 @@
 //!
 //! | module | its one job |
 //! |---|---|
-//! | `listener` | accepting: straight from the kernel, or ahead of `accept` on the framed wire |
+//! | `listener` | accepting: straight from the kernel, or ahead of `accept` on the framed wire or with SMB clients served |
 //! | `endpoint` | what both stream types share: readiness, direction, drain |
 //! | `byte_stream` | byte streams (`AsyncRead`/`AsyncWrite`) |
 //! | `message_stream` | message streams, cancel safe |
