@@ -63,10 +63,32 @@ impl Placement {
     }
 }
 
-/// The next CPU this process may run on (the same one on a 1-CPU machine).
+/// The machine's next online CPU after `cpu` (the same one on a 1-CPU
+/// machine).
+///
+/// Not `available_parallelism`: it counts the CPUs this process may run on,
+/// and the harness has pinned itself to one, so it answers 1 and both ends of
+/// a "two CPUs" row would share one CPU.
 fn other_cpu(cpu: usize) -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cpu + 1) % cpus
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let cpus = online_cpus(&online);
+    cpus.iter()
+        .copied()
+        .find(|&c| c > cpu)
+        .or_else(|| cpus.first().copied())
+        .unwrap_or(cpu)
+}
+
+/// The CPUs of a kernel CPU list such as `0-3,6` (`/sys/devices/system/cpu/online`).
+fn online_cpus(list: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(first), Ok(last)) = (first.parse::<usize>(), last.parse::<usize>()) {
+            cpus.extend(first..=last.min(first + 4096));
+        }
+    }
+    cpus
 }
 
 /// The group.
@@ -352,5 +374,26 @@ fn serve_iceoryx(args: &[String]) -> io::Result<()> {
     {
         let _ = args;
         Err(io::Error::other("built without the iceoryx2 feature"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::online_cpus;
+
+    #[test]
+    fn kernel_cpu_lists_are_read_whole() {
+        assert_eq!(online_cpus("0-1\n"), vec![0, 1]);
+        assert_eq!(online_cpus("0,2-3,6"), vec![0, 2, 3, 6]);
+        assert_eq!(online_cpus(""), Vec::<usize>::new());
+        assert_eq!(online_cpus("x"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn the_other_cpu_is_another_one_where_there_is_one() {
+        let cpus = online_cpus(&std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap());
+        if cpus.len() > 1 {
+            assert_ne!(super::other_cpu(cpus[0]), cpus[0]);
+        }
     }
 }
