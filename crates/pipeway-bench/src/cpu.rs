@@ -23,12 +23,12 @@ pub fn cpu_time(pids: &[u32]) -> Option<Duration> {
     Some(Duration::from_nanos(total))
 }
 
-#[cfg(test)]
+// Linux only: the figures come from `/proc`.
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
     #[test]
-    #[cfg(target_os = "linux")]
     fn cpu_time_grows_while_this_process_works() {
         let me = [std::process::id()];
         let before = cpu_time(&me).expect("schedstat on Linux");

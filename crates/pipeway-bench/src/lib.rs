@@ -37,6 +37,8 @@
 //! role. A complete group with one table of two rows:
 //!
 //! ```no_run
+//! # #[cfg(unix)] // the raw row is a Unix socket
+//! # mod example {
 //! use std::io::{self, Read, Write};
 //! use std::os::unix::net::{UnixListener, UnixStream};
 //!
@@ -82,6 +84,8 @@
 //!         serve_echo(listener.accept()?.0, 64)
 //!     }
 //! }
+//! # }
+//! # fn main() {}
 //! ```
 //!
 //! A program that runs the harness calls [`serve_peer_if_asked`] first

@@ -109,7 +109,8 @@ impl Registry {
     }
 }
 
-#[cfg(test)]
+/// (Unix: no group is registered on Windows yet.)
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

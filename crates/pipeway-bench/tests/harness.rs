@@ -2,6 +2,9 @@
 //! shape of its JSON, the fair pairing of rows with baselines, and that a
 //! wrong echo fails its row. No timing is asserted: figures are whatever
 //! this machine gives.
+//!
+//! (Unix: the harness's groups and baselines are Unix programs.)
+#![cfg(unix)]
 
 use std::collections::HashMap;
 use std::process::{Command, Output};

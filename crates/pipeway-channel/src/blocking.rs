@@ -281,8 +281,12 @@ where
 
     /// Ends the connection: the server sees the client leave.
     pub fn close(self) -> Result<()> {
-        self.stream.shutdown(std::net::Shutdown::Write)?;
-        Ok(())
+        match self.stream.shutdown(std::net::Shutdown::Write) {
+            // Windows pipes have no half-close: the stream, dropped on
+            // return, ends the connection there.
+            Err(err) if err.kind() == std::io::ErrorKind::Unsupported => Ok(()),
+            other => Ok(other?),
+        }
     }
 
     /// What a one-way frame (a message, a request, an error about none)

@@ -17,10 +17,10 @@ use pipeway_channel::{Client, DisconnectReason, Error, Event, FullQueuePolicy, S
 #[test]
 #[ignore = "run as a child process by a_client_killed_mid_message_is_disconnected_alone"]
 fn child_sends_part_of_a_frame() {
-    let Ok(path) = std::env::var("PIPEWAY_CHANNEL_CHILD_SOCKET") else {
+    let Ok(name) = std::env::var("PIPEWAY_CHANNEL_CHILD_PIPE") else {
         return;
     };
-    let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+    let mut stream = pipeway::PipeStream::connect(name.as_str()).unwrap();
     stream.write_all(&client_hello("json", "")).unwrap();
     // Read the server's hello: unread bytes would make the kill a reset.
     std::io::Read::read_exact(&mut stream, &mut [0u8; 64]).unwrap();
@@ -59,7 +59,7 @@ async fn a_client_killed_mid_message_is_disconnected_alone() {
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .env("PIPEWAY_CHANNEL_CHILD_SOCKET", socket_path(&name))
+            .env("PIPEWAY_CHANNEL_CHILD_PIPE", &name)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),

@@ -1,7 +1,9 @@
 //! The examples are what users copy: `chat_server` survives every client
 //! (one that asks and leaves at once, one that follows a request with
 //! garbage, one whose message is too large to pass on), takes `--help`, and
-//! removes its socket on SIGTERM.
+//! removes its socket on SIGTERM. (Unix: the tests signal the example and
+//! look for its socket file.)
+#![cfg(unix)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! A Python client written from the README's wire format alone
 //! (`tests/python/json_client.py`) exchanges JSON messages with a Rust server.
+//! (Unix: the client opens the pipe's Unix socket.)
+#![cfg(unix)]
 
 mod common;
 

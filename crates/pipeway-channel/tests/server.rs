@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashSet};
 
 use common::*;
 use futures::future::join_all;
-use pipeway::unix::PeerIdentityExt;
 use pipeway_channel::{Client, ClientEvent, DisconnectReason, Event, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,7 +187,10 @@ async fn the_server_lists_and_disconnects_clients() {
     );
     for info in &listed {
         assert_eq!(info.peer.pid(), Some(std::process::id()));
-        assert_eq!(info.peer.uid(), rustix::process::getuid().as_raw());
+        assert_eq!(
+            info.peer.principal(),
+            Some(pipeway::Principal::current().unwrap())
+        );
     }
 
     // Queued before the disconnect, so delivered before the connection ends.

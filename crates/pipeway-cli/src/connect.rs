@@ -10,9 +10,10 @@
 //! mode sends each stdin line as one message and prints each message it
 //! receives on its own line.
 //!
-//! A remote pipe (`\\HOST\pipe\NAME`, over SMB) cannot be half-closed: its
-//! relay (`crate::remote_relay`) keeps printing what arrives after stdin
-//! ends until the pipe has been quiet for `--linger`, then closes it.
+//! A remote pipe (`\\HOST\pipe\NAME`, over SMB) cannot be half-closed, nor
+//! can any pipe on Windows: their relay (`crate::remote_relay`) keeps
+//! printing what arrives after stdin ends until the pipe has been quiet for
+//! `--linger`, then closes it.
 
 use std::io::{BufRead, Read, Write};
 use std::net::Shutdown;
@@ -20,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+#[cfg(unix)]
 use pipeway::unix::PipeStreamExt;
 use pipeway::{Direction, MessageStream, PipeName, PipeStream};
 
@@ -36,8 +38,9 @@ pub(crate) struct ConnectArgs {
     timeout: Duration,
     #[command(flatten)]
     mode: ModeArgs,
-    /// Remote pipes: after stdin ends, how long the pipe must stay quiet
-    /// before the relay closes it (SMB has no half-close).
+    /// Remote pipes, and every pipe on Windows: after stdin ends, how long
+    /// the pipe must stay quiet before the relay closes it (SMB and Windows
+    /// pipes have no half-close).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_timeout)]
     linger: Duration,
     #[command(flatten)]
@@ -48,7 +51,7 @@ pub(crate) fn run(args: ConnectArgs) -> Result<ExitCode> {
     let options = args
         .remote
         .apply(crate::connect_options(&args.mode, args.timeout))?;
-    if !PipeName::parse(&args.name)?.is_local() {
+    if cfg!(windows) || !PipeName::parse(&args.name)?.is_local() {
         if args.mode.message {
             let stream = MessageStream::connect_with(&args.name, &options)?;
             crate::remote_relay::messages(stream, args.linger)?;
@@ -90,9 +93,13 @@ fn relay_bytes(stream: PipeStream, name: &str) -> Result<()> {
             // The server has stopped sending. If it still reads (the server
             // of an inbound pipe never sends) and stdin is not all sent yet,
             // wait for that; end as soon as the server has gone.
+            #[cfg(unix)]
             if writes && !sender.is_finished() {
                 stream.wait_for_hangup(None)?;
             }
+            // (Windows pipes take the lingering relay: none comes here.)
+            #[cfg(windows)]
+            let _ = writes;
             if !sender.is_finished() {
                 // Still waiting for stdin, which nothing needs any more.
                 exit_now();

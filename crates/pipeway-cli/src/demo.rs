@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
-use pipeway::unix::{ListenerExt, PeerIdentityExt};
 use pipeway::{MessageListener, MessageStream, PeerIdentity, PipeListener, PipeStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -17,10 +16,10 @@ use crate::Result;
 
 fn who(peer: &PeerIdentity) -> String {
     format!(
-        "pid {}, uid {}, gid {}, user {}",
+        "pid {}, {}, user {}",
         peer.pid().map_or_else(|| "?".into(), |p| p.to_string()),
-        peer.uid(),
-        peer.gid(),
+        peer.principal()
+            .map_or_else(|| "?".into(), |principal| principal.to_string()),
         peer.user_name().unwrap_or("?")
     )
 }
@@ -73,7 +72,7 @@ fn bytes(name: &str) -> Result<()> {
     let listener = PipeListener::bind(name)?;
     say!(
         "server: listening on {name} at {}",
-        listener.socket_path().display()
+        listener.endpoint().display()
     );
     let server = std::thread::spawn(move || -> pipeway::Result<()> {
         for _ in 0..2 {

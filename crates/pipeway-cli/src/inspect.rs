@@ -3,15 +3,34 @@
 
 use std::process::ExitCode;
 
-use pipeway::unix::{LocalPipe, PipeState, Wire};
+use pipeway::{LocalPipe, PipeState};
 
 use crate::Result;
 
+#[cfg(unix)]
 fn owner(pipe: &LocalPipe) -> String {
     match &pipe.owner_name {
         Some(name) => format!("{name} ({})", pipe.owner),
         None => pipe.owner.to_string(),
     }
+}
+
+/// Windows tells a pipe's owner only to a client that opens it.
+#[cfg(windows)]
+fn owner(pipe: &LocalPipe) -> String {
+    pipe.owner_name.clone().unwrap_or_else(|| "-".into())
+}
+
+/// The socket file's mode bits; Windows pipes have a security descriptor
+/// instead, which only a client that opens the pipe reads.
+fn mode(pipe: &LocalPipe) -> Option<u32> {
+    #[cfg(unix)]
+    return Some(pipe.mode);
+    #[cfg(windows)]
+    return {
+        let _ = pipe;
+        None
+    };
 }
 
 /// `rw-rw----` for 0o660.
@@ -33,12 +52,20 @@ fn permissions(mode: u32) -> String {
 /// socket; `framed` for pipeway's framed wire, which a message pipe or a
 /// byte pipe with an instance limit uses (which of the two only a connect
 /// would tell, and listing never connects).
+/// (Windows pipes have no wire of pipeway's: their type shows only to a
+/// client that opens them.)
 fn wire(pipe: &LocalPipe) -> &'static str {
-    match pipe.wire {
-        Some(Wire::Plain) => "byte",
-        Some(Wire::Framed) => "framed",
+    #[cfg(unix)]
+    return match pipe.wire {
+        Some(pipeway::unix::Wire::Plain) => "byte",
+        Some(pipeway::unix::Wire::Framed) => "framed",
         _ => "-",
-    }
+    };
+    #[cfg(windows)]
+    return {
+        let _ = pipe;
+        "-"
+    };
 }
 
 fn state(pipe: &LocalPipe) -> String {
@@ -51,7 +78,7 @@ fn state(pipe: &LocalPipe) -> String {
 }
 
 pub(crate) fn list() -> Result<ExitCode> {
-    let pipes = pipeway::unix::local_pipes()?;
+    let pipes = pipeway::local_pipes()?;
     if pipes.is_empty() {
         eprintln!("no local pipes");
     } else {
@@ -62,7 +89,7 @@ pub(crate) fn list() -> Result<ExitCode> {
                     pipe.name.clone(),
                     state(pipe),
                     owner(pipe),
-                    permissions(pipe.mode),
+                    mode(pipe).map_or_else(|| "-".into(), permissions),
                     wire(pipe).to_owned(),
                     pipe.path.display().to_string(),
                 ]
@@ -73,6 +100,15 @@ pub(crate) fn list() -> Result<ExitCode> {
             rows,
         );
     }
+    #[cfg(unix)]
+    shared_memory(!pipes.is_empty())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The shared memory regions, after the pipes (`separate`: a blank line
+/// first).
+#[cfg(unix)]
+fn shared_memory(separate: bool) -> Result<()> {
     let memory = pipeway::shm::local_shared_memory()?;
     if memory.is_empty() {
         eprintln!("no shared memory");
@@ -96,7 +132,7 @@ pub(crate) fn list() -> Result<ExitCode> {
                 ]
             })
             .collect();
-        if !pipes.is_empty() {
+        if separate {
             println!();
         }
         print_table(
@@ -111,7 +147,7 @@ pub(crate) fn list() -> Result<ExitCode> {
             rows,
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Prints `rows` under `header` in aligned columns.
@@ -140,18 +176,16 @@ fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
 }
 
 pub(crate) fn info(name: &str) -> Result<ExitCode> {
-    let pipe = pipeway::unix::inspect(name)?;
+    let pipe = pipeway::inspect(name)?;
     println!("name:        {}", pipe.name);
     println!("path:        {}", pipe.path.display());
     println!("owner:       {}", owner(&pipe));
-    println!(
-        "permissions: {:04o} ({})",
-        pipe.mode,
-        permissions(pipe.mode)
-    );
-    match pipe.wire {
-        Some(Wire::Plain) => println!("type:        byte (a plain stream socket)"),
-        Some(Wire::Framed) => println!(
+    if let Some(mode) = mode(&pipe) {
+        println!("permissions: {mode:04o} ({})", permissions(mode));
+    }
+    match wire(&pipe) {
+        "byte" => println!("type:        byte (a plain stream socket)"),
+        "framed" => println!(
             "type:        framed (pipeway's framed wire: message mode, or bytes with an instance limit)"
         ),
         _ => {}

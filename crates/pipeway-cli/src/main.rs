@@ -4,6 +4,7 @@
 mod bench;
 mod connect;
 mod demo;
+#[cfg(unix)]
 mod echo;
 mod inspect;
 mod mailslot;

@@ -1,7 +1,10 @@
-//! `pipeway connect` to a pipe on another host. SMB cannot end one
-//! direction of a pipe, so at the end of stdin the relay does not shut
-//! down its write side: it keeps printing what arrives until the pipe has
-//! been quiet for `--linger`, then closes the pipe (CLOSE) and exits.
+//! `pipeway connect` to a pipe on another host, or to any pipe on Windows.
+//! Neither SMB nor Windows can end one direction of a pipe, so at the end of
+//! stdin the relay does not shut down its write side: it keeps printing what
+//! arrives until the pipe has been quiet for `--linger`, then closes the pipe
+//! (CLOSE) and exits. A pipe this side only writes (an inbound Windows pipe)
+//! is closed once the server has read all of stdin; one it only reads (an
+//! outbound one) is printed to its end.
 
 use std::io::{BufRead, ErrorKind, Read, Write};
 use std::sync::Mutex;
@@ -47,14 +50,41 @@ impl Quiet {
     }
 }
 
+/// How long a relay that only writes waits for the server to read it all.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Closes a pipe this side only writes once the server has read everything
+/// (or after [`DRAIN`]), then exits.
+fn close_when_read(
+    drain: impl FnOnce() -> std::io::Result<()>,
+    disconnect: impl FnOnce() -> std::io::Result<()>,
+) -> Result<()> {
+    if let Err(err) = drain() {
+        eprintln!("pipeway: the server did not read everything sent: {err}");
+    }
+    let _ = disconnect();
+    exit_now()
+}
+
 /// The byte relay.
 pub(crate) fn bytes(stream: PipeStream, linger: Duration) -> Result<()> {
+    let direction = stream.direction();
+    if !direction.server_writes() {
+        std::io::copy(&mut std::io::stdin().lock(), &mut &stream)?;
+        return close_when_read(
+            || stream.wait_for_drain(Some(DRAIN)),
+            || stream.disconnect(),
+        );
+    }
     let quiet = Quiet::new(linger);
     stream.set_read_timeout(Some(LOOK_UP))?;
     std::thread::scope(|scope| -> Result<()> {
         scope.spawn(|| -> std::io::Result<()> {
-            std::io::copy(&mut std::io::stdin().lock(), &mut &stream)?;
-            quiet.stdin_ended();
+            // A pipe the server does not read is printed to its end.
+            if direction.server_reads() {
+                std::io::copy(&mut std::io::stdin().lock(), &mut &stream)?;
+                quiet.stdin_ended();
+            }
             Ok(())
         });
         let mut stdout = std::io::stdout().lock();
@@ -82,14 +112,29 @@ pub(crate) fn bytes(stream: PipeStream, linger: Duration) -> Result<()> {
 
 /// The message relay: one message per stdin line, one line per message.
 pub(crate) fn messages(stream: MessageStream, linger: Duration) -> Result<()> {
+    let direction = stream.direction();
+    let send_stdin = || -> pipeway::Result<()> {
+        for line in std::io::stdin().lock().split(b'\n') {
+            stream.send(&line?)?;
+        }
+        Ok(())
+    };
+    if !direction.server_writes() {
+        send_stdin()?;
+        return close_when_read(
+            || stream.wait_for_drain(Some(DRAIN)),
+            || stream.disconnect(),
+        );
+    }
     let quiet = Quiet::new(linger);
     stream.set_read_timeout(Some(LOOK_UP))?;
     std::thread::scope(|scope| -> Result<()> {
         scope.spawn(|| -> pipeway::Result<()> {
-            for line in std::io::stdin().lock().split(b'\n') {
-                stream.send(&line?)?;
+            // A pipe the server does not read is printed to its end.
+            if direction.server_reads() {
+                send_stdin()?;
+                quiet.stdin_ended();
             }
-            quiet.stdin_ended();
             Ok(())
         });
         let mut stdout = std::io::stdout().lock();

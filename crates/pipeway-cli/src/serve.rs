@@ -13,7 +13,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use pipeway::unix::ListenerExt;
 use pipeway::{Direction, PeerIdentity, PeerProcess, ProcessError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -37,11 +36,13 @@ pub(crate) struct ServeArgs {
     mode: ModeArgs,
     #[command(flatten)]
     access: AccessArgs,
+    #[cfg(unix)]
     #[command(flatten)]
     smb: SmbArgs,
 }
 
-/// Serving SMB clients from other hosts, through Samba.
+/// Serving SMB clients from other hosts, through Samba (Unix only).
+#[cfg(unix)]
 #[derive(Args, Debug)]
 struct SmbArgs {
     /// Also serve SMB clients of other hosts (\\thishost\pipe\NAME), through
@@ -63,6 +64,7 @@ struct SmbArgs {
     smb_dir: Option<std::path::PathBuf>,
 }
 
+#[cfg(unix)]
 impl SmbArgs {
     fn apply(&self, options: pipeway::ListenOptions) -> pipeway::ListenOptions {
         use pipeway::smb::SmbOptions;
@@ -79,12 +81,19 @@ impl SmbArgs {
     }
 }
 
+/// The listen options the arguments ask for, SMB clients included.
+fn listen_options(args: &ServeArgs) -> pipeway::ListenOptions {
+    let options = crate::listen_options(&args.mode, &args.access);
+    #[cfg(unix)]
+    let options = args.smb.apply(options);
+    options
+}
+
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
+    #[cfg(unix)]
     if args.echo && !args.mode.message && args.mode.direction().is_none() {
         // A byte echo runs on the blocking face (see `crate::echo` for why).
-        let options = args
-            .smb
-            .apply(crate::listen_options(&args.mode, &args.access));
+        let options = listen_options(&args);
         return crate::echo::run(&args.name, &options, &shape(&args.mode, &args.access));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -156,9 +165,7 @@ enum Ended {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let options = args
-        .smb
-        .apply(crate::listen_options(&args.mode, &args.access));
+    let options = listen_options(&args);
     let direction = args.mode.direction().unwrap_or_default();
     if args.echo && direction != Direction::Duplex {
         return Err("--echo needs a duplex pipe (it reads and writes)".into());
@@ -171,7 +178,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     eprintln!(
         "serving {} at {}{smb} ({shape}){}",
         listener.name(),
-        listener.socket_path().display(),
+        listener.endpoint().display(),
         stdin_note(direction)
     );
     let outbound = (direction == Direction::Outbound).then(Outbound::start);
@@ -270,18 +277,27 @@ impl Listener {
         }
     }
 
-    fn socket_path(&self) -> &std::path::Path {
+    fn endpoint(&self) -> &std::path::Path {
         match self {
-            Listener::Bytes(listener) => listener.socket_path(),
-            Listener::Messages(listener) => listener.socket_path(),
+            Listener::Bytes(listener) => listener.endpoint(),
+            Listener::Messages(listener) => listener.endpoint(),
         }
     }
 
+    /// Where smbd hands SMB clients over, when the pipe serves them.
+    #[cfg(unix)]
     fn smb_socket_path(&self) -> Option<&std::path::Path> {
+        use pipeway::unix::ListenerExt;
         match self {
             Listener::Bytes(listener) => listener.smb_socket_path(),
             Listener::Messages(listener) => listener.smb_socket_path(),
         }
+    }
+
+    /// Windows serves no SMB clients of its own (the system does).
+    #[cfg(windows)]
+    fn smb_socket_path(&self) -> Option<&std::path::Path> {
+        None
     }
 }
 
@@ -432,19 +448,44 @@ async fn serve_messages(
     }
 }
 
-/// SIGINT or SIGTERM: stop accepting, so the listener is dropped and its
-/// socket file removed.
+/// SIGINT or SIGTERM (Ctrl+C or Ctrl+Break on Windows): stop accepting, so
+/// the listener is dropped and its socket file removed.
+#[cfg(unix)]
 pub(crate) struct Shutdown {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
+#[cfg(unix)]
 impl Shutdown {
     pub(crate) fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    pub(crate) async fn requested(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+#[cfg(windows)]
+pub(crate) struct Shutdown {
+    interrupt: tokio::signal::windows::CtrlC,
+    terminate: tokio::signal::windows::CtrlBreak,
+}
+
+#[cfg(windows)]
+impl Shutdown {
+    pub(crate) fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: tokio::signal::windows::ctrl_c()?,
+            terminate: tokio::signal::windows::ctrl_break()?,
         })
     }
 

@@ -1,6 +1,9 @@
 //! `pipeway bench`, run as a user runs it: the echo-server group (the
 //! command serving, a C server and a C client) and the JSON it prints. No
 //! timing is asserted.
+//!
+//! (Unix: the baselines are C programs built for Linux.)
+#![cfg(unix)]
 
 use std::process::Command;
 

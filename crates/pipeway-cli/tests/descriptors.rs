@@ -1,6 +1,9 @@
 //! `pipeway serve` out of file descriptors keeps serving: more clients than
 //! its descriptor limit connect at once, the ones it cannot take yet wait,
 //! and each is served as others leave.
+//!
+//! (Unix: the server runs under an RLIMIT_NOFILE limit.)
+#![cfg(unix)]
 
 mod common;
 

@@ -1,6 +1,11 @@
 //! `pipeway serve --echo` on a byte pipe (served on the blocking face, a
 //! thread per client): clients at once, the lines on stderr, and a clean
 //! stop on SIGTERM with clients still connected.
+//!
+//! (Unix only: the blocking echo is Unix's, and the test signals the server
+//! and connects to its socket file.)
+
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;

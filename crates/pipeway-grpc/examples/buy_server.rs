@@ -6,12 +6,12 @@
 //! ```
 //!
 //! Only this user (and root) may connect: the pipe's secure default. Each
-//! call is printed with the caller's pid, uid and user. Any gRPC client that
-//! dials Unix sockets reaches it at `unix:` + the printed socket path.
+//! call is printed with the caller's pid, uid (SID on Windows) and user. On
+//! Unix any gRPC client that dials Unix sockets reaches it at `unix:` + the
+//! printed socket path.
 
 use std::process::ExitCode;
 
-use pipeway::unix::PeerIdentityExt;
 use pipeway_grpc::PipeIncoming;
 use pipeway_grpc::buy::my_service_server::{MyService, MyServiceServer};
 use pipeway_grpc::buy::{BuyRequest, BuyResponse, answer};
@@ -26,10 +26,11 @@ impl MyService for Shop {
         let response = answer(request.get_ref());
         match pipeway_grpc::peer_identity(&request) {
             Some(peer) => println!(
-                "Buy from pid {} (uid {}, {}): {}",
+                "Buy from pid {} ({}, {}): {}",
                 peer.pid()
                     .map_or_else(|| "?".to_owned(), |pid| pid.to_string()),
-                peer.uid(),
+                peer.principal()
+                    .map_or_else(|| "user ?".to_owned(), |user| user.to_string()),
                 peer.user_name().unwrap_or("unknown user"),
                 response.result
             ),
@@ -65,9 +66,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // What another gRPC implementation dials: `unix:` + the socket path on
+    // Unix; on Windows the pipe's path.
+    let target = if cfg!(unix) { "unix:" } else { "" };
     println!(
-        "serving MyService on pipe {name} (unix:{}); Ctrl-C or SIGTERM stops",
-        incoming.socket_path().display()
+        "serving MyService on pipe {name} ({target}{}); Ctrl-C or SIGTERM stops",
+        incoming.endpoint().display()
     );
     let served = tonic::transport::Server::builder()
         .add_service(MyServiceServer::new(Shop))

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use pipeway::tokio::{PipeListener, PipeStream};
-use pipeway::unix::ListenerExt;
 use pipeway::{IntoPipeName, ListenOptions, PeerIdentity, PeerProcess, PipeName, ProcessError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
@@ -166,10 +165,17 @@ impl PipeIncoming {
         self.listener.name()
     }
 
-    /// The pipe's socket file: what a gRPC implementation that knows Unix
-    /// sockets dials, as `unix:` followed by this path.
+    /// Where the pipe lives: its socket file on Unix (what a gRPC
+    /// implementation that knows Unix sockets dials, as `unix:` followed by
+    /// this path), its `\\.\pipe\` path on Windows.
+    pub fn endpoint(&self) -> &Path {
+        self.listener.endpoint()
+    }
+
+    /// The pipe's socket file (its [`endpoint`](Self::endpoint) on Unix).
+    #[cfg(unix)]
     pub fn socket_path(&self) -> &Path {
-        self.listener.socket_path()
+        self.listener.endpoint()
     }
 
     fn pause_after_failure(&mut self) -> Duration {
@@ -183,7 +189,7 @@ impl std::fmt::Debug for PipeIncoming {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipeIncoming")
             .field("pipe", self.listener.name())
-            .field("path", &self.socket_path())
+            .field("endpoint", &self.endpoint())
             .finish_non_exhaustive()
     }
 }
@@ -426,19 +432,20 @@ impl AsyncWrite for PipeConnection {
 /// [`PipeIncoming`] serves carries one in its extensions; cloning it is cheap.
 ///
 /// ```
+/// use pipeway::Principal;
 /// use pipeway_grpc::PipeConnectInfo;
-/// use pipeway::unix::PeerIdentityExt;
 /// use tonic::{Request, Status};
 ///
-/// fn only_root<T>(request: &Request<T>) -> Result<(), Status> {
+/// fn only_my_own_user<T>(request: &Request<T>) -> Result<(), Status> {
 ///     let info = request
 ///         .extensions()
 ///         .get::<PipeConnectInfo>()
 ///         .ok_or_else(|| Status::internal("not served on a pipe"))?;
-///     if info.peer().uid() == 0 {
+///     let me = Principal::current().map_err(|err| Status::internal(err.to_string()))?;
+///     if info.principal().as_ref() == Some(&me) {
 ///         Ok(())
 ///     } else {
-///         Err(Status::permission_denied(format!("{} is not root", info.peer())))
+///         Err(Status::permission_denied(format!("{} is not {me}", info.peer())))
 ///     }
 /// }
 /// ```
@@ -449,8 +456,8 @@ pub struct PipeConnectInfo {
 }
 
 impl PipeConnectInfo {
-    /// The client's identity: pid, user name, and (through
-    /// [`PeerIdentityExt`](pipeway::unix::PeerIdentityExt)) uid and gid.
+    /// The client's identity: pid, user ([`principal`](Self::principal)) and
+    /// user name; on Unix also uid and gid (`pipeway::unix::PeerIdentityExt`).
     pub fn peer(&self) -> &PeerIdentity {
         &self.peer
     }
@@ -463,6 +470,12 @@ impl PipeConnectInfo {
     /// The client's process id, when the platform reports one.
     pub fn pid(&self) -> Option<u32> {
         self.peer.pid()
+    }
+
+    /// The user the client runs as (a uid on Unix, a SID on Windows); see
+    /// [`PeerIdentity::principal`].
+    pub fn principal(&self) -> Option<pipeway::Principal> {
+        self.peer.principal()
     }
 
     /// The client's user id.

@@ -4,6 +4,7 @@
 //! The other user is a forked child that switches to `nobody` and speaks
 //! through raw system calls only (the test process has threads, so the child
 //! may only make async-signal-safe calls).
+#![cfg(unix)]
 
 mod common;
 

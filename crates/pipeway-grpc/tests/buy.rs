@@ -13,7 +13,7 @@ use pipeway_grpc::buy::{BuyRequest, Buyer, demo};
 async fn the_shop_answers_as_the_issue_says() {
     let name = unique("buy");
     let incoming = PipeIncoming::bind(name.as_str()).unwrap();
-    let path = incoming.socket_path().to_owned();
+    let path = incoming.endpoint().to_owned();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
@@ -49,8 +49,10 @@ async fn the_demo_makes_one_call_and_reports_the_caller() {
     let outcome = demo(name.as_str(), order).await.unwrap();
     assert_eq!(outcome.response.result, "bought 3 of apple at 120");
     assert_eq!(outcome.caller.pid(), Some(std::process::id()));
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(outcome.caller.uid(), unsafe { libc::geteuid() });
+    assert_eq!(
+        outcome.caller.principal(),
+        Some(pipeway::Principal::current().unwrap())
+    );
     assert_eq!(outcome.caller.pipe().pipe_name(), Some(name.as_str()));
     assert!(!common::socket_path(&name).exists(), "the demo cleans up");
 }

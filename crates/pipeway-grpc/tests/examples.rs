@@ -1,5 +1,7 @@
 //! The examples are what users copy: `buy_server` takes `--help`, answers
-//! `buy_client`, and on SIGTERM stops and removes its socket.
+//! `buy_client`, and on SIGTERM stops and removes its socket. (Unix: the
+//! test signals the server and looks for its socket file.)
+#![cfg(unix)]
 
 mod common;
 

@@ -3,6 +3,9 @@
 //! and fails if the committed files differ from what the protos give now.
 //!
 //! After changing a proto: `PIPEWAY_REGENERATE=1 cargo test -p pipeway-grpc --test generated`.
+//!
+//! (Unix: the vendored protoc is run as a Linux program.)
+#![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 

@@ -6,6 +6,7 @@
 //! `scripts/test.sh` installs grpcio and grpcio-tools. Without them (or
 //! without `python3`) these tests fail when `CI` is set, and are skipped
 //! with a message otherwise.
+#![cfg(unix)]
 
 mod common;
 

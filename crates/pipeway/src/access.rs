@@ -67,6 +67,21 @@ pub(crate) enum Admits<'a, Id> {
     AlreadyChecked,
 }
 
+impl<Id> ResolvedRules<Id> {
+    /// Rules that name no one: the owner (and the superusers) only.
+    #[cfg(test)]
+    pub(crate) fn owner_only(owner: Id) -> Self {
+        Self {
+            owner,
+            everyone: false,
+            allow_users: vec![],
+            allow_groups: vec![],
+            deny_users: vec![],
+            deny_groups: vec![],
+        }
+    }
+}
+
 impl<Id: Principal + fmt::Display> ResolvedRules<Id> {
     /// Resolves every account the rules name; an unknown one fails.
     pub(crate) fn resolve(
@@ -189,17 +204,6 @@ mod tests {
         }
     }
 
-    fn rules<Id>(owner: Id) -> ResolvedRules<Id> {
-        ResolvedRules {
-            owner,
-            everyone: false,
-            allow_users: vec![],
-            allow_groups: vec![],
-            deny_users: vec![],
-            deny_groups: vec![],
-        }
-    }
-
     const ROOT: &[Num] = &[Num(0)];
 
     fn checked() -> Admits<'static, Num> {
@@ -212,7 +216,7 @@ mod tests {
 
     #[test]
     fn the_owner_and_the_superusers_only_by_default() {
-        let r = rules(Num(1000));
+        let r = ResolvedRules::owner_only(Num(1000));
         assert!(r.decide(&Num(1000), no_groups, checked()).is_ok());
         assert!(r.decide(&Num(0), no_groups, checked()).is_ok());
         let err = r.decide(&Num(1001), no_groups, checked()).unwrap_err();
@@ -224,7 +228,7 @@ mod tests {
 
     #[test]
     fn denies_win_over_allows_the_owner_and_the_superusers() {
-        let mut r = rules(Num(1000));
+        let mut r = ResolvedRules::owner_only(Num(1000));
         r.everyone = true;
         r.deny_users = vec![Num(1002), Num(1000)];
         r.deny_groups = vec![Num(50)];
@@ -241,7 +245,7 @@ mod tests {
 
     #[test]
     fn an_allowed_group_admits_its_members() {
-        let mut r = rules(Num(1000));
+        let mut r = ResolvedRules::owner_only(Num(1000));
         r.allow_groups = vec![Num(42)];
         assert!(
             r.decide(&Num(1001), || Ok(vec![Num(42)]), checked())
@@ -255,7 +259,7 @@ mod tests {
 
     #[test]
     fn groups_that_cannot_be_read_refuse_and_are_read_only_when_needed() {
-        let mut r = rules(Num(1000));
+        let mut r = ResolvedRules::owner_only(Num(1000));
         assert!(
             r.decide(&Num(1000), || panic!("read the groups"), checked())
                 .is_ok()
@@ -269,7 +273,7 @@ mod tests {
 
     #[test]
     fn where_users_and_groups_share_ids_a_deny_matches_either() {
-        let mut r = rules(Sid("S-owner"));
+        let mut r = ResolvedRules::owner_only(Sid("S-owner"));
         r.deny_users = vec![Sid("S-group-named-as-a-user")];
         r.deny_groups = vec![Sid("S-denied-group")];
         let member = || Ok(vec![Sid("S-group-named-as-a-user")]);

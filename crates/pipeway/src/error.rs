@@ -215,10 +215,11 @@ pub enum Error {
     /// or announced by the peer and refused before anything was allocated.
     #[error("message of {len} bytes is larger than the maximum of {max} bytes")]
     MessageTooLarge {
-        /// The message's length.
-        len: u64,
+        /// The message's length (a length a peer announced past
+        /// `usize::MAX` shows as `usize::MAX`).
+        len: usize,
         /// The limit.
-        max: u64,
+        max: usize,
     },
 
     /// The next message does not fit the buffer given to `recv`; it is still

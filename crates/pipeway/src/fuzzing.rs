@@ -10,7 +10,7 @@ use std::io::{self, IoSlice, IoSliceMut};
 
 use crate::error::Error;
 use crate::name::PipeName;
-use crate::sys::unix::framing::{MessageReader, RecordBuffer, RecordIo};
+use crate::sys::unix::framing::{MessageReader, RecordBuffer, RecordIo, scatter};
 use crate::sys::unix::socket::Received;
 use crate::wire::{Hello, MAX_RECORD_PAYLOAD, MESSAGE_HEADER_LEN};
 
@@ -95,22 +95,9 @@ impl RecordIo for &mut Records {
             }
             *left -= 1;
         }
-        let Some(record) = self.queue.pop_front() else {
-            return Ok(Received {
-                bytes: 0,
-                truncated: false,
-            });
-        };
-        let mut offset = 0;
-        for part in parts.iter_mut() {
-            let n = part.len().min(record.len() - offset);
-            part[..n].copy_from_slice(&record[offset..offset + n]);
-            offset += n;
-        }
-        Ok(Received {
-            bytes: offset,
-            truncated: offset < record.len(),
-        })
+        // No record left: end-of-file, as a socket whose peer closed.
+        let record = self.queue.pop_front().unwrap_or_default();
+        Ok(scatter(&record, parts))
     }
 }
 

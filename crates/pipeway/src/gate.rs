@@ -35,6 +35,14 @@ pub(crate) struct Permit {
     gate: Arc<InstanceGate>,
 }
 
+impl Permit {
+    /// The instances in use now and the most there may be.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (lock(&self.gate.state).active, self.gate.max)
+    }
+}
+
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut state = lock(&self.gate.state);
@@ -60,6 +68,7 @@ impl InstanceGate {
         })
     }
 
+    #[cfg_attr(all(unix, not(feature = "tokio")), allow(dead_code))]
     pub(crate) fn try_acquire(self: &Arc<Self>) -> Result<Option<Permit>, GateClosed> {
         let mut state = lock(&self.state);
         Self::take(self, &mut state)

@@ -8,6 +8,7 @@ use crate::message::MessageStream;
 use crate::name::{IntoPipeName, PipeName};
 use crate::options::{ListenOptions, PipeMode};
 use crate::stream::PipeStream;
+use crate::sys::prelude::blocking::*;
 use crate::transport::blocking as sys;
 
 /// A byte-mode pipe server: binds a name and accepts clients.
@@ -103,6 +104,13 @@ impl PipeListener {
         self.inner.name()
     }
 
+    /// Where the pipe lives: its socket file on Unix, its `\\.\pipe\` path
+    /// on Windows (see [`PipeName::endpoint`]).
+    pub fn endpoint(&self) -> &std::path::Path {
+        self.inner.endpoint()
+    }
+
+    #[cfg(any(windows, feature = "remote"))]
     pub(crate) fn sys(&self) -> &sys::Listener {
         &self.inner
     }
@@ -174,6 +182,13 @@ impl MessageListener {
         self.inner.name()
     }
 
+    /// Where the pipe lives: its socket file on Unix, its `\\.\pipe\` path
+    /// on Windows (see [`PipeName::endpoint`]).
+    pub fn endpoint(&self) -> &std::path::Path {
+        self.inner.endpoint()
+    }
+
+    #[cfg(any(windows, feature = "remote"))]
     pub(crate) fn sys(&self) -> &sys::Listener {
         &self.inner
     }

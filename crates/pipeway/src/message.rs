@@ -9,6 +9,9 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
+use crate::sys::prelude::blocking::*;
 use crate::transport::blocking as sys;
 
 /// One end of a message-mode pipe: every [`send`](Self::send) arrives as
@@ -38,6 +41,11 @@ pub struct MessageStream {
 }
 
 impl MessageStream {
+    /// The backend's stream, for the platform extensions.
+    pub(crate) fn sys(&self) -> &sys::MessageStream {
+        &self.inner
+    }
+
     pub(crate) fn from_sys(inner: sys::MessageStream) -> Self {
         Self { inner }
     }
@@ -113,23 +121,25 @@ impl MessageStream {
 
     /// The largest message this end accepts.
     pub fn max_message_size(&self) -> usize {
-        self.inner.max_message_size()
+        self.inner.endpoint().negotiated().limits.max
     }
 
     /// The largest message the peer accepts (a client learns it from the
     /// server; a server assumes its own limit).
-    pub fn peer_max_message_size(&self) -> u64 {
-        self.inner.peer_max_message_size()
+    pub fn peer_max_message_size(&self) -> usize {
+        self.inner.endpoint().negotiated().limits.peer_max
     }
 
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
     }
+
+    crate::impersonation::server_end_methods!();
 
     /// The pipe's direction.
     pub fn direction(&self) -> Direction {
-        self.inner.endpoint().direction()
+        self.inner.endpoint().negotiated().direction
     }
 
     /// Ends the connection both ways (`DisconnectNamedPipe`).

@@ -12,12 +12,9 @@ use std::io;
 use crate::error::Error;
 
 /// Refuses a message larger than the peer accepts, before any of it is sent.
-pub(crate) fn check_send(len: usize, peer_max: u64) -> Result<(), Error> {
-    if len as u64 > peer_max {
-        return Err(Error::MessageTooLarge {
-            len: len as u64,
-            max: peer_max,
-        });
+pub(crate) fn check_send(len: usize, peer_max: usize) -> Result<(), Error> {
+    if len > peer_max {
+        return Err(Error::MessageTooLarge { len, max: peer_max });
     }
     Ok(())
 }
@@ -103,8 +100,8 @@ impl Reassembly {
     pub(crate) fn admit(&mut self, len: u64) -> Result<usize, Error> {
         if len > self.max as u64 {
             return Err(self.fail(Error::MessageTooLarge {
-                len,
-                max: self.max as u64,
+                len: usize::try_from(len).unwrap_or(usize::MAX),
+                max: self.max,
             }));
         }
         Ok(len as usize)
@@ -136,10 +133,17 @@ impl Reassembly {
         cut_short(len, got)
     }
 
-    /// Whether the stream ended part way through a message: later
-    /// receives return end-of-file without reading.
+    /// Whether the stream ended (part way through a message, or at an end
+    /// the backend recognised): later receives return end-of-file without
+    /// reading.
     pub(crate) fn is_ended(&self) -> bool {
         self.ended
+    }
+
+    /// Ends the stream between messages: later receives are end-of-file.
+    #[cfg_attr(unix, allow(dead_code))]
+    pub(crate) fn end(&mut self) {
+        self.ended = true;
     }
 
     /// Hands the complete message to `out` and returns its length, or fails
@@ -197,7 +201,7 @@ mod tests {
         assert!(matches!(
             rx.admit(u64::MAX),
             Err(Error::MessageTooLarge {
-                len: u64::MAX,
+                len: usize::MAX,
                 max: 8
             })
         ));

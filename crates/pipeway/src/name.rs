@@ -215,9 +215,25 @@ impl PipeName {
         }
     }
 
-    /// The platform endpoint of a local pipe: the socket path on Unix, the
-    /// `\\.\pipe\name` path on Windows.
-    pub(crate) fn endpoint(&self) -> Option<&Path> {
+    /// Where a local pipe lives on this platform: its socket path on Unix
+    /// (`${TMPDIR:-/tmp}/CoreFxPipe_echo`, or the path a socket-path name
+    /// gives), its `\\.\pipe\echo` path on Windows; `None` for a pipe on
+    /// another host.
+    ///
+    /// ```
+    /// use pipeway::PipeName;
+    ///
+    /// let name = PipeName::parse("echo")?;
+    /// let endpoint = name.endpoint().unwrap();
+    /// if cfg!(windows) {
+    ///     assert_eq!(endpoint, std::path::Path::new(r"\\.\pipe\echo"));
+    /// } else {
+    ///     assert!(endpoint.ends_with("CoreFxPipe_echo"));
+    /// }
+    /// assert_eq!(PipeName::parse(r"\\srv\pipe\echo")?.endpoint(), None);
+    /// # Ok::<(), pipeway::NameError>(())
+    /// ```
+    pub fn endpoint(&self) -> Option<&Path> {
         match &self.kind {
             Kind::Local { endpoint, .. } => Some(endpoint),
             Kind::Path(path) => Some(path),

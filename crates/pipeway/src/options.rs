@@ -119,9 +119,11 @@ impl Direction {
 }
 
 /// Which end of a pipe a stream is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum End {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum End {
+    /// The end a listener accepted.
     Server,
+    /// The end that connected.
     Client,
 }
 
@@ -175,7 +177,17 @@ impl fmt::Display for PipeMode {
 /// assert_eq!(&reading, b"42 C");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Setters take and return the options by value: a setter whose result is
+/// dropped changes nothing, and the compiler says so (`unused_must_use`):
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let options = pipeway::ListenOptions::new();
+/// options.allow_user("alice"); // dropped: alice is not admitted
+/// ```
 #[derive(Clone, Debug)]
+#[must_use = "options are set by value: use the ListenOptions a setter returns"]
 pub struct ListenOptions {
     pub(crate) direction: Direction,
     pub(crate) max_instances: Option<usize>,
@@ -200,6 +212,9 @@ pub(crate) struct WindowsListen {
     pub accept_remote_clients: bool,
     /// go-winio's convention: an empty message ends a message stream.
     pub empty_message_ends_stream: bool,
+    /// A security descriptor given as SDDL, in place of the one the access
+    /// rules make.
+    pub security_descriptor: Option<String>,
 }
 
 impl Default for ListenOptions {
@@ -349,7 +364,17 @@ pub(crate) enum ServerRequirement {
 /// // postgres (or root), refusing any other before a byte goes either way.
 /// # Ok::<(), pipeway::Error>(())
 /// ```
+///
+/// Setters take and return the options by value; a dropped result is a
+/// warning (`unused_must_use`):
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let options = pipeway::ConnectOptions::new();
+/// options.trust_any_server(); // dropped: the default trust still applies
+/// ```
 #[derive(Clone, Debug)]
+#[must_use = "options are set by value: use the ConnectOptions a setter returns"]
 pub struct ConnectOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) direction: Option<Direction>,
@@ -359,6 +384,8 @@ pub struct ConnectOptions {
     pub(crate) max_message_size: usize,
     #[cfg(windows)]
     pub(crate) empty_message_ends_stream: bool,
+    #[cfg(windows)]
+    pub(crate) impersonation: crate::windows::ImpersonationLevel,
     pub(crate) remote: crate::remote::RemoteOptions,
 }
 
@@ -380,6 +407,8 @@ impl ConnectOptions {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             #[cfg(windows)]
             empty_message_ends_stream: false,
+            #[cfg(windows)]
+            impersonation: crate::windows::ImpersonationLevel::default(),
             remote: Default::default(),
         }
     }

@@ -9,6 +9,9 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
+use crate::sys::prelude::blocking::*;
 use crate::transport::blocking as sys;
 
 /// One end of a byte-mode pipe: a bidirectional byte stream.
@@ -47,13 +50,13 @@ pub struct PipeStream {
 }
 
 impl PipeStream {
-    pub(crate) fn from_sys(inner: sys::ByteStream) -> Self {
-        Self { inner }
-    }
-
-    #[cfg(unix)]
+    /// The backend's stream, for the platform extensions.
     pub(crate) fn sys(&self) -> &sys::ByteStream {
         &self.inner
+    }
+
+    pub(crate) fn from_sys(inner: sys::ByteStream) -> Self {
+        Self { inner }
     }
 
     /// Connects to `name` with the default options: waits up to 5 s for the
@@ -69,6 +72,21 @@ impl PipeStream {
     /// [`Error::NotListening`] or [`Error::Busy`]. A server run by a user the
     /// options do not trust fails with [`Error::UntrustedServer`] before any
     /// byte is sent or read.
+    ///
+    /// # Message pipes
+    ///
+    /// On Windows a byte client opens a message-type pipe too (Docker's
+    /// `\\.\pipe\docker_engine`, say, or any go-winio server with
+    /// `MessageMode: true`), in byte read mode, as Win32, .NET and go-winio
+    /// byte clients do. Message boundaries are then the server's affair
+    /// only: a read returns what the buffer holds of one or more messages,
+    /// run together; each `write` arrives at the server as one message; and
+    /// a zero-length message (go-winio's `CloseWrite`) reads as end-of-file.
+    /// A [`MessageStream`](crate::MessageStream) keeps the boundaries.
+    ///
+    /// On Unix a pipeway message pipe speaks pipeway's framed wire, which
+    /// only a [`MessageStream`](crate::MessageStream) reads: a byte client
+    /// fails with [`Error::WrongMode`](crate::Error::WrongMode).
     ///
     /// [`Error::NotFound`]: crate::Error::NotFound
     /// [`Error::NotListening`]: crate::Error::NotListening
@@ -86,17 +104,19 @@ impl PipeStream {
     /// memory over it).
     #[cfg(unix)]
     pub(crate) fn socket_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.inner.endpoint().socket_fd()
+        self.inner.endpoint().as_fd()
     }
 
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
     }
+
+    crate::impersonation::server_end_methods!();
 
     /// The pipe's direction, as this end sees it.
     pub fn direction(&self) -> Direction {
-        self.inner.endpoint().direction()
+        self.inner.endpoint().negotiated().direction
     }
 
     /// Shuts down the read half, the write half, or both. Shutting down the

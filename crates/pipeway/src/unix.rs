@@ -4,18 +4,24 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::access::Account;
-use crate::name::{IntoPipeName, PipeName};
+use crate::name::PipeName;
 use crate::options::{ConnectOptions, ListenOptions, ServerRequirement};
 use crate::peer::PeerIdentity;
 use crate::process::{PeerProcess, ProcessError};
-use crate::sys::unix::{DOTNET_PREFIX, pipe_directory, probe};
+use crate::sealed::Sealed;
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
+use crate::sys::prelude::blocking::*;
+#[cfg(feature = "tokio")]
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
+use crate::sys::prelude::tokio::*;
 
 /// Numeric ids of the peer.
-pub trait PeerIdentityExt {
+pub trait PeerIdentityExt: Sealed {
     /// The peer's user id.
     fn uid(&self) -> u32;
     /// The peer's primary group id.
@@ -31,8 +37,25 @@ impl PeerIdentityExt for PeerIdentity {
     }
 }
 
+/// The uid behind a [`Principal`](crate::Principal).
+pub trait PrincipalExt: Sized + Sealed {
+    /// The user's id.
+    fn uid(&self) -> u32;
+    /// The user with this uid.
+    fn from_uid(uid: u32) -> Self;
+}
+
+impl PrincipalExt for crate::Principal {
+    fn uid(&self) -> u32 {
+        self.uid
+    }
+    fn from_uid(uid: u32) -> Self {
+        crate::Principal { uid }
+    }
+}
+
 /// Signals for the peer's process (Linux: `pidfd_send_signal`).
-pub trait PeerProcessExt {
+pub trait PeerProcessExt: Sealed {
     /// Sends `signal` (`libc::SIGTERM`, say: a signal the platform names)
     /// to the peer's process, through its pidfd: it reaches that process or
     /// none, never a newer one that took its pid.
@@ -69,7 +92,7 @@ impl AsFd for PeerProcess {
 }
 
 /// Where a name's socket lives.
-pub trait PipeNameExt {
+pub trait PipeNameExt: Sealed {
     /// The socket path of a local name (`${TMPDIR:-/tmp}/CoreFxPipe_<name>`)
     /// or of a socket-path name; `None` for a remote name.
     fn socket_path(&self) -> Option<&Path>;
@@ -82,7 +105,7 @@ impl PipeNameExt for PipeName {
 }
 
 /// Access rules by numeric id.
-pub trait ListenOptionsExt {
+pub trait ListenOptionsExt: Sealed {
     /// Also admits the user with this uid.
     fn allow_uid(self, uid: u32) -> Self;
     /// Also admits members of the group with this gid.
@@ -122,7 +145,7 @@ impl ListenOptionsExt for ListenOptions {
 }
 
 /// Server requirements by numeric id.
-pub trait ConnectOptionsExt {
+pub trait ConnectOptionsExt: Sealed {
     /// Trusts only a server running as `uid` (or root).
     fn require_server_uid(self, uid: u32) -> Self;
 }
@@ -135,7 +158,7 @@ impl ConnectOptionsExt for ConnectOptions {
 }
 
 /// The socket path a listener bound.
-pub trait ListenerExt {
+pub trait ListenerExt: Sealed {
     /// The path of the listener's socket file.
     fn socket_path(&self) -> &Path;
     /// The path of the socket smbd hands SMB clients to, when the listener
@@ -146,7 +169,7 @@ pub trait ListenerExt {
 
 impl ListenerExt for crate::PipeListener {
     fn socket_path(&self) -> &Path {
-        self.sys().path()
+        self.endpoint()
     }
     #[cfg(feature = "remote")]
     fn smb_socket_path(&self) -> Option<&Path> {
@@ -156,7 +179,7 @@ impl ListenerExt for crate::PipeListener {
 
 impl ListenerExt for crate::MessageListener {
     fn socket_path(&self) -> &Path {
-        self.sys().path()
+        self.endpoint()
     }
     #[cfg(feature = "remote")]
     fn smb_socket_path(&self) -> Option<&Path> {
@@ -164,8 +187,12 @@ impl ListenerExt for crate::MessageListener {
     }
 }
 
+/// The local pipes, as the crate root lists them; kept here under their old
+/// paths.
+pub use crate::listing::{LocalPipe, PipeState, Wire, inspect, local_pipes};
+
 /// Unix extras of a blocking byte stream.
-pub trait PipeStreamExt {
+pub trait PipeStreamExt: Sealed {
     /// Waits until the connection is over both ways (`POLLHUP`): nothing
     /// more will arrive and nothing more can be sent, because the peer closed
     /// its end, or because between them the two ends shut down both halves.
@@ -205,157 +232,10 @@ impl PipeStreamExt for crate::PipeStream {
     }
 }
 
-/// Whether anyone serves a pipe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PipeState {
-    /// A server listens on it; `pid` where this user may see the process.
-    Live {
-        /// The server's process id.
-        pid: Option<u32>,
-    },
-    /// A socket file with no server: left behind by one that died. The
-    /// next server to bind the name reclaims it.
-    Stale,
-}
-
-/// A local pipe's socket file, as [`local_pipes`] and [`inspect`] see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct LocalPipe {
-    /// The pipe's name (`echo` for `/tmp/CoreFxPipe_echo`), or the path for
-    /// a socket-path name.
-    pub name: String,
-    /// The socket file.
-    pub path: PathBuf,
-    /// The file owner's uid.
-    pub owner: u32,
-    /// The file owner's user name, when the user database knows the uid.
-    pub owner_name: Option<String>,
-    /// The file's permission bits.
-    pub mode: u32,
-    /// Whether a server listens on it.
-    pub state: PipeState,
-    /// Which wire a live pipe speaks, from its socket's type; `None` when
-    /// that is not known (a stale file, or a system with no socket table).
-    pub wire: Option<Wire>,
-}
-
-/// Which of pipeway's two wires a live pipe's socket speaks (see the crate
-/// docs, "Two wires"), as its socket type shows without connecting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Wire {
-    /// A stream socket: a byte pipe with default options (or a .NET, socat
-    /// or other program's socket).
-    Plain,
-    /// A seqpacket socket: pipeway's framed wire, which a message pipe or a
-    /// byte pipe with an instance limit uses.
-    Framed,
-}
-
-/// The local pipes in `${TMPDIR:-/tmp}`: every `CoreFxPipe_*` socket, live
-/// or stale, sorted by name. Looking does not connect to any of them.
-pub fn local_pipes() -> io::Result<Vec<LocalPipe>> {
-    let dir = pipe_directory();
-    let listening = probe::listening_sockets();
-    let mut pipes = Vec::new();
-    for entry in std::fs::read_dir(&dir)? {
-        let entry = entry?;
-        let file_name = entry.file_name();
-        let Some(name) = file_name
-            .to_str()
-            .and_then(|n| n.strip_prefix(DOTNET_PREFIX))
-        else {
-            continue;
-        };
-        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
-            continue;
-        };
-        if !meta.file_type().is_socket() {
-            continue;
-        }
-        pipes.push(describe(
-            name.to_owned(),
-            entry.path(),
-            &meta,
-            listening.as_ref(),
-        )?);
-    }
-    pipes.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(pipes)
-}
-
-/// One pipe's socket file: owner, mode, and whether a server listens on it.
-pub fn inspect(name: impl IntoPipeName) -> crate::Result<LocalPipe> {
-    let name = name.into_pipe_name()?;
-    let path = name.local_path()?.to_owned();
-    let meta = std::fs::symlink_metadata(&path).map_err(|err| {
-        if err.kind() == io::ErrorKind::NotFound {
-            crate::Error::NotFound {
-                name: name.to_string(),
-                path: path.clone(),
-                waited: std::time::Duration::ZERO,
-            }
-        } else {
-            crate::Error::Io(err)
-        }
-    })?;
-    if !meta.file_type().is_socket() {
-        return Err(crate::Error::NotASocket { path });
-    }
-    Ok(describe(
-        name.to_string(),
-        path,
-        &meta,
-        probe::listening_sockets().as_ref(),
-    )?)
-}
-
-fn describe(
-    name: String,
-    path: PathBuf,
-    meta: &std::fs::Metadata,
-    listening: Option<&std::collections::HashMap<PathBuf, probe::Listening>>,
-) -> io::Result<LocalPipe> {
-    let found = listening.and_then(|listening| listening.get(&path));
-    let wire = found.map(|socket| {
-        if socket.seqpacket {
-            Wire::Framed
-        } else {
-            Wire::Plain
-        }
-    });
-    let state = match listening {
-        Some(_) => match found {
-            Some(socket) => PipeState::Live {
-                pid: probe::pid_holding_socket(socket.inode),
-            },
-            None => PipeState::Stale,
-        },
-        // No passive listing on this system: ask the socket itself.
-        None => match probe::probe(&path)? {
-            probe::Liveness::Live { creds, .. } => PipeState::Live {
-                pid: creds.and_then(|c| c.pid),
-            },
-            _ => PipeState::Stale,
-        },
-    };
-    Ok(LocalPipe {
-        name,
-        path,
-        owner: meta.uid(),
-        owner_name: crate::sys::unix::users::user_name(meta.uid()),
-        mode: meta.mode() & 0o7777,
-        state,
-        wire,
-    })
-}
-
 #[cfg(feature = "tokio")]
 impl ListenerExt for crate::tokio::PipeListener {
     fn socket_path(&self) -> &Path {
-        self.sys().path()
+        self.endpoint()
     }
     #[cfg(feature = "remote")]
     fn smb_socket_path(&self) -> Option<&Path> {
@@ -366,10 +246,33 @@ impl ListenerExt for crate::tokio::PipeListener {
 #[cfg(feature = "tokio")]
 impl ListenerExt for crate::tokio::MessageListener {
     fn socket_path(&self) -> &Path {
-        self.sys().path()
+        self.endpoint()
     }
     #[cfg(feature = "remote")]
     fn smb_socket_path(&self) -> Option<&Path> {
         self.sys().smb_path()
     }
 }
+
+/// A stream's socket: open, and the same socket, for as long as the stream
+/// lives (a shutdown or disconnect does not close it). Reading or writing it
+/// directly bypasses pipeway's framing on a message or limited pipe.
+macro_rules! socket_of_stream {
+    ($($stream:ty),*) => {$(
+        impl std::os::fd::AsFd for $stream {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.sys().endpoint().as_fd()
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $stream {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(self))
+            }
+        }
+    )*};
+}
+
+socket_of_stream!(crate::PipeStream, crate::MessageStream);
+#[cfg(feature = "tokio")]
+socket_of_stream!(crate::tokio::PipeStream, crate::tokio::MessageStream);

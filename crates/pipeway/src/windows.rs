@@ -23,7 +23,9 @@
 //! [`ListenOptionsExt::accept_remote_clients`] says otherwise.
 //!
 //! A client opens pipes with the identification impersonation level: the
-//! server may learn who it is, not act as it. Before sending or reading a
+//! server may learn who it is, not act as it
+//! ([`ConnectOptionsExt::impersonation_level`] says otherwise; a server acts
+//! as its client with `run_as_client`). Before sending or reading a
 //! byte it checks the pipe's owner: its own user, SYSTEM or Administrators
 //! (the owner an elevated process gives what it creates) by default.
 //!
@@ -45,6 +47,10 @@ use crate::access::Account;
 use crate::name::PipeName;
 use crate::options::{ConnectOptions, ListenOptions, ServerRequirement};
 use crate::peer::PeerIdentity;
+use crate::sealed::Sealed;
+use crate::sys::prelude::blocking::*;
+#[cfg(feature = "tokio")]
+use crate::sys::prelude::tokio::*;
 
 /// The peer's process handle itself (`PROCESS_QUERY_LIMITED_INFORMATION`
 /// and `SYNCHRONIZE` rights), for what pipeway does not wrap. It stays owned
@@ -56,7 +62,7 @@ impl std::os::windows::io::AsHandle for crate::PeerProcess {
 }
 
 /// The peer's Windows identity.
-pub trait PeerIdentityExt {
+pub trait PeerIdentityExt: Sealed {
     /// The peer's user SID (`S-1-5-21-…`): on a server stream the client's
     /// user, on a client stream the pipe's owner. `None` when Windows did
     /// not tell (a client that connected anonymously, from a process this
@@ -73,12 +79,30 @@ impl PeerIdentityExt for PeerIdentity {
     }
 
     fn account_name(&self) -> Option<String> {
-        crate::sys::account(self).map(crate::sys::accounts::qualified)
+        crate::sys::windows::account(self).map(crate::sys::windows::accounts::qualified)
+    }
+}
+
+/// The SID behind a [`Principal`](crate::Principal).
+pub trait PrincipalExt: Sized + Sealed {
+    /// The user's SID (`S-1-5-…`).
+    fn sid(&self) -> &str;
+    /// The account with this SID (or `DOMAIN\name`, or `name`), if Windows
+    /// knows it.
+    fn from_account(account: &str) -> io::Result<Option<Self>>;
+}
+
+impl PrincipalExt for crate::Principal {
+    fn sid(&self) -> &str {
+        &self.sid
+    }
+    fn from_account(account: &str) -> io::Result<Option<Self>> {
+        Ok(crate::sys::windows::accounts::sid_of(account)?.map(|sid| crate::Principal { sid }))
     }
 }
 
 /// Where a name's pipe lives.
-pub trait PipeNameExt {
+pub trait PipeNameExt: Sealed {
     /// The `\\.\pipe\name` path of a local name; `None` for a remote one.
     fn pipe_path(&self) -> Option<&Path>;
 }
@@ -90,10 +114,65 @@ impl PipeNameExt for PipeName {
 }
 
 /// Windows-only listener settings.
-pub trait ListenOptionsExt {
-    /// Admits clients on other hosts (no `PIPE_REJECT_REMOTE_CLIENTS`). The
-    /// access rules still apply to them. Off by default.
+pub trait ListenOptionsExt: Sealed {
+    /// Admits clients on other hosts (no `PIPE_REJECT_REMOTE_CLIENTS`). Off
+    /// by default: a pipe on Windows is reachable over the network as
+    /// `\\host\pipe\name` (SMB, the `IPC$` share of the host's Server
+    /// service), and pipeway refuses that unless told.
+    ///
+    /// To serve other hosts:
+    ///
+    /// - the host's Server service (`LanmanServer`) must run and TCP 445 be
+    ///   open to the clients (Windows Firewall: File and Printer Sharing);
+    /// - a remote client is the account it authenticated as over SMB (a
+    ///   domain user, or a local account of this host), checked against the
+    ///   pipe's security descriptor like a local one: pipeway's default
+    ///   admits only this user and SYSTEM, so name the remote users or
+    ///   groups ([`ListenOptions::allow_user`], [`ListenOptions::allow_group`],
+    ///   [`allow_sid`](Self::allow_sid); `allow_group("Authenticated Users")`
+    ///   admits every authenticated account) or give a
+    ///   [`security_descriptor`](Self::security_descriptor); the denies
+    ///   still apply at accept;
+    /// - clients that connect without credentials (a null session) are
+    ///   refused by Windows unless the pipe is listed in the
+    ///   `NullSessionPipes` registry value: leave it so;
+    /// - the peer's pid is the process on this host that carries the SMB
+    ///   session (`GetNamedPipeClientProcessId` reports the Server
+    ///   service's), not the remote process.
+    ///
+    /// ```
+    /// use pipeway::ListenOptions;
+    /// use pipeway::windows::ListenOptionsExt;
+    ///
+    /// let options = ListenOptions::new()
+    ///     .accept_remote_clients(true)
+    ///     .allow_group("Authenticated Users");
+    /// # let _ = options;
+    /// ```
     fn accept_remote_clients(self, accept: bool) -> Self;
+
+    /// Gives every instance of the pipe this security descriptor, written
+    /// in SDDL (go-winio's `PipeConfig.SecurityDescriptor`), instead of the
+    /// one pipeway makes from the access rules. The allow rules then do
+    /// nothing (the descriptor's DACL decides who opens the pipe); the deny
+    /// rules are still checked at accept. A descriptor Windows cannot read
+    /// fails the bind with an [`io::ErrorKind::InvalidInput`] error that
+    /// quotes it.
+    ///
+    /// ```
+    /// use pipeway::windows::{ListenOptionsExt, ListenerExt};
+    /// use pipeway::{ListenOptions, PipeListener};
+    ///
+    /// // Everyone may read and write; only this user's processes are
+    /// // served instances (no one else can create one: no FILE_CREATE_PIPE_INSTANCE).
+    /// let sddl = "D:P(A;;0x12019b;;;WD)(A;;FA;;;OW)";
+    /// let name = format!("sddl-doc-{}", std::process::id());
+    /// let options = ListenOptions::new().security_descriptor(sddl);
+    /// let listener = PipeListener::bind_with(name.as_str(), &options)?;
+    /// assert_eq!(listener.security_descriptor(), sddl);
+    /// # Ok::<(), pipeway::Error>(())
+    /// ```
+    fn security_descriptor(self, sddl: impl Into<String>) -> Self;
 
     /// Also admits the account with this SID (`S-1-5-…`).
     fn allow_sid(self, sid: impl Into<String>) -> Self;
@@ -113,6 +192,11 @@ impl ListenOptionsExt for ListenOptions {
         self
     }
 
+    fn security_descriptor(mut self, sddl: impl Into<String>) -> Self {
+        self.windows.security_descriptor = Some(sddl.into());
+        self
+    }
+
     fn allow_sid(mut self, sid: impl Into<String>) -> Self {
         self.access.allow_users.push(Account::Name(sid.into()));
         self
@@ -129,8 +213,46 @@ impl ListenOptionsExt for ListenOptions {
     }
 }
 
+/// How far a server may act as its client (the security quality of
+/// service a client opens a pipe with: go-winio's `DialPipeAccessImpLevel`,
+/// .NET's `TokenImpersonationLevel`). The server always learns the client's
+/// pid; what else it may do as the client is the client's choice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ImpersonationLevel {
+    /// The server may not even learn who the client is from the pipe
+    /// (`SECURITY_ANONYMOUS`; pipeway's server then reads the client's user
+    /// from its process, when it may).
+    Anonymous,
+    /// The server may learn who the client is, and not act as it
+    /// (`SECURITY_IDENTIFICATION`). pipeway's default: Windows' own default
+    /// would let any server it connects to act as it.
+    #[default]
+    Identification,
+    /// The server may act as the client on its own host
+    /// (`SECURITY_IMPERSONATION`): what `run_as_client` needs to open the
+    /// client's files.
+    Impersonation,
+    /// The server may act as the client on other hosts too
+    /// (`SECURITY_DELEGATION`).
+    Delegation,
+}
+
 /// Windows-only client settings.
-pub trait ConnectOptionsExt {
+pub trait ConnectOptionsExt: Sealed {
+    /// How far the server may act as this client (default
+    /// [`ImpersonationLevel::Identification`]).
+    ///
+    /// ```
+    /// use pipeway::ConnectOptions;
+    /// use pipeway::windows::{ConnectOptionsExt, ImpersonationLevel};
+    ///
+    /// // Let the service open files as this user on this host.
+    /// let options = ConnectOptions::new().impersonation_level(ImpersonationLevel::Impersonation);
+    /// # let _ = options;
+    /// ```
+    fn impersonation_level(self, level: ImpersonationLevel) -> Self;
+
     /// Trusts only a pipe owned by the account with this SID (or by SYSTEM
     /// or Administrators).
     fn require_server_sid(self, sid: impl Into<String>) -> Self;
@@ -141,6 +263,11 @@ pub trait ConnectOptionsExt {
 }
 
 impl ConnectOptionsExt for ConnectOptions {
+    fn impersonation_level(mut self, level: ImpersonationLevel) -> Self {
+        self.impersonation = level;
+        self
+    }
+
     fn require_server_sid(mut self, sid: impl Into<String>) -> Self {
         self.server = ServerRequirement::User(Account::Name(sid.into()));
         self
@@ -153,9 +280,10 @@ impl ConnectOptionsExt for ConnectOptions {
 }
 
 /// What a listener gave its pipe.
-pub trait ListenerExt {
+pub trait ListenerExt: Sealed {
     /// The security descriptor of every instance, in SDDL
-    /// (`O:<owner>D:P(A;;FA;;;<owner>)(A;;FA;;;SY)` by default).
+    /// (`O:<owner>D:P(A;;FA;;;<owner>)(A;;FA;;;SY)` by default, or the one
+    /// [`ListenOptionsExt::security_descriptor`] gave).
     fn security_descriptor(&self) -> &str;
 }
 
@@ -188,5 +316,24 @@ impl ListenerExt for crate::tokio::MessageListener {
 /// The SID of the user this process runs as: the owner of the pipes it
 /// serves, and the server user its clients trust by default.
 pub fn current_user_sid() -> io::Result<String> {
-    crate::sys::accounts::current_user_sid()
+    crate::sys::windows::accounts::current_user_sid()
 }
+
+/// A stream's pipe handle, for Win32 calls pipeway does not make. Only
+/// `AsRawHandle`, not `AsHandle`: `disconnect` closes the handle while the
+/// stream lives (that is how the peer learns of it), so no borrow of it can
+/// be promised to stay valid. Null once disconnected. Reading or writing it
+/// directly bypasses what pipeway keeps in the stream.
+macro_rules! handle_of_stream {
+    ($($stream:ty),*) => {$(
+        impl std::os::windows::io::AsRawHandle for $stream {
+            fn as_raw_handle(&self) -> std::os::windows::io::RawHandle {
+                crate::sys::Endpoint::as_raw_handle(self.sys().endpoint())
+            }
+        }
+    )*};
+}
+
+handle_of_stream!(crate::PipeStream, crate::MessageStream);
+#[cfg(feature = "tokio")]
+handle_of_stream!(crate::tokio::PipeStream, crate::tokio::MessageStream);

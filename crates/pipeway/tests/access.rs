@@ -348,3 +348,115 @@ async fn a_squatter_is_refused_by_the_async_client_too() {
         .unwrap_err();
     assert!(matches!(err, Error::UntrustedServer { .. }), "{err}");
 }
+
+/// The calling thread's effective and filesystem uids, as the kernel keeps
+/// them for that thread alone.
+#[cfg(target_os = "linux")]
+fn thread_uids() -> (u32, u32) {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    let uids: Vec<u32> = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .map(|id| id.parse().unwrap())
+        .collect();
+    (uids[1], uids[3])
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_server_thread_acts_as_its_client_and_no_other_thread_does() {
+    use std::sync::mpsc;
+    if !require_root() {
+        return;
+    }
+    let name = unique("runas");
+    let listener =
+        PipeListener::bind_with(&name, &ListenOptions::new().allow_user("nobody")).unwrap();
+    let dir = std::env::temp_dir().join(unique("runas-dir"));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let root_only = dir.join("root-only");
+    std::fs::create_dir(&root_only).unwrap();
+    std::fs::set_permissions(&root_only, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    // Another thread of the server, asked for its ids while the server
+    // thread acts as the client.
+    let (ask, asked) = mpsc::channel::<()>();
+    let (answer, answered) = mpsc::channel();
+    let bystander = std::thread::spawn(move || {
+        while asked.recv().is_ok() {
+            answer.send(thread_uids()).unwrap();
+        }
+    });
+
+    let server = {
+        let dir = dir.clone();
+        std::thread::spawn(move || {
+            let mut stream = listener.accept().unwrap();
+            let before = thread_uids();
+            let (inside, others, wrote, refused) = stream
+                .run_as_client(|| {
+                    ask.send(()).unwrap();
+                    let others = answered.recv().unwrap();
+                    let wrote = std::fs::write(dir.join("written-as-client"), b"x");
+                    let refused = std::fs::write(dir.join("root-only/no"), b"x");
+                    (thread_uids(), others, wrote, refused)
+                })
+                .unwrap();
+            let after = thread_uids();
+            let mut buf = [0u8; 4];
+            stream.read_exact(&mut buf).unwrap();
+            stream.write_all(&buf).unwrap();
+            drop(ask);
+            (before, inside, others, after, wrote, refused)
+        })
+    };
+    let (outcome, _) = connect_as(&Identity::nobody(), &socket_path(&name), false);
+    assert_eq!(outcome, Outcome::Echoed);
+    let (before, inside, others, after, wrote, refused) = server.join().unwrap();
+    bystander.join().unwrap();
+
+    assert_eq!(before, (0, 0));
+    assert_eq!(inside, (NOBODY, NOBODY), "the server thread is the client");
+    assert_eq!(others, (0, 0), "another thread keeps its own ids meanwhile");
+    assert_eq!(after, (0, 0), "the thread is itself again");
+    wrote.unwrap();
+    let owner = std::fs::metadata(dir.join("written-as-client"))
+        .unwrap()
+        .uid();
+    assert_eq!(owner, NOBODY, "a file the client made is the client's");
+    assert_eq!(
+        refused.unwrap_err().kind(),
+        std::io::ErrorKind::PermissionDenied,
+        "what the client may not write, the server acting as it may not either"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn only_a_server_end_acts_as_its_client() {
+    let name = unique("runasclient");
+    let listener = PipeListener::bind(&name).unwrap();
+    let client = PipeStream::connect(&name).unwrap();
+    let server = listener.accept().unwrap();
+    let err = client.run_as_client(|| ()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    // The client is this very user: acting as it changes nothing, and works
+    // whether or not this process may switch users.
+    assert_eq!(
+        server.run_as_client(thread_uids_or_none).unwrap(),
+        thread_uids_or_none()
+    );
+}
+
+/// The calling thread's uids where /proc shows them.
+#[cfg(unix)]
+fn thread_uids_or_none() -> Option<(u32, u32)> {
+    #[cfg(target_os = "linux")]
+    return Some(thread_uids());
+    #[cfg(not(target_os = "linux"))]
+    None
+}

@@ -222,12 +222,23 @@ fn the_peer_identity_matches_the_connecting_process() {
     let client = PipeStream::connect(&name).unwrap();
     let server_end = listener.accept().unwrap();
     let me = std::process::id();
+    let user = pipeway::Principal::current().unwrap();
     for peer in [server_end.peer(), client.peer()] {
         assert_eq!(peer.pid(), Some(me));
+        // The portable principal: the same user on both ends, with a name.
+        assert_eq!(peer.principal().as_ref(), Some(&user));
     }
+    let account = user.account_name().expect("this user has an account name");
+    assert!(
+        account.ends_with(server_end.peer().user_name().unwrap()),
+        "{account}"
+    );
     #[cfg(unix)]
     {
-        use pipeway::unix::PeerIdentityExt;
+        use pipeway::unix::{PeerIdentityExt, PrincipalExt};
+        assert_eq!(user.uid(), server_end.peer().uid());
+        assert_eq!(user.id(), user.uid().to_string());
+        assert_eq!(user.to_string(), format!("uid {}", user.uid()));
         // SAFETY: geteuid/getegid have no preconditions.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         for peer in [server_end.peer(), client.peer()] {
@@ -244,8 +255,11 @@ fn the_peer_identity_matches_the_connecting_process() {
     }
     #[cfg(windows)]
     {
-        use pipeway::windows::PeerIdentityExt;
+        use pipeway::windows::{PeerIdentityExt, PrincipalExt};
         let sid = pipeway::windows::current_user_sid().unwrap();
+        assert_eq!(user.sid(), sid);
+        assert_eq!(user.id(), sid);
+        assert_eq!(user.account_name(), server_end.peer().account_name());
         // The server sees the client's user; the client, the pipe's owner.
         for peer in [server_end.peer(), client.peer()] {
             assert_eq!(peer.sid(), Some(sid.as_str()));
@@ -285,6 +299,44 @@ fn shutting_down_a_listener_wakes_a_blocked_accept() {
         &pipeway::ConnectOptions::new().timeout(Duration::ZERO),
     );
     assert!(refused.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_a_tokio_listener_wakes_its_accepts_and_ends_incoming() {
+    use futures_core::Stream;
+    // A byte pipe on the plain wire, and one with an instance limit (the
+    // framed wire on Unix, whose clients are admitted ahead of accept).
+    for options in [
+        pipeway::ListenOptions::new(),
+        pipeway::ListenOptions::new().max_instances(2),
+    ] {
+        let name = unique("wakeasync");
+        let listener =
+            std::sync::Arc::new(pipeway::tokio::PipeListener::bind_with(&name, &options).unwrap());
+        let waiting = {
+            let listener = listener.clone();
+            tokio::spawn(async move { listener.accept().await.map(|_| ()) })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        listener.shutdown().unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the accept woke")
+            .unwrap();
+        assert!(
+            matches!(result, Err(pipeway::Error::ListenerClosed)),
+            "{result:?}"
+        );
+        let mut incoming = listener.incoming();
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut incoming).poll_next(cx)).await;
+        assert!(next.is_none(), "a shut listener's stream has ended");
+        let quick = pipeway::ConnectOptions::new().timeout(Duration::ZERO);
+        assert!(
+            pipeway::tokio::PipeStream::connect_with(&name, &quick)
+                .await
+                .is_err()
+        );
+    }
 }
 
 #[test]
@@ -362,7 +414,6 @@ async fn a_framed_byte_pipe_carries_a_large_transfer_intact_async() {
 }
 
 /// Writes every part with `write_vectored`, resuming after partial writes.
-#[cfg(unix)]
 async fn write_all_vectored(stream: &mut pipeway::tokio::PipeStream, parts: &[&[u8]]) {
     let mut parts: Vec<&[u8]> = parts.to_vec();
     while !parts.is_empty() {
@@ -382,32 +433,94 @@ async fn write_all_vectored(stream: &mut pipeway::tokio::PipeStream, parts: &[&[
     }
 }
 
-// Unix's two wires; windows.rs has the Windows counterpart.
-#[cfg(unix)]
 #[tokio::test]
-async fn vectored_writes_deliver_every_buffer_in_order_on_both_wires() {
+async fn vectored_writes_deliver_every_buffer_in_order() {
     let big = vec![7u8; 300 * 1024];
     let parts: [&[u8]; 5] = [b"head ", b"", b"middle ", &big, b" tail"];
     let expected: Vec<u8> = parts.concat();
-    // The plain wire writes all buffers in one sendmsg and says so; the
-    // framed one (a limited pipe) writes records, one buffer at a time, and
-    // says it is not vectored. Both deliver every byte in order.
+    // Unix: the plain wire writes all buffers in one sendmsg and says so;
+    // the framed one (a limited pipe) writes records, one buffer at a time,
+    // and says it is not vectored. Windows gathers the buffers into one
+    // write on any pipe. Every byte arrives in order.
     for (options, vectored) in [
         (pipeway::ListenOptions::new(), true),
-        (pipeway::ListenOptions::new().max_instances(2), false),
+        (
+            pipeway::ListenOptions::new().max_instances(2),
+            cfg!(windows),
+        ),
     ] {
         let name = unique("vectored");
         let listener = pipeway::tokio::PipeListener::bind_with(&name, &options).unwrap();
+        let len = expected.len();
         let reader = tokio::spawn(async move {
             let mut stream = listener.accept().await.unwrap();
-            let mut received = Vec::new();
-            stream.read_to_end(&mut received).await.unwrap();
+            let mut received = vec![0u8; len];
+            stream.read_exact(&mut received).await.unwrap();
             received
         });
         let mut client = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
         assert_eq!(tokio::io::AsyncWrite::is_write_vectored(&client), vectored);
         write_all_vectored(&mut client, &parts).await;
-        client.shutdown().await.unwrap();
-        assert_eq!(reader.await.unwrap(), expected);
+        assert!(reader.await.unwrap() == expected);
     }
+}
+
+#[tokio::test]
+async fn halves_reunite_only_with_their_own_and_the_stream_goes_on_whole() {
+    let name = unique("reunite");
+    let listener = pipeway::tokio::PipeListener::bind(&name).unwrap();
+    let first = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    let mut first_server = listener.accept().await.unwrap();
+    let second = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    let _second_server = listener.accept().await.unwrap();
+    let (first_read, first_write) = first.into_split();
+    let (second_read, second_write) = second.into_split();
+    let pipeway::tokio::ReuniteError(first_read, second_write) =
+        first_read.reunite(second_write).unwrap_err();
+    drop((second_read, second_write));
+    let mut first = first_read.reunite(first_write).unwrap();
+    // Reuniting did not shut the write side, as dropping the half would.
+    first.write_all(b"still").await.unwrap();
+    let mut buf = [0u8; 5];
+    first_server.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"still");
+    // Nothing to read: try_read says so at once.
+    let err = first.try_read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stream_lends_its_socket_for_as_long_as_it_lives() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let name = unique("asfd");
+    let listener = PipeListener::bind(&name).unwrap();
+    let client = PipeStream::connect(&name).unwrap();
+    let _server = listener.accept().unwrap();
+    let fd = client.as_fd().as_raw_fd();
+    assert_eq!(fd, client.as_raw_fd());
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `kind` and `len` are valid for the option's size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut kind as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(
+        (rc, kind),
+        (0, libc::SOCK_STREAM),
+        "a plain byte pipe's socket"
+    );
+    client.disconnect().unwrap();
+    // Disconnecting shuts the socket down; it stays open until the drop.
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    assert_ne!(
+        unsafe { libc::fcntl(client.as_fd().as_raw_fd(), libc::F_GETFD) },
+        -1
+    );
 }

@@ -5,42 +5,19 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::child::{self, finish};
 use common::unique;
 use pipeway::{ConnectOptions, MessageListener, MessageStream, PipeListener, PipeStream};
-
-const ROLE: &str = "PIPEWAY_TEST_ROLE";
-const PIPE: &str = "PIPEWAY_TEST_PIPE";
-const PARENT: &str = "PIPEWAY_TEST_PARENT";
-
-/// Starts this test binary again, running only [`child`] as `role`.
-fn spawn_child(role: &str, pipe: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["child", "--exact", "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .env(PIPE, pipe)
-        .env(PARENT, std::process::id().to_string())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn finish(mut child: Child) {
-    let status = common::within(Duration::from_secs(30), move || child.wait().unwrap());
-    assert!(status.success(), "the child failed: {status}");
-}
 
 /// Not a test of its own: the other process's part. Does nothing unless
 /// started by one of the tests below.
 #[test]
 fn child() {
-    let Ok(role) = std::env::var(ROLE) else {
+    let Some(child::Role { role, pipe, parent }) = child::role() else {
         return;
     };
-    let pipe = std::env::var(PIPE).unwrap();
-    let parent: u32 = std::env::var(PARENT).unwrap().parse().unwrap();
     match role.as_str() {
         "byte-client" => {
             let mut stream = PipeStream::connect(&pipe).unwrap();
@@ -75,7 +52,7 @@ fn child() {
 fn a_client_process_and_this_server_see_each_other() {
     let name = unique("xclient");
     let listener = PipeListener::bind(&name).unwrap();
-    let child = spawn_child("byte-client", &name);
+    let child = child::spawn("byte-client", &name);
     let child_pid = child.id();
     let mut stream = listener.accept().unwrap();
     assert_eq!(stream.peer().pid(), Some(child_pid));
@@ -93,7 +70,7 @@ fn a_client_process_and_this_server_see_each_other() {
 #[test]
 fn this_client_and_a_server_process_exchange_whole_messages() {
     let name = unique("xserver");
-    let child = spawn_child("message-server", &name);
+    let child = child::spawn("message-server", &name);
     // The connect waits for the child to bind the name.
     let patient = ConnectOptions::new().timeout(Duration::from_secs(30));
     let stream = MessageStream::connect_with(&name, &patient).unwrap();

@@ -165,7 +165,7 @@ fn a_hostile_peer_announcing_a_huge_length_is_refused_before_allocation() {
         // is raised first.
         match server.recv_vec().unwrap_err() {
             Error::MessageTooLarge { len, max } => {
-                assert_eq!(len, announced);
+                assert_eq!(len as u64, announced);
                 assert_eq!(max, 16 << 20);
             }
             other => panic!("expected MessageTooLarge, got {other}"),
@@ -346,21 +346,38 @@ fn messages_larger_than_the_socket_buffers_work() {
 }
 
 #[test]
-fn byte_and_message_ends_refuse_each_other_clearly() {
+fn a_message_client_refuses_a_byte_pipe_and_a_byte_client_of_a_message_pipe_reads_bytes_on_windows()
+{
     let message_pipe = unique("msgpipe");
-    let _listener = MessageListener::bind(&message_pipe).unwrap();
-    let err = PipeStream::connect(&message_pipe).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::WrongMode {
-                expected: pipeway::PipeMode::Byte,
-                actual: pipeway::PipeMode::Message,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let listener = MessageListener::bind(&message_pipe).unwrap();
+    let connected = PipeStream::connect(&message_pipe);
+    if cfg!(windows) {
+        // Byte read mode, as every Windows byte client reads a message pipe:
+        // the messages run together, and each write is one message.
+        let mut client = connected.unwrap();
+        let server = listener.accept().unwrap();
+        server.send(b"ab").unwrap();
+        server.send(b"cd").unwrap();
+        let mut buf = [0u8; 4];
+        std::io::Read::read_exact(&mut client, &mut buf).unwrap();
+        assert_eq!(&buf, b"abcd");
+        std::io::Write::write_all(&mut client, b"one").unwrap();
+        assert_eq!(server.recv_vec().unwrap(), Some(b"one".to_vec()));
+    } else {
+        // pipeway's framed wire: only a message stream reads it.
+        let err = connected.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::WrongMode {
+                    expected: pipeway::PipeMode::Byte,
+                    actual: pipeway::PipeMode::Message,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
 
     let byte_pipe = unique("bytepipe");
     let _listener = PipeListener::bind(&byte_pipe).unwrap();
@@ -440,6 +457,46 @@ async fn async_message_streams_keep_boundaries_and_recv_is_cancel_safe() {
     tokio::join!(sending, receiving);
     drop(client);
     assert_eq!(server.recv_vec().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn async_message_receives_keep_big_messages_for_a_bigger_buffer() {
+    let name = unique("asyncbig");
+    let listener = pipeway::tokio::MessageListener::bind(&name).unwrap();
+    let client = pipeway::tokio::MessageStream::connect(&name).await.unwrap();
+    let server = listener.accept().await.unwrap();
+    let big = vec![4u8; 300_000];
+    // Larger than the pipe's buffer: the send ends when the server reads.
+    let sending = tokio::spawn({
+        let big = big.clone();
+        async move {
+            client.send(&big).await.unwrap();
+            client.send(b"small").await.unwrap();
+            client
+        }
+    });
+    let mut small = [0u8; 10];
+    assert!(matches!(
+        server.recv(&mut small).await,
+        Err(Error::BufferTooSmall {
+            needed: 300_000,
+            capacity: 10
+        })
+    ));
+    assert_eq!(server.recv_vec().await.unwrap(), Some(big));
+    assert_eq!(server.recv(&mut small).await.unwrap(), Some(5));
+    assert_eq!(&small[..5], b"small");
+    assert_eq!(server.peer().pid(), Some(std::process::id()));
+    let _client = sending.await.unwrap();
+    // Shutting down reads wakes a waiting receive with the end.
+    let server = Arc::new(server);
+    let waiting = tokio::spawn({
+        let server = server.clone();
+        async move { server.recv_vec().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.disconnect().unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -209,6 +209,76 @@ fn a_name_too_long_for_sun_path_is_refused_with_the_limit_and_path() {
 }
 
 #[test]
+fn dropping_a_listener_ends_its_name() {
+    let name = unique("vanish");
+    let listener = PipeListener::bind(&name).unwrap();
+    let endpoint = listener.endpoint().to_owned();
+    drop(listener);
+    let quick = ConnectOptions::new().timeout(Duration::from_millis(300));
+    match PipeStream::connect_with(&name, &quick).unwrap_err() {
+        Error::NotFound { path, .. } => assert_eq!(path, endpoint),
+        other => panic!("expected NotFound, got {other}"),
+    }
+    // And the name can be served again.
+    let _again = PipeListener::bind(&name).unwrap();
+}
+
+#[test]
+#[cfg_attr(
+    wine,
+    ignore = "Wine 8 lets FILE_FLAG_FIRST_PIPE_INSTANCE create a second instance of a live name"
+)]
+fn a_live_name_is_never_joined() {
+    let name = unique("live");
+    let _holder = PipeListener::bind(&name).unwrap();
+    let err = PipeListener::bind(&name).unwrap_err();
+    assert!(matches!(err, Error::InUse { .. }), "{err}");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    let first = pipeway::ListenOptions::new().first_instance(true);
+    let err = PipeListener::bind_with(&name, &first).unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+}
+
+#[test]
+fn a_served_pipe_is_inspected_without_a_connection_and_goes_with_its_listener() {
+    let name = unique("inspected");
+    let listener = PipeListener::bind(&name).unwrap();
+    let inspected = pipeway::inspect(&name).unwrap();
+    assert_eq!(inspected.path, listener.endpoint());
+    assert!(matches!(inspected.state, pipeway::PipeState::Live { .. }));
+    #[cfg(unix)]
+    assert_eq!(
+        inspected.owner,
+        pipeway::unix::PrincipalExt::uid(&pipeway::Principal::current().unwrap())
+    );
+    drop(listener);
+    assert!(matches!(
+        pipeway::inspect(&name),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+#[cfg_attr(
+    wine,
+    ignore = r"Wine 8 cannot list \\.\pipe\ (FindFirstFileW fails with ERROR_BAD_DEV_TYPE)"
+)]
+fn a_served_pipe_is_listed_and_goes_with_its_listener() {
+    let name = unique("listed");
+    let listener = PipeListener::bind(&name).unwrap();
+    let pipes = pipeway::local_pipes().unwrap();
+    let listed = pipes
+        .iter()
+        .find(|pipe| pipe.name == name)
+        .unwrap_or_else(|| panic!("{name} not in {pipes:?}"));
+    assert_eq!(listed.path, listener.endpoint());
+    assert!(matches!(listed.state, pipeway::PipeState::Live { .. }));
+    drop(listener);
+    let listed_after = pipeway::local_pipes().unwrap();
+    assert!(!listed_after.iter().any(|pipe| pipe.name == name));
+}
+
+#[test]
 fn invalid_names_are_refused_at_bind_and_connect() {
     for bad in [
         "",

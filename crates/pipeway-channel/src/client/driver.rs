@@ -13,7 +13,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
-use super::{Backoff, ClientEvent, ConnectionState, Jitter, Shared};
+use super::backoff::Jitter;
+use super::{Backoff, ClientEvent, ConnectionState, Shared};
 use crate::error::{DisconnectReason, Error};
 use crate::framer::Decode;
 use crate::handshake::{self, Hello};

@@ -1,14 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use pipeway_channel::{ClientId, DisconnectReason, Event, Events};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
 
 /// A pipe name no other test (or test run) uses.
 pub fn unique(tag: &str) -> String {
@@ -20,13 +18,14 @@ pub fn unique(tag: &str) -> String {
     )
 }
 
-/// Where a local pipe's socket lives, computed from the documented mapping.
-pub fn socket_path(name: &str) -> PathBuf {
-    let dir = std::env::var("TMPDIR")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "/tmp".into());
-    Path::new(&dir).join(format!("CoreFxPipe_{name}"))
+/// Where a local pipe's socket lives (Unix).
+#[cfg(unix)]
+pub fn socket_path(name: &str) -> std::path::PathBuf {
+    pipeway::PipeName::local(name)
+        .unwrap()
+        .endpoint()
+        .unwrap()
+        .to_owned()
 }
 
 /// A generous bound for waits that should end quickly, so a broken test
@@ -111,9 +110,10 @@ pub fn describe<In, Out>(event: &Event<In, Out>) -> String {
     }
 }
 
-/// A raw connection to a channel, speaking the wire format by hand.
+/// A raw connection to a channel, speaking the wire format by hand over a
+/// plain byte pipe (on Unix, the very stream socket any program opens).
 pub struct Raw {
-    pub stream: UnixStream,
+    pub stream: pipeway::tokio::PipeStream,
 }
 
 /// A client's hello as the README spells it: magic, version 1, role 0
@@ -146,7 +146,7 @@ impl Raw {
 
     /// Connects and sends nothing.
     pub async fn connect_without_hello(name: &str) -> Self {
-        let stream = within("a raw connect", UnixStream::connect(socket_path(name)))
+        let stream = within("a raw connect", pipeway::tokio::PipeStream::connect(name))
             .await
             .expect("raw connect");
         Self { stream }
@@ -210,6 +210,7 @@ impl Raw {
 
 /// Raises this process's open-file limit to its hard limit (tests with
 /// hundreds of clients hold two descriptors per client).
+#[cfg(unix)]
 pub fn raise_fd_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     const WANTED: u64 = 4096;
@@ -232,3 +233,7 @@ pub fn raise_fd_limit() {
         );
     }
 }
+
+/// Windows has no descriptor limit to raise.
+#[cfg(windows)]
+pub fn raise_fd_limit() {}

@@ -25,6 +25,8 @@ pub struct Server {
     pub child: Child,
     stderr: Receiver<String>,
     seen: Vec<String>,
+    /// Already waited for: nothing left to stop.
+    exited: bool,
 }
 
 impl Server {
@@ -37,6 +39,7 @@ impl Server {
 
     /// Like [`start`](Self::start), in a process that may hold at most
     /// `limit` open descriptors (`RLIMIT_NOFILE`).
+    #[cfg(unix)]
     pub fn start_with_descriptor_limit(args: &[&str], limit: u64) -> Server {
         use std::os::unix::process::CommandExt;
         let mut command = Command::new(PIPEWAY);
@@ -80,6 +83,7 @@ impl Server {
             child,
             stderr,
             seen: Vec::new(),
+            exited: false,
         };
         server.wait_for("serving ");
         server
@@ -130,9 +134,7 @@ impl Server {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while std::time::Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                let child =
-                    std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-                return child.wait_with_output().unwrap();
+                return self.output();
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -142,14 +144,41 @@ impl Server {
         );
     }
 
-    /// Stops the server with SIGTERM, as a service manager would, and
-    /// returns what it printed on stdout.
+    /// Stops the server as a service manager would (SIGTERM on Unix; on
+    /// Windows the process ends, and its pipe with it), and returns what it
+    /// printed on stdout.
     pub fn stop(mut self) -> Output {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        child.wait_with_output().unwrap()
+        terminate(&mut self.child);
+        self.output()
     }
+
+    /// Its stdout to the end, and how it exited.
+    fn output(&mut self) -> Output {
+        let mut stdout = Vec::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            std::io::Read::read_to_end(&mut out, &mut stdout).unwrap();
+        }
+        let status = self.child.wait().unwrap();
+        self.exited = true;
+        Output {
+            status,
+            stdout,
+            stderr: Vec::new(),
+        }
+    }
+}
+
+/// Asks a server to stop: SIGTERM on Unix, where it removes its socket file;
+/// on Windows it is ended (no signal reaches another console process; its
+/// pipe goes with it).
+pub fn terminate(child: &mut Child) {
+    #[cfg(unix)]
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM)
+    };
+    #[cfg(windows)]
+    let _ = child.kill();
 }
 
 impl Drop for Server {
@@ -157,8 +186,10 @@ impl Drop for Server {
     /// file), and only if it does not go within 5 s, kills it and removes
     /// the file itself, so no test leaves a socket behind.
     fn drop(&mut self) {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        if self.exited {
+            return;
+        }
+        terminate(&mut self.child);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while std::time::Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -168,7 +199,8 @@ impl Drop for Server {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(socket_path(&self.name));
+        #[cfg(unix)]
+        let _ = std::fs::remove_file(endpoint(&self.name));
     }
 }
 
@@ -188,7 +220,11 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-pub fn socket_path(name: &str) -> std::path::PathBuf {
+/// Where a pipe lives: its socket file on Unix, `\\.\pipe\name` on Windows.
+pub fn endpoint(name: &str) -> std::path::PathBuf {
+    if cfg!(windows) {
+        return format!(r"\\.\pipe\{name}").into();
+    }
     let dir = std::env::var("TMPDIR")
         .ok()
         .filter(|d| !d.is_empty())

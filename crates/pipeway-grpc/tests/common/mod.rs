@@ -11,7 +11,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use pipeway::ListenOptions;
-use pipeway::unix::PipeNameExt;
 use pipeway_grpc::{DEFAULT_HANDSHAKE_TIMEOUT, PipeIncoming};
 use tokio::sync::oneshot;
 use tonic::transport::server::Router;
@@ -30,11 +29,12 @@ pub fn unique(tag: &str) -> String {
     )
 }
 
-/// The socket path of a local pipe name, as pipeway maps it.
+/// Where a local pipe name lives, as pipeway maps it: its socket path on
+/// Unix, its `\\.\pipe\` path on Windows.
 pub fn socket_path(name: &str) -> PathBuf {
     pipeway::PipeName::local(name)
         .unwrap()
-        .socket_path()
+        .endpoint()
         .unwrap()
         .to_owned()
 }
@@ -97,9 +97,7 @@ impl Server {
                         return;
                     }
                 };
-                bound_tx
-                    .send(Ok(incoming.socket_path().to_owned()))
-                    .unwrap();
+                bound_tx.send(Ok(incoming.endpoint().to_owned())).unwrap();
                 let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
                 let mut builder = tonic::transport::Server::builder();
                 let serving = routes(&mut builder).serve_with_incoming_shutdown(incoming, async {
@@ -164,6 +162,7 @@ impl Drop for Server {
 
 /// Whether this process runs as root; tests that act as another user need
 /// it, and in CI its absence is a failure rather than a skip.
+#[cfg(unix)]
 pub fn require_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {

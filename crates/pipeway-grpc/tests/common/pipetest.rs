@@ -36,6 +36,7 @@ pub struct Caller {
     /// 0 when the platform does not report it.
     #[prost(uint32, tag = "1")]
     pub pid: u32,
+    /// Unix only (0 elsewhere).
     #[prost(uint32, tag = "2")]
     pub uid: u32,
     #[prost(uint32, tag = "3")]
@@ -46,6 +47,9 @@ pub struct Caller {
     /// it cannot be had.
     #[prost(string, tag = "5")]
     pub exe: ::prost::alloc::string::String,
+    /// The caller's user as the platform names it: a uid, a SID.
+    #[prost(string, tag = "6")]
+    pub principal: ::prost::alloc::string::String,
 }
 /// Nothing.
 #[allow(clippy::all)]

@@ -89,17 +89,24 @@ impl Pipetest for TestService {
             .extensions()
             .get::<PipeConnectInfo>()
             .ok_or_else(|| Status::failed_precondition("not called over a pipe"))?;
-        Ok(Response::new(Caller {
+        #[allow(unused_mut)] // set further on Unix only
+        let mut caller = Caller {
             pid: info.pid().unwrap_or(0),
-            uid: info.uid(),
-            gid: info.gid(),
             user_name: info.user_name().unwrap_or_default().to_owned(),
+            principal: info.principal().map(|p| p.id()).unwrap_or_default(),
             exe: info
                 .process()
                 .and_then(pipeway::PeerProcess::exe)
                 .map(|exe| exe.display().to_string())
                 .unwrap_or_default(),
-        }))
+            ..Caller::default()
+        };
+        #[cfg(unix)]
+        {
+            caller.uid = info.uid();
+            caller.gid = info.gid();
+        }
+        Ok(Response::new(caller))
     }
 
     async fn hang(&self, _request: Request<Empty>) -> Result<Response<Empty>, Status> {

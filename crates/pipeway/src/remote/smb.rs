@@ -1,19 +1,23 @@
 //! A remote pipe stream on the SMB client: the operations the local
 //! streams have, with timeouts and errors in pipeway's terms.
 
+#[cfg(feature = "tokio")]
 use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, ready};
+#[cfg(feature = "tokio")]
+use std::task::Context;
+use std::task::{Poll, ready};
 use std::time::{Duration, Instant};
 
 use pipeway_smb::client::{self as smb, ClientOptions, Pipe, ReadMode, Session, Wait};
 
 use crate::error::Error;
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, Direction, PipeMode};
+use crate::negotiated::{MessageLimits, Negotiated};
+use crate::options::{ConnectOptions, Direction, End, PipeMode};
 use crate::peer::{PeerIdentity, RemoteHost};
 use crate::remote::Credentials;
 
@@ -21,7 +25,10 @@ use crate::remote::Credentials;
 #[derive(Debug)]
 pub(crate) struct RemotePipe {
     pipe: Pipe,
-    peer: PeerIdentity,
+    /// What the two ends settled, as a local stream keeps it: the client
+    /// end, a duplex pipe, the host as the peer, the host's message limit
+    /// both ways.
+    negotiated: Negotiated,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
     read_shut: AtomicBool,
@@ -38,10 +45,7 @@ pub(crate) fn map_error(name: &PipeName, err: smb::Error) -> Error {
             name: name.to_string(),
             waited,
         },
-        smb::Error::MessageTooLong { len, max } => Error::MessageTooLarge {
-            len: len as u64,
-            max: max as u64,
-        },
+        smb::Error::MessageTooLong { len, max } => Error::MessageTooLarge { len, max },
         smb::Error::TimedOut => Error::Io(io::Error::new(
             io::ErrorKind::TimedOut,
             "the remote pipe operation timed out",
@@ -116,9 +120,16 @@ impl RemotePipe {
             protection,
             user: info.user.clone(),
         });
+        let negotiated = Negotiated {
+            end: End::Client,
+            pipe_mode: mode,
+            direction: Direction::Duplex,
+            peer,
+            limits: MessageLimits::symmetric(pipe.max_message()),
+        };
         Ok(Self {
             pipe,
-            peer,
+            negotiated,
             read_timeout: Mutex::new(None),
             write_timeout: Mutex::new(None),
             read_shut: AtomicBool::new(false),
@@ -186,12 +197,31 @@ impl RemotePipe {
 
     // ---- what every stream has ------------------------------------------
 
-    pub(crate) fn peer(&self) -> &PeerIdentity {
-        &self.peer
+    pub(crate) fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
     }
 
-    pub(crate) fn direction(&self) -> Direction {
-        Direction::Duplex
+    /// A remote pipe's server cannot be acted as from here.
+    pub(crate) fn impersonate_client(&self) -> io::Result<crate::sys::Impersonation> {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "only a server end can act as its client; a remote pipe is a client end",
+        ))
+    }
+
+    /// What the pipe is, as far as SMB tells a client: its buffers are the
+    /// largest READ and WRITE the host takes; instances are not told.
+    pub(crate) fn info(&self) -> io::Result<crate::PipeInfo> {
+        let (in_buffer_size, out_buffer_size) = self.buffer_sizes()?;
+        Ok(crate::PipeInfo {
+            mode: self.negotiated.pipe_mode,
+            end: End::Client,
+            direction: self.negotiated.direction,
+            in_buffer_size,
+            out_buffer_size,
+            instances: None,
+            max_instances: None,
+        })
     }
 
     /// Shutting down the read side stops reading here; the write side
@@ -301,6 +331,7 @@ impl RemotePipe {
         Poll::Ready(Ok(()))
     }
 
+    #[cfg(feature = "tokio")]
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.check_write()?;
         if buf.is_empty() {
@@ -311,19 +342,17 @@ impl RemotePipe {
             .map_err(|e| self.io_err(e))
     }
 
+    #[cfg(feature = "tokio")]
     pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.pipe.poll_flush(cx).map_err(|e| self.io_err(e))
     }
 
+    #[cfg(feature = "tokio")]
     pub(crate) fn poll_shutdown(&self) -> Poll<io::Result<()>> {
         Poll::Ready(Err(self.no_half_close()))
     }
 
     // ---- messages --------------------------------------------------------
-
-    pub(crate) fn max_message_size(&self) -> usize {
-        self.pipe.max_message()
-    }
 
     pub(crate) fn send(&self, message: &[u8]) -> Result<(), Error> {
         self.check_write()?;
@@ -429,17 +458,20 @@ impl RemotePipe {
     }
 }
 
+#[cfg(feature = "tokio")]
 /// A receive future dropped while the host holds its READ sends CANCEL for
 /// it. The READ stays the stream's: whatever it brings (data that raced the
 /// CANCEL) goes to the next receive, so nothing is lost.
 struct CancelReadOnDrop<'a>(Option<&'a Pipe>);
 
+#[cfg(feature = "tokio")]
 impl CancelReadOnDrop<'_> {
     fn disarm(mut self) {
         self.0 = None;
     }
 }
 
+#[cfg(feature = "tokio")]
 impl Drop for CancelReadOnDrop<'_> {
     fn drop(&mut self) {
         if let Some(pipe) = self.0 {

@@ -1,6 +1,7 @@
 use crate::error::Result;
 use crate::name::{IntoPipeName, PipeName};
 use crate::options::{ListenOptions, PipeMode};
+use crate::sys::prelude::tokio::*;
 use crate::transport::tokio as sys;
 
 use super::{MessageStream, PipeStream};
@@ -66,11 +67,50 @@ impl PipeListener {
         )?))
     }
 
+    /// The admitted clients, as a [`Stream`](futures_core::Stream) that ends
+    /// when the listener shuts down; see [`Incoming`](super::Incoming).
+    ///
+    /// ```
+    /// use futures_core::Stream;
+    /// # fn main() -> pipeway::Result<()> {
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let name = format!("incoming-doc-{}", std::process::id());
+    /// let listener = pipeway::tokio::PipeListener::bind(name.as_str())?;
+    /// let mut clients = listener.incoming();
+    /// let _client = pipeway::tokio::PipeStream::connect(name.as_str()).await?;
+    /// let first = std::future::poll_fn(|cx| std::pin::Pin::new(&mut clients).poll_next(cx)).await;
+    /// assert!(first.is_some_and(|stream| stream.is_ok()));
+    /// listener.shutdown()?;
+    /// let after = std::future::poll_fn(|cx| std::pin::Pin::new(&mut clients).poll_next(cx)).await;
+    /// assert!(after.is_none(), "shutting down ends the stream");
+    /// # Ok(()) })
+    /// # }
+    /// ```
+    pub fn incoming(&self) -> super::Incoming<'_, PipeStream> {
+        super::Incoming::new(move || Box::pin(self.accept()))
+    }
+
+    /// Stops accepting, waking every task waiting in
+    /// [`accept`](Self::accept) (it fails with
+    /// [`Error::ListenerClosed`](crate::Error::ListenerClosed)); clients
+    /// connecting from now on are refused. Streams already accepted are not
+    /// affected. See [`crate::PipeListener::shutdown`].
+    pub fn shutdown(&self) -> std::io::Result<()> {
+        self.inner.shutdown()
+    }
+
     /// The name this listener serves.
     pub fn name(&self) -> &PipeName {
         self.inner.name()
     }
 
+    /// Where the pipe lives: its socket file on Unix, its `\\.\pipe\` path
+    /// on Windows (see [`PipeName::endpoint`]).
+    pub fn endpoint(&self) -> &std::path::Path {
+        self.inner.endpoint()
+    }
+
+    #[cfg(any(windows, feature = "remote"))]
     pub(crate) fn sys(&self) -> &sys::AsyncListener {
         &self.inner
     }
@@ -79,6 +119,8 @@ impl PipeListener {
     /// stream (the shared-memory channel's set-up, which passes a descriptor).
     #[cfg(unix)]
     pub(crate) async fn accept_blocking(&self) -> Result<crate::PipeStream> {
+        #[cfg(not(feature = "remote"))]
+        use crate::sys::BlockingByteStream as _;
         let connection = self.inner.accept().await?;
         connection.socket.set_nonblocking(false)?;
         Ok(crate::PipeStream::from_sys(
@@ -92,6 +134,7 @@ impl PipeListener {
     /// the runtime, so the blocking face takes it as it is.
     #[cfg(windows)]
     pub(crate) async fn accept_blocking(&self) -> Result<crate::PipeStream> {
+        use crate::sys::BlockingByteStream as _;
         let connection = self.inner.accept().await?;
         Ok(crate::PipeStream::from_sys(
             crate::transport::blocking::ByteStream::from_connection(connection)?,
@@ -128,11 +171,28 @@ impl MessageListener {
         ))
     }
 
+    /// The admitted clients, as a stream; see [`PipeListener::incoming`].
+    pub fn incoming(&self) -> super::Incoming<'_, MessageStream> {
+        super::Incoming::new(move || Box::pin(self.accept()))
+    }
+
+    /// Stops accepting; see [`PipeListener::shutdown`].
+    pub fn shutdown(&self) -> std::io::Result<()> {
+        self.inner.shutdown()
+    }
+
     /// The name this listener serves.
     pub fn name(&self) -> &PipeName {
         self.inner.name()
     }
 
+    /// Where the pipe lives: its socket file on Unix, its `\\.\pipe\` path
+    /// on Windows (see [`PipeName::endpoint`]).
+    pub fn endpoint(&self) -> &std::path::Path {
+        self.inner.endpoint()
+    }
+
+    #[cfg(any(windows, feature = "remote"))]
     pub(crate) fn sys(&self) -> &sys::AsyncListener {
         &self.inner
     }

@@ -6,6 +6,9 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
+use crate::sys::prelude::tokio::*;
 use crate::transport::tokio as sys;
 
 /// One end of a message-mode pipe for tokio: the async form of
@@ -38,6 +41,11 @@ pub struct MessageStream {
 }
 
 impl MessageStream {
+    /// The backend's stream, for the platform extensions.
+    pub(crate) fn sys(&self) -> &sys::AsyncMessageStream {
+        &self.inner
+    }
+
     pub(crate) fn from_sys(inner: sys::AsyncMessageStream) -> Self {
         Self { inner }
     }
@@ -91,22 +99,24 @@ impl MessageStream {
 
     /// The largest message this end accepts.
     pub fn max_message_size(&self) -> usize {
-        self.inner.max_message_size()
+        self.inner.endpoint().negotiated().limits.max
     }
 
     /// The largest message the peer accepts.
-    pub fn peer_max_message_size(&self) -> u64 {
-        self.inner.peer_max_message_size()
+    pub fn peer_max_message_size(&self) -> usize {
+        self.inner.endpoint().negotiated().limits.peer_max
     }
 
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
     }
+
+    crate::impersonation::server_end_methods!();
 
     /// The pipe's direction.
     pub fn direction(&self) -> Direction {
-        self.inner.endpoint().direction()
+        self.inner.endpoint().negotiated().direction
     }
 
     /// Ends the connection both ways (`DisconnectNamedPipe`).

@@ -36,13 +36,15 @@
 //! # }
 //! ```
 
+mod incoming;
 mod listener;
 mod message;
 mod stream;
 
+pub use incoming::Incoming;
 pub use listener::{MessageListener, PipeListener};
 pub use message::MessageStream;
-pub use stream::{OwnedReadHalf, OwnedWriteHalf, PipeStream};
+pub use stream::{OwnedReadHalf, OwnedWriteHalf, PipeStream, ReuniteError};
 
 use std::future::Future;
 use std::io;

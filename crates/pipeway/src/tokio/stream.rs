@@ -11,6 +11,9 @@ use crate::error::Result;
 use crate::name::IntoPipeName;
 use crate::options::{ConnectOptions, Direction, PipeMode};
 use crate::peer::PeerIdentity;
+// Unused where the streams may be remote: their types call no trait.
+#[cfg_attr(all(unix, feature = "remote"), allow(unused_imports))]
+use crate::sys::prelude::tokio::*;
 use crate::transport::tokio as sys;
 
 /// One end of a byte-mode pipe for tokio: the async form of
@@ -47,6 +50,11 @@ pub struct PipeStream {
 }
 
 impl PipeStream {
+    /// The backend's stream, for the platform extensions.
+    pub(crate) fn sys(&self) -> &sys::AsyncByteStream {
+        &self.inner
+    }
+
     pub(crate) fn from_sys(inner: sys::AsyncByteStream) -> Self {
         Self {
             inner: Arc::new(inner),
@@ -70,12 +78,14 @@ impl PipeStream {
 
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
     }
+
+    crate::impersonation::server_end_methods!();
 
     /// The pipe's direction, as this end sees it.
     pub fn direction(&self) -> Direction {
-        self.inner.endpoint().direction()
+        self.inner.endpoint().negotiated().direction
     }
 
     /// Shuts down the read half, the write half, or both, at once.
@@ -96,14 +106,61 @@ impl PipeStream {
     }
 
     /// Splits into halves that can move to different tasks. Dropping the
-    /// write half shuts down the write side, as tokio's `UnixStream` halves do.
+    /// write half shuts down the write side, as tokio's `UnixStream` halves
+    /// do; [`OwnedReadHalf::reunite`] puts the stream back together.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         (
             OwnedReadHalf {
                 inner: self.inner.clone(),
             },
-            OwnedWriteHalf { inner: self.inner },
+            OwnedWriteHalf {
+                inner: self.inner,
+                shut_on_drop: true,
+            },
         )
+    }
+
+    /// Reads what has arrived, without waiting: fails with
+    /// [`io::ErrorKind::WouldBlock`] when nothing has (tokio's `try_read`).
+    /// Zero is end-of-file.
+    ///
+    /// ```
+    /// # fn main() -> pipeway::Result<()> {
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let name = format!("try-doc-{}", std::process::id());
+    /// let listener = pipeway::tokio::PipeListener::bind(name.as_str())?;
+    /// let client = pipeway::tokio::PipeStream::connect(name.as_str()).await?;
+    /// let server = listener.accept().await?;
+    /// let mut buf = [0u8; 16];
+    /// let nothing = server.try_read(&mut buf).unwrap_err();
+    /// assert_eq!(nothing.kind(), std::io::ErrorKind::WouldBlock);
+    /// assert_eq!(client.try_write(b"ping")?, 4);
+    /// server.readable().await?;
+    /// let n = server.try_read(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"ping");
+    /// # Ok(()) })
+    /// # }
+    /// ```
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.try_read(buf)
+    }
+
+    /// Writes what fits now, without waiting: fails with
+    /// [`io::ErrorKind::WouldBlock`] when nothing does (tokio's `try_write`).
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.try_write(buf)
+    }
+
+    /// Waits until a read may find something (data, or end-of-file), for
+    /// [`try_read`](Self::try_read). A wake-up without data is possible:
+    /// `try_read` then says `WouldBlock`, and waiting again is right.
+    pub async fn readable(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.inner.poll_read_ready(cx)).await
+    }
+
+    /// Waits until a write may go, for [`try_write`](Self::try_write).
+    pub async fn writable(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.inner.poll_write_ready(cx)).await
     }
 }
 
@@ -154,7 +211,36 @@ pub struct OwnedReadHalf {
 impl OwnedReadHalf {
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
+    }
+
+    /// Puts the stream back together from its two halves; halves of two
+    /// different streams come back in the error.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let name = format!("reunite-doc-{}", std::process::id());
+    /// let _listener = pipeway::tokio::PipeListener::bind(name.as_str())?;
+    /// let stream = pipeway::tokio::PipeStream::connect(name.as_str()).await?;
+    /// let (read, write) = stream.into_split();
+    /// let stream = read.reunite(write)?;
+    /// # drop(stream); Ok(()) })
+    /// # }
+    /// ```
+    pub fn reunite(self, write: OwnedWriteHalf) -> Result<PipeStream, ReuniteError> {
+        if !Arc::ptr_eq(&self.inner, &write.inner) {
+            return Err(ReuniteError(self, write));
+        }
+        let mut write = write;
+        write.shut_on_drop = false;
+        drop(write);
+        Ok(PipeStream { inner: self.inner })
+    }
+
+    /// Reads what has arrived, without waiting; see [`PipeStream::try_read`].
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.try_read(buf)
     }
 }
 
@@ -172,12 +258,37 @@ impl AsyncRead for OwnedReadHalf {
 #[derive(Debug)]
 pub struct OwnedWriteHalf {
     inner: Arc<sys::AsyncByteStream>,
+    /// Cleared by `reunite`: the stream goes on whole.
+    shut_on_drop: bool,
 }
+
+/// Two halves that came from different streams, given back
+/// ([`OwnedReadHalf::reunite`]).
+#[derive(Debug)]
+pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+
+impl std::fmt::Display for ReuniteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("tried to reunite halves of two different pipe streams")
+    }
+}
+
+impl std::error::Error for ReuniteError {}
 
 impl OwnedWriteHalf {
     /// The process at the other end.
     pub fn peer(&self) -> &PeerIdentity {
-        self.inner.endpoint().peer()
+        &self.inner.endpoint().negotiated().peer
+    }
+
+    /// Puts the stream back together; see [`OwnedReadHalf::reunite`].
+    pub fn reunite(self, read: OwnedReadHalf) -> Result<PipeStream, ReuniteError> {
+        read.reunite(self)
+    }
+
+    /// Writes what fits now, without waiting; see [`PipeStream::try_write`].
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.try_write(buf)
     }
 }
 
@@ -209,6 +320,8 @@ impl AsyncWrite for OwnedWriteHalf {
 
 impl Drop for OwnedWriteHalf {
     fn drop(&mut self) {
-        let _ = self.inner.poll_shutdown();
+        if self.shut_on_drop {
+            let _ = self.inner.poll_shutdown();
+        }
     }
 }

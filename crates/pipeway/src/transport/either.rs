@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, Direction, PipeMode};
-use crate::peer::PeerIdentity;
+use crate::negotiated::Negotiated;
+use crate::options::{ConnectOptions, PipeMode};
 use crate::remote::smb::RemotePipe;
 use crate::sys::blocking as local;
+use crate::sys::prelude::blocking::*;
 
 pub(crate) use local::Listener;
 
@@ -56,14 +57,14 @@ macro_rules! both {
 }
 
 impl<'a> Endpoint<'a> {
-    pub(crate) fn peer(self) -> &'a PeerIdentity {
-        both!(self, e => e.peer())
-    }
-    pub(crate) fn direction(self) -> Direction {
-        both!(self, e => e.direction())
+    pub(crate) fn negotiated(self) -> &'a Negotiated {
+        both!(self, e => e.negotiated())
     }
     pub(crate) fn shutdown(self, how: Shutdown) -> io::Result<()> {
         both!(self, e => e.shutdown(how))
+    }
+    pub(crate) fn info(self) -> io::Result<crate::PipeInfo> {
+        both!(self, e => e.info())
     }
     pub(crate) fn set_read_timeout(self, timeout: Option<Duration>) -> io::Result<()> {
         both!(self, e => e.set_read_timeout(timeout))
@@ -83,11 +84,35 @@ impl<'a> Endpoint<'a> {
     pub(crate) fn wait_for_drain(self, timeout: Option<Duration>) -> io::Result<()> {
         both!(self, e => e.wait_for_drain(timeout))
     }
-    pub(crate) fn socket_fd(self) -> std::os::fd::BorrowedFd<'a> {
-        both!(self, e => e.socket_fd())
+    /// The socket: the local pipe's, or the remote host connection's.
+    pub(crate) fn as_fd(self) -> std::os::fd::BorrowedFd<'a> {
+        match self {
+            Endpoint::Local(e) => e.as_fd(),
+            Endpoint::Remote(r) => r.socket_fd(),
+        }
     }
     pub(crate) fn wait_for_hangup(self, timeout: Option<Duration>) -> io::Result<bool> {
         both!(self, e => e.wait_for_hangup(timeout))
+    }
+}
+
+/// What the portable face asks of any end (acting as the client checks the
+/// end first).
+impl crate::sys::Endpoint for Endpoint<'_> {
+    fn negotiated(&self) -> &Negotiated {
+        (*self).negotiated()
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        (*self).shutdown(how)
+    }
+    fn impersonate_client(&self) -> io::Result<crate::sys::Impersonation> {
+        both!(*self, e => e.impersonate_client())
+    }
+    fn info(&self) -> io::Result<crate::PipeInfo> {
+        (*self).info()
+    }
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        (*self).as_fd()
     }
 }
 
@@ -145,20 +170,6 @@ impl MessageStream {
         match self {
             MessageStream::Local(s) => Endpoint::Local(s.endpoint()),
             MessageStream::Remote(r) => Endpoint::Remote(r),
-        }
-    }
-
-    pub(crate) fn max_message_size(&self) -> usize {
-        match self {
-            MessageStream::Local(s) => s.max_message_size(),
-            MessageStream::Remote(r) => r.max_message_size(),
-        }
-    }
-
-    pub(crate) fn peer_max_message_size(&self) -> u64 {
-        match self {
-            MessageStream::Local(s) => s.peer_max_message_size(),
-            MessageStream::Remote(r) => r.max_message_size() as u64,
         }
     }
 

@@ -10,9 +10,10 @@ use ::tokio::io::ReadBuf;
 use super::no_reply;
 use crate::error::Error;
 use crate::name::PipeName;
-use crate::options::{ConnectOptions, Direction, PipeMode};
-use crate::peer::PeerIdentity;
+use crate::negotiated::Negotiated;
+use crate::options::{ConnectOptions, PipeMode};
 use crate::remote::smb::RemotePipe;
+use crate::sys::prelude::tokio::*;
 use crate::sys::tokio as local;
 
 pub(crate) use local::AsyncListener;
@@ -40,22 +41,29 @@ pub(crate) enum AsyncEndpoint<'a> {
 }
 
 impl<'a> AsyncEndpoint<'a> {
-    pub(crate) fn peer(self) -> &'a PeerIdentity {
+    pub(crate) fn negotiated(self) -> &'a Negotiated {
         match self {
-            AsyncEndpoint::Local(e) => e.peer(),
-            AsyncEndpoint::Remote(r) => r.peer(),
-        }
-    }
-    pub(crate) fn direction(self) -> Direction {
-        match self {
-            AsyncEndpoint::Local(e) => e.direction(),
-            AsyncEndpoint::Remote(r) => r.direction(),
+            AsyncEndpoint::Local(e) => e.negotiated(),
+            AsyncEndpoint::Remote(r) => r.negotiated(),
         }
     }
     pub(crate) fn shutdown(self, how: Shutdown) -> io::Result<()> {
         match self {
             AsyncEndpoint::Local(e) => e.shutdown(how),
             AsyncEndpoint::Remote(r) => r.shutdown(how),
+        }
+    }
+    pub(crate) fn info(self) -> io::Result<crate::PipeInfo> {
+        match self {
+            AsyncEndpoint::Local(e) => e.info(),
+            AsyncEndpoint::Remote(r) => r.info(),
+        }
+    }
+    /// The socket: the local pipe's, or the remote host connection's.
+    pub(crate) fn as_fd(self) -> std::os::fd::BorrowedFd<'a> {
+        match self {
+            AsyncEndpoint::Local(e) => e.as_fd(),
+            AsyncEndpoint::Remote(r) => r.socket_fd(),
         }
     }
     pub(crate) async fn wait_for_drain(self, timeout: Option<Duration>) -> io::Result<()> {
@@ -67,6 +75,38 @@ impl<'a> AsyncEndpoint<'a> {
             }
         }
     }
+}
+
+/// What the portable face asks of any end (acting as the client checks the
+/// end first).
+impl crate::sys::Endpoint for AsyncEndpoint<'_> {
+    fn negotiated(&self) -> &Negotiated {
+        (*self).negotiated()
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        (*self).shutdown(how)
+    }
+    fn impersonate_client(&self) -> io::Result<crate::sys::Impersonation> {
+        match self {
+            AsyncEndpoint::Local(e) => e.impersonate_client(),
+            AsyncEndpoint::Remote(r) => r.impersonate_client(),
+        }
+    }
+    fn info(&self) -> io::Result<crate::PipeInfo> {
+        (*self).info()
+    }
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        (*self).as_fd()
+    }
+}
+
+/// What a remote pipe cannot do without waiting: every read and write is a
+/// request the host answers.
+fn remote_cannot_try() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "a remote pipe reads and writes only by asking its host: use read and write",
+    )
 }
 
 #[derive(Debug)]
@@ -149,6 +189,35 @@ impl AsyncByteStream {
             AsyncByteStream::Remote(r) => r.poll_shutdown(),
         }
     }
+
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            AsyncByteStream::Local(s) => s.try_read(buf),
+            AsyncByteStream::Remote(_) => Err(remote_cannot_try()),
+        }
+    }
+
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            AsyncByteStream::Local(s) => s.try_write(buf),
+            AsyncByteStream::Remote(_) => Err(remote_cannot_try()),
+        }
+    }
+
+    /// A remote pipe is "ready" at once: its `try_read` then says why not.
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            AsyncByteStream::Local(s) => s.poll_read_ready(cx),
+            AsyncByteStream::Remote(_) => Poll::Ready(Ok(())),
+        }
+    }
+
+    pub(crate) fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            AsyncByteStream::Local(s) => s.poll_write_ready(cx),
+            AsyncByteStream::Remote(_) => Poll::Ready(Ok(())),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -171,20 +240,6 @@ impl AsyncMessageStream {
         match self {
             AsyncMessageStream::Local(s) => AsyncEndpoint::Local(s.endpoint()),
             AsyncMessageStream::Remote(r) => AsyncEndpoint::Remote(r),
-        }
-    }
-
-    pub(crate) fn max_message_size(&self) -> usize {
-        match self {
-            AsyncMessageStream::Local(s) => s.max_message_size(),
-            AsyncMessageStream::Remote(r) => r.max_message_size(),
-        }
-    }
-
-    pub(crate) fn peer_max_message_size(&self) -> u64 {
-        match self {
-            AsyncMessageStream::Local(s) => s.peer_max_message_size(),
-            AsyncMessageStream::Remote(r) => r.max_message_size() as u64,
         }
     }
 

@@ -21,6 +21,10 @@ pub(crate) use crate::sys::blocking;
 pub(crate) use crate::sys::tokio;
 
 use crate::error::Error;
+#[cfg(all(not(all(unix, feature = "remote")), feature = "tokio"))]
+use crate::sys::AsyncMessageStream as _;
+#[cfg(not(all(unix, feature = "remote")))]
+use crate::sys::BlockingMessageStream as _;
 
 /// One request and its reply on a message stream: FSCTL_PIPE_TRANSCEIVE on
 /// a remote pipe (one round trip), a send and a receive on a local one.

@@ -2,6 +2,10 @@
 //! child processes that run as another user and raw sockets.
 #![allow(dead_code)]
 
+pub mod child;
+#[cfg(windows)]
+pub mod win32;
+
 #[cfg(unix)]
 use std::ffi::CString;
 #[cfg(unix)]

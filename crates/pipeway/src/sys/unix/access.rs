@@ -72,14 +72,7 @@ mod tests {
     use super::*;
 
     fn rules(owner: u32) -> ResolvedAccess {
-        ResolvedRules {
-            owner,
-            everyone: false,
-            allow_users: vec![],
-            allow_groups: vec![],
-            deny_users: vec![],
-            deny_groups: vec![],
-        }
+        ResolvedRules::owner_only(owner)
     }
 
     fn peer(uid: u32, gid: u32) -> Credentials {

@@ -6,7 +6,9 @@ use std::io::IoSlice;
 use std::net::Shutdown;
 use std::os::fd::AsFd;
 
+use crate::gate::Permit;
 use crate::name::PipeName;
+use crate::negotiated::{MessageLimits, Negotiated};
 use crate::options::{Direction, End, ListenOptions, PipeMode};
 use crate::peer::PeerIdentity;
 use crate::wire::{Hello, Refusal};
@@ -28,32 +30,29 @@ pub(crate) struct Admission {
     pub max_message_size: usize,
 }
 
-pub(crate) enum Admitted {
-    Client(Box<Connection>),
-    /// Refused by the access rules; already closed and logged.
-    Refused,
-    /// Went away before it could be admitted.
-    Gone,
-}
-
 /// A connected socket before it takes the shape of a stream type: what
 /// accept and connect both produce.
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub socket: Socket,
     pub wire: Wire,
-    pub end: End,
-    pub direction: Direction,
-    pub peer: PeerIdentity,
-    /// The largest message the peer accepts (what its hello said; for a
-    /// server, its own limit applies to what it receives).
-    pub peer_max_message: u64,
-    /// The largest message this end accepts.
-    pub max_message: usize,
-    pub permit: Option<crate::gate::Permit>,
+    pub negotiated: Negotiated,
+    pub permit: Option<Permit>,
     /// For a client smbd handed over: what keeps its socket open for
-    /// delivery after the stream closes (see `linger`).
-    pub smb: Option<super::linger::SmbEnd>,
+    /// delivery after the stream closes (see `linger`). Boxed: only SMB
+    /// streams pay for it.
+    pub smb: Option<Box<super::linger::SmbEnd>>,
+}
+
+impl Connection {
+    /// The most payload one record of this connection carries: its socket's
+    /// budget on the framed wire; unused (0) on the plain and Samba wires.
+    pub(crate) fn record_budget(&self) -> std::io::Result<usize> {
+        match self.wire {
+            Wire::Plain | Wire::Samba => Ok(0),
+            Wire::Framed => self.socket.record_budget(),
+        }
+    }
 }
 
 impl Admission {
@@ -87,12 +86,15 @@ impl Admission {
         })
     }
 
-    pub(crate) fn admit(&self, socket: Socket) -> Admitted {
+    /// Admits a client taken off the kernel's queue, which holds `permit`
+    /// (an instance, under a limit). `None`: refused (closed and logged) or
+    /// gone before it could be admitted; the permit is freed.
+    pub(crate) fn admit(&self, socket: Socket, permit: Option<Permit>) -> Option<Connection> {
         let peer = match socket.peer_cred() {
             Ok(peer) => peer,
             Err(err) => {
                 tracing::debug!(pipe = %self.name, %err, "client gone before admission");
-                return Admitted::Gone;
+                return None;
             }
         };
         if let Err(reason) = access::decide(&self.access, &peer, || {
@@ -104,7 +106,7 @@ impl Admission {
                 let _ = socket.send_vectored(&[IoSlice::new(&hello)], true);
             }
             tracing::warn!(pipe = %self.name, pid = ?peer.pid, uid = peer.uid, "refused a client: {reason}");
-            return Admitted::Refused;
+            return None;
         }
         if let Err(err) = socket.set_buffer_sizes(self.in_buffer_size, self.out_buffer_size) {
             tracing::warn!(pipe = %self.name, %err, "cannot set the socket buffer sizes");
@@ -120,25 +122,28 @@ impl Admission {
             // the client gave up waiting (its connect timed out) and left.
             if let Err(err) = socket.send_vectored(&[IoSlice::new(&hello)], true) {
                 tracing::debug!(pipe = %self.name, %err, "client left before its hello");
-                return Admitted::Gone;
+                return None;
             }
         }
         if let Err(err) = shut_unused_halves(&socket, self.direction, End::Server) {
             tracing::debug!(pipe = %self.name, %err, "client gone during admission");
-            return Admitted::Gone;
+            return None;
         }
         let process = super::process::of_socket(socket.as_fd(), peer.pid);
-        Admitted::Client(Box::new(Connection {
+        Some(Connection {
             socket,
             wire: self.wire,
-            end: End::Server,
-            direction: self.direction,
-            peer: PeerIdentity::from_credentials(peer).with_process(process),
-            peer_max_message: self.max_message_size as u64,
-            max_message: self.max_message_size,
-            permit: None,
+            negotiated: Negotiated {
+                end: End::Server,
+                pipe_mode: self.mode,
+                direction: self.direction,
+                peer: PeerIdentity::from_credentials(peer).with_process(process),
+                // A server takes its own limit for what its clients accept.
+                limits: MessageLimits::symmetric(self.max_message_size),
+            },
+            permit,
             smb: None,
-        }))
+        })
     }
 }
 

@@ -14,6 +14,7 @@ use rustix::net::SocketAddrUnix;
 
 use crate::error::Error;
 use crate::name::PipeName;
+use crate::negotiated::{MessageLimits, Negotiated};
 use crate::options::{ConnectOptions, Direction, End, PipeMode};
 use crate::peer::PeerIdentity;
 use crate::trust::Trusted;
@@ -188,7 +189,7 @@ impl ConnectPlan {
         hello: Option<Hello>,
     ) -> Result<Connection, Error> {
         let (offered, peer_max_message) = match hello {
-            None => (Direction::Duplex, self.max_message as u64),
+            None => (Direction::Duplex, self.max_message),
             Some(Hello::Refused(Refusal::AccessDenied)) => {
                 return Err(Error::AccessDenied {
                     name: self.wait.name().to_string(),
@@ -207,7 +208,11 @@ impl ConnectPlan {
                         actual: mode,
                     });
                 }
-                (direction, max_message)
+                // A limit past what this end can address is no limit here.
+                (
+                    direction,
+                    usize::try_from(max_message).unwrap_or(usize::MAX),
+                )
             }
         };
         let direction = Direction::negotiate(self.wait.name(), self.requested_direction, offered)?;
@@ -215,11 +220,16 @@ impl ConnectPlan {
         Ok(Connection {
             socket,
             wire,
-            end: End::Client,
-            direction,
-            peer,
-            peer_max_message,
-            max_message: self.max_message,
+            negotiated: Negotiated {
+                end: End::Client,
+                pipe_mode: self.mode,
+                direction,
+                peer,
+                limits: MessageLimits {
+                    max: self.max_message,
+                    peer_max: peer_max_message,
+                },
+            },
             permit: None,
             smb: None,
         })

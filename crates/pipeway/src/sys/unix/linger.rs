@@ -96,6 +96,29 @@ impl Drop for SmbEnd {
     }
 }
 
+/// Whether an end may do `op`: its direction allows it, and, for an SMB
+/// stream, its write side was not shut down. Both faces ask this.
+pub(crate) fn may(
+    negotiated: &crate::negotiated::Negotiated,
+    smb: Option<&SmbEnd>,
+    op: crate::options::Operation,
+) -> Result<(), Error> {
+    negotiated.may(op)?;
+    match smb {
+        Some(smb) if op == crate::options::Operation::Write => smb.may_write(),
+        _ => Ok(()),
+    }
+}
+
+/// Shuts down `how` an end's socket: at once, or for an SMB stream as
+/// [`SmbEnd::shutdown`] does. Both faces shut down through this.
+pub(crate) fn shutdown(socket: &Socket, smb: Option<&SmbEnd>, how: Shutdown) -> io::Result<()> {
+    match smb {
+        Some(smb) => smb.shutdown(socket, how),
+        None => socket.shutdown(how),
+    }
+}
+
 struct Entry {
     socket: Socket,
     deadline: Instant,

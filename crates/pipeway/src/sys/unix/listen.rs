@@ -12,7 +12,13 @@ use rustix::net::SocketAddrUnix;
 use crate::error::Error;
 use crate::name::PipeName;
 
-use super::access::FilePermissions;
+use std::sync::Arc;
+
+use crate::gate::InstanceGate;
+use crate::options::{ListenOptions, PipeMode};
+
+use super::access::{self, FilePermissions};
+use super::admit::Admission;
 use super::probe::{self, FileId, Liveness};
 use super::socket::{Socket, Wire};
 
@@ -52,6 +58,41 @@ impl Drop for SocketFile {
             }
         }
     }
+}
+
+/// A listener's bound socket, its file, and the rules for its clients: what
+/// both faces' listeners start from.
+#[derive(Debug)]
+pub(crate) struct BoundListener {
+    pub socket: Socket,
+    pub file: SocketFile,
+    pub admission: Admission,
+    /// The instance limit, if any.
+    pub gate: Option<Arc<InstanceGate>>,
+}
+
+/// Binds a listener for `name`: its rules resolved, its socket file as open
+/// as the rules allow and no more, listening.
+pub(crate) fn listener(
+    name: PipeName,
+    options: &ListenOptions,
+    mode: PipeMode,
+    nonblocking: bool,
+) -> Result<BoundListener, Error> {
+    let admission = Admission::new(name, mode, options)?;
+    let (socket, file) = bind(
+        &admission.name,
+        admission.wire,
+        options.first_instance,
+        access::file_permissions(&admission.access),
+        nonblocking,
+    )?;
+    Ok(BoundListener {
+        socket,
+        file,
+        admission,
+        gate: options.max_instances.map(InstanceGate::new),
+    })
 }
 
 /// How often a bind retries after losing a race for the name to another binder.

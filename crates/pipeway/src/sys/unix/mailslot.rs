@@ -57,7 +57,7 @@ fn dgram_socket() -> io::Result<OwnedFd> {
 
 fn socket_path(name: &MailslotName) -> Result<std::path::PathBuf, MailslotError> {
     let path = name.socket_path();
-    super::check_socket_path(&path).map_err(|_| MailslotError::InvalidName {
+    crate::sys::check_socket_path(&path).map_err(|_| MailslotError::InvalidName {
         name: name.to_string(),
         why: "its socket path is longer than sun_path holds (107 bytes); use a shorter name or TMPDIR",
     })?;

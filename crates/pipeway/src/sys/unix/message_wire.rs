@@ -50,14 +50,17 @@ impl MessageIn {
 #[derive(Debug)]
 pub(crate) enum MessageOut {
     Records(MessageWriter),
-    Samba { writer: SambaWriter, peer_max: u64 },
+    Samba {
+        writer: SambaWriter,
+        peer_max: usize,
+    },
 }
 
 /// How much of a message has left (see each wire's `Progress`).
 pub(crate) type Progress = Option<usize>;
 
 impl MessageOut {
-    pub(crate) fn new(wire: Wire, peer_max: u64, budget: usize) -> Self {
+    pub(crate) fn new(wire: Wire, peer_max: usize, budget: usize) -> Self {
         match wire {
             Wire::Samba => MessageOut::Samba {
                 writer: SambaWriter::default(),

@@ -8,8 +8,10 @@ pub(crate) mod creds;
 pub(crate) mod directory;
 pub(crate) mod framing;
 pub(crate) mod halves;
+pub(crate) mod impersonate;
 pub(crate) mod linger;
 pub(crate) mod listen;
+pub(crate) mod listing;
 pub(crate) mod mailslot;
 pub(crate) mod mapping;
 pub(crate) mod message_wire;
@@ -24,8 +26,6 @@ pub(crate) mod smb_hook;
 pub(crate) mod socket;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
-#[cfg(feature = "tokio")]
-mod tokio_listen;
 pub(crate) mod users;
 
 use std::ffi::OsString;
@@ -33,7 +33,10 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use crate::name::NameError;
+
 use crate::peer::PeerIdentity;
+use crate::principal::Principal;
+pub(crate) use impersonate::Impersonation;
 
 /// The size of `sockaddr_un.sun_path`, which must hold the path and its NUL.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -62,40 +65,64 @@ pub(crate) fn pipe_directory() -> PathBuf {
     }
 }
 
-/// `echo` → `${TMPDIR:-/tmp}/CoreFxPipe_echo`, exactly as .NET maps it.
-pub(crate) fn local_endpoint(name: &str) -> Result<PathBuf, NameError> {
-    let mut path = pipe_directory().into_os_string();
-    path.push(DOTNET_PREFIX);
-    path.push(name);
-    let path = PathBuf::from(path);
-    check_socket_path(&path)?;
-    Ok(path)
-}
+/// The Unix backend's answers to the portable questions about names and
+/// this machine (the backend contract, `crate::sys`).
+pub(crate) enum Os {}
 
-/// Socket paths are how Unix names endpoints: always accepted here.
-pub(crate) fn socket_paths_supported() -> Result<(), NameError> {
-    Ok(())
-}
-
-pub(crate) fn check_socket_path(path: &Path) -> Result<(), NameError> {
-    let len = path.as_os_str().len();
-    if len > MAX_SOCKET_PATH {
-        return Err(NameError::TooLong {
-            path: path.to_owned(),
-            len,
-            max: MAX_SOCKET_PATH,
-        });
+impl crate::sys::Platform for Os {
+    /// `echo` → `${TMPDIR:-/tmp}/CoreFxPipe_echo`, exactly as .NET maps it.
+    fn local_endpoint(name: &str) -> Result<PathBuf, NameError> {
+        let mut path = pipe_directory().into_os_string();
+        path.push(DOTNET_PREFIX);
+        path.push(name);
+        let path = PathBuf::from(path);
+        Self::check_socket_path(&path)?;
+        Ok(path)
     }
-    Ok(())
-}
 
-pub(crate) fn host_name() -> Option<String> {
-    let uname = rustix::system::uname();
-    uname.nodename().to_str().ok().map(str::to_owned)
-}
+    /// Socket paths are how Unix names endpoints: always accepted here.
+    fn socket_paths_supported() -> Result<(), NameError> {
+        Ok(())
+    }
 
-pub(crate) fn user_name(peer: &PeerIdentity) -> Option<String> {
-    users::user_name(peer.uid)
+    fn check_socket_path(path: &Path) -> Result<(), NameError> {
+        let len = path.as_os_str().len();
+        if len > MAX_SOCKET_PATH {
+            return Err(NameError::TooLong {
+                path: path.to_owned(),
+                len,
+                max: MAX_SOCKET_PATH,
+            });
+        }
+        Ok(())
+    }
+
+    fn host_name() -> Option<String> {
+        let uname = rustix::system::uname();
+        uname.nodename().to_str().ok().map(str::to_owned)
+    }
+
+    fn user_name(peer: &PeerIdentity) -> Option<String> {
+        users::user_name(peer.uid)
+    }
+
+    fn current_principal() -> std::io::Result<Principal> {
+        Ok(Principal {
+            uid: users::effective_uid(),
+        })
+    }
+
+    fn account_name(principal: &Principal) -> Option<String> {
+        users::user_name(principal.uid)
+    }
+
+    fn local_pipes() -> std::io::Result<Vec<crate::listing::LocalPipe>> {
+        listing::local_pipes()
+    }
+
+    fn inspect(name: &crate::PipeName) -> Result<crate::listing::LocalPipe, crate::Error> {
+        listing::inspect(name)
+    }
 }
 
 impl PeerIdentity {
@@ -116,11 +143,12 @@ impl PeerIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::Platform;
 
     #[test]
     fn the_limit_names_the_path_and_the_bytes() {
         let long = "x".repeat(MAX_SOCKET_PATH);
-        match local_endpoint(&long) {
+        match Os::local_endpoint(&long) {
             Err(NameError::TooLong { path, len, max }) => {
                 assert_eq!(max, MAX_SOCKET_PATH);
                 assert_eq!(len, path.as_os_str().len());
@@ -129,16 +157,16 @@ mod tests {
             other => panic!("expected TooLong, got {other:?}"),
         }
         let at_limit = format!("/{}", "y".repeat(MAX_SOCKET_PATH - 1));
-        assert!(check_socket_path(Path::new(&at_limit)).is_ok());
+        assert!(Os::check_socket_path(Path::new(&at_limit)).is_ok());
         let over = format!("/{}", "y".repeat(MAX_SOCKET_PATH));
-        assert!(check_socket_path(Path::new(&over)).is_err());
+        assert!(Os::check_socket_path(Path::new(&over)).is_err());
     }
 
     #[test]
     fn local_names_map_as_dotnet_does() {
         let dir = pipe_directory();
         assert!(dir.to_string_lossy().ends_with('/'));
-        let path = local_endpoint("echo").unwrap();
+        let path = Os::local_endpoint("echo").unwrap();
         assert_eq!(path, dir.join("CoreFxPipe_echo"));
     }
 }

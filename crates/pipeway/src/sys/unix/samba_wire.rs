@@ -158,8 +158,8 @@ impl SambaWriter {
 
     /// Refuses what Samba cannot carry, before anything is sent: more than
     /// 65,535 bytes, or (`peer_max`) more than the stream allows, or nothing.
-    pub(crate) fn check(message: &[u8], peer_max: u64) -> Result<(), Error> {
-        messages::check_send(message.len(), peer_max.min(SAMBA_MAX_MESSAGE as u64))?;
+    pub(crate) fn check(message: &[u8], peer_max: usize) -> Result<(), Error> {
+        messages::check_send(message.len(), peer_max.min(SAMBA_MAX_MESSAGE))?;
         if message.is_empty() {
             return Err(Error::Io(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -419,14 +419,14 @@ mod tests {
     #[test]
     fn what_samba_cannot_carry_is_refused_before_sending() {
         assert!(matches!(
-            SambaWriter::check(&vec![0; SAMBA_MAX_MESSAGE + 1], u64::MAX),
+            SambaWriter::check(&vec![0; SAMBA_MAX_MESSAGE + 1], usize::MAX),
             Err(Error::MessageTooLarge { max: 65_535, .. })
         ));
         assert!(matches!(
             SambaWriter::check(&[0; 11], 10),
             Err(Error::MessageTooLarge { len: 11, max: 10 })
         ));
-        assert!(SambaWriter::check(b"", u64::MAX).is_err());
-        assert!(SambaWriter::check(&vec![0; SAMBA_MAX_MESSAGE], u64::MAX).is_ok());
+        assert!(SambaWriter::check(b"", usize::MAX).is_err());
+        assert!(SambaWriter::check(&vec![0; SAMBA_MAX_MESSAGE], usize::MAX).is_ok());
     }
 }

@@ -281,6 +281,24 @@ impl AsRawFd for Socket {
     }
 }
 
+/// What a Unix pipe is, as the end holding `socket` (and, under an instance
+/// limit on a server end, `permit`) sees it: both faces' `info()`.
+pub(crate) fn pipe_info(
+    socket: &Socket,
+    negotiated: &crate::negotiated::Negotiated,
+    permit: Option<&crate::gate::Permit>,
+) -> io::Result<crate::PipeInfo> {
+    let counts = permit.map(crate::gate::Permit::counts);
+    Ok(crate::PipeInfo {
+        mode: negotiated.pipe_mode,
+        end: negotiated.end,
+        direction: negotiated.direction,
+        in_buffer_size: socket.recv_buffer_size()?,
+        out_buffer_size: socket.send_buffer_size()?,
+        instances: counts.map(|(active, _)| active),
+        max_instances: counts.map(|(_, max)| max),
+    })
+}
 /// `recvmsg` asking for no sender address: on a connected socket the peer
 /// is known, and having the kernel copy out its address (as
 /// `rustix::net::recvmsg` always does) costs a copy and the checks around it

@@ -92,14 +92,7 @@ mod tests {
     }
 
     fn rules() -> ResolvedAccess {
-        ResolvedRules {
-            owner: sid("S-1-5-21-1-2-3-1000"),
-            everyone: false,
-            allow_users: vec![],
-            allow_groups: vec![],
-            deny_users: vec![],
-            deny_groups: vec![],
-        }
+        ResolvedRules::owner_only(sid("S-1-5-21-1-2-3-1000"))
     }
 
     #[test]

@@ -19,7 +19,8 @@ use windows_sys::Wdk::Storage::FileSystem::{
 use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE, HANDLE, RtlNtStatusToDosError};
 use windows_sys::Win32::Storage::FileSystem::{
     CreateFileW, FILE_FLAG_OVERLAPPED, FILE_READ_ATTRIBUTES, FILE_WRITE_ATTRIBUTES, OPEN_EXISTING,
-    SECURITY_IDENTIFICATION, SECURITY_SQOS_PRESENT, SYNCHRONIZE,
+    SECURITY_ANONYMOUS, SECURITY_DELEGATION, SECURITY_IDENTIFICATION, SECURITY_IMPERSONATION,
+    SECURITY_SQOS_PRESENT, SYNCHRONIZE,
 };
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 use windows_sys::Win32::System::Pipes::{
@@ -29,9 +30,11 @@ use windows_sys::Win32::System::Pipes::{
 use crate::access::Account;
 use crate::error::Error;
 use crate::name::PipeName;
+use crate::negotiated::{MessageLimits, Negotiated};
 use crate::options::{ConnectOptions, Direction, End, PipeMode};
 use crate::trust::Trusted;
 use crate::wait::{ConnectWait, Waiting};
+use crate::windows::ImpersonationLevel;
 
 use super::accounts::{self, ADMINISTRATORS_SID, SYSTEM_SID, Sid};
 use super::identity;
@@ -68,10 +71,19 @@ fn access_for(direction: Direction) -> u32 {
     }
 }
 
-/// The flags every client open uses: overlapped I/O, and an identification
-/// impersonation level: the server may learn who the client is, but not
-/// act as it (the default level would let it).
-const OPEN_FLAGS: u32 = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION;
+/// The flags a client's open uses: overlapped I/O, and how far the server
+/// may act as the client (by default identification: the server may learn
+/// who the client is, but not act as it; Windows' own default would let it).
+fn open_flags(level: ImpersonationLevel) -> u32 {
+    FILE_FLAG_OVERLAPPED
+        | SECURITY_SQOS_PRESENT
+        | match level {
+            ImpersonationLevel::Anonymous => SECURITY_ANONYMOUS,
+            ImpersonationLevel::Identification => SECURITY_IDENTIFICATION,
+            ImpersonationLevel::Impersonation => SECURITY_IMPERSONATION,
+            ImpersonationLevel::Delegation => SECURITY_DELEGATION,
+        }
+}
 
 #[derive(Debug)]
 pub(crate) struct ConnectPlan {
@@ -82,6 +94,7 @@ pub(crate) struct ConnectPlan {
     trusted: Trusted<Sid>,
     max_message: usize,
     empty_message_ends_stream: bool,
+    open_flags: u32,
 }
 
 impl ConnectPlan {
@@ -110,6 +123,7 @@ impl ConnectPlan {
             trusted,
             max_message: options.max_message_size,
             empty_message_ends_stream: options.empty_message_ends_stream,
+            open_flags: open_flags(options.impersonation),
         })
     }
 
@@ -173,7 +187,7 @@ impl ConnectPlan {
                 0,
                 std::ptr::null(),
                 OPEN_EXISTING,
-                OPEN_FLAGS,
+                self.open_flags,
                 std::ptr::null_mut(),
             )
         })
@@ -224,7 +238,10 @@ impl ConnectPlan {
         } else {
             PipeMode::Byte
         };
-        if actual_mode != self.mode {
+        // A byte client reads any pipe, a message pipe in byte read mode, as
+        // Win32, .NET and go-winio clients do; a message client needs a
+        // message pipe.
+        if self.mode == PipeMode::Message && actual_mode == PipeMode::Byte {
             return Err(Error::WrongMode {
                 name: self.wait.name().to_string(),
                 expected: self.mode,
@@ -251,13 +268,15 @@ impl ConnectPlan {
         }
         Ok(Connection {
             pipe: Arc::new(pipe),
-            end: End::Client,
-            direction,
             mode: self.mode,
-            peer: crate::peer::PeerIdentity::windows(pid, owner.map(|Sid(sid)| sid))
-                .with_process(super::process::open(pid, connected_at)),
-            max_message: self.max_message,
-            peer_max_message: self.max_message as u64,
+            negotiated: Negotiated {
+                end: End::Client,
+                pipe_mode: actual_mode,
+                direction,
+                peer: crate::peer::PeerIdentity::windows(pid, owner.map(|Sid(sid)| sid))
+                    .with_process(super::process::open(pid, connected_at)),
+                limits: MessageLimits::symmetric(self.max_message),
+            },
             empty_message_ends_stream: self.empty_message_ends_stream,
         })
     }
@@ -293,6 +312,46 @@ pub(crate) fn pipe_info(handle: HANDLE) -> io::Result<FILE_PIPE_LOCAL_INFORMATIO
         return Err(os_error(unsafe { RtlNtStatusToDosError(status) }));
     }
     Ok(info)
+}
+
+/// What a Windows pipe is, as the end holding `handle` sees it: both faces'
+/// `info()`.
+pub(crate) fn info_of(
+    handle: HANDLE,
+    negotiated: &crate::negotiated::Negotiated,
+) -> io::Result<crate::PipeInfo> {
+    let info = pipe_info(handle).map_err(|err| {
+        if err.kind() == io::ErrorKind::PermissionDenied
+            && !negotiated.direction.reads(negotiated.end)
+        {
+            // A write-only server handle has no FILE_READ_ATTRIBUTES, and
+            // CreateNamedPipeW cannot grant it (.NET's InBufferSize refuses
+            // a write-only stream for the same reason).
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "Windows does not describe a pipe to its write-only server end \
+                 (its handle may not read the pipe's attributes)",
+            )
+        } else {
+            err
+        }
+    })?;
+    // An end's quotas: the server's inbound is what flows in to it.
+    let (inbound, outbound) = (info.InboundQuota as usize, info.OutboundQuota as usize);
+    let (in_buffer_size, out_buffer_size) = match negotiated.end {
+        End::Server => (inbound, outbound),
+        End::Client => (outbound, inbound),
+    };
+    Ok(crate::PipeInfo {
+        mode: negotiated.pipe_mode,
+        end: negotiated.end,
+        direction: negotiated.direction,
+        in_buffer_size,
+        out_buffer_size,
+        instances: Some(info.CurrentInstances as usize),
+        max_instances: (info.MaximumInstances != u32::MAX)
+            .then_some(info.MaximumInstances as usize),
+    })
 }
 
 /// Waits up to `timeout` for an instance of a busy pipe to be free.

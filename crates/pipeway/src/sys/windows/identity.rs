@@ -2,6 +2,7 @@
 //! them, and the server's pid and the pipe's owner as a client sees them.
 
 use std::io;
+use std::marker::PhantomData;
 
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Security::RevertToSelf;
@@ -60,15 +61,32 @@ pub(crate) fn client_of(pipe: HANDLE) -> Client {
 
 /// The token of the client of `pipe`, opened while impersonating it.
 fn impersonated_token(pipe: HANDLE) -> io::Result<Token> {
+    let _acting = impersonate(pipe)?;
+    Token::of_this_thread()
+}
+
+/// The calling thread acting as a pipe's client (its impersonation token);
+/// dropping it reverts the thread to itself. Not `Send`: the token belongs
+/// to this thread.
+#[derive(Debug)]
+pub(crate) struct Impersonation(PhantomData<*const ()>);
+
+/// Makes the calling thread act as the client of the server end `pipe`
+/// (`ImpersonateNamedPipeClient`): as far as the client's impersonation
+/// level lets it.
+pub(crate) fn impersonate(pipe: HANDLE) -> io::Result<Impersonation> {
     // SAFETY: `pipe` is an open server handle. On success this thread runs
-    // as the client until `revert`, which follows without a chance to return
-    // or unwind in between.
+    // as the client until the returned guard is dropped, which reverts it.
     if unsafe { ImpersonateNamedPipeClient(pipe) } == 0 {
         return Err(last_error());
     }
-    let token = Token::of_this_thread();
-    revert();
-    token
+    Ok(Impersonation(PhantomData))
+}
+
+impl Drop for Impersonation {
+    fn drop(&mut self) {
+        revert();
+    }
 }
 
 fn revert() {

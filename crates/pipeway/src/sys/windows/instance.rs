@@ -21,8 +21,8 @@ use windows_sys::Win32::System::Pipes::{
 use crate::error::Error;
 use crate::gate::Permit;
 use crate::name::PipeName;
-use crate::options::{Direction, End, ListenOptions, PipeMode};
-use crate::peer::PeerIdentity;
+use crate::negotiated::Negotiated;
+use crate::options::{Direction, ListenOptions, PipeMode};
 
 use super::access::{self, ResolvedAccess};
 use super::security::SecurityDescriptor;
@@ -84,15 +84,10 @@ impl PipeHandle {
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub pipe: Arc<PipeHandle>,
-    pub end: End,
-    pub direction: Direction,
     pub mode: PipeMode,
-    pub peer: PeerIdentity,
-    /// The largest message this end accepts.
-    pub max_message: usize,
-    /// The largest message the peer is taken to accept (native pipes carry
-    /// no handshake: a client assumes its own limit, a server its own).
-    pub peer_max_message: u64,
+    /// Native pipes carry no handshake: the peer is taken to accept what
+    /// this end accepts.
+    pub negotiated: Negotiated,
     /// go-winio's convention: an empty message ends the stream.
     pub empty_message_ends_stream: bool,
 }
@@ -134,7 +129,11 @@ impl InstanceConfig {
             _ => PIPE_UNLIMITED_INSTANCES,
         };
         let access = access::resolve(&options.access)?;
-        let security = SecurityDescriptor::from_sddl(&access::sddl(&access))?;
+        let sddl = match &options.windows.security_descriptor {
+            Some(sddl) => sddl.clone(),
+            None => access::sddl(&access),
+        };
+        let security = SecurityDescriptor::from_sddl(&sddl)?;
         let open_mode = FILE_FLAG_OVERLAPPED
             | match options.direction {
                 Direction::Duplex => PIPE_ACCESS_DUPLEX,

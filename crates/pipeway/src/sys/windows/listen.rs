@@ -26,6 +26,7 @@ use crate::accept::{self, ADMITTED_AHEAD};
 use crate::error::Error;
 use crate::gate::InstanceGate;
 use crate::name::PipeName;
+use crate::negotiated::{MessageLimits, Negotiated};
 use crate::options::{End, ListenOptions, PipeMode};
 use crate::sync::{lock, wait};
 
@@ -72,12 +73,14 @@ impl Admission {
         }
         Some(Connection {
             pipe,
-            end: End::Server,
-            direction: self.config.direction,
             mode: self.config.mode,
-            peer: client.peer(),
-            max_message: self.max_message,
-            peer_max_message: self.max_message as u64,
+            negotiated: Negotiated {
+                end: End::Server,
+                pipe_mode: self.config.mode,
+                direction: self.config.direction,
+                peer: client.peer(),
+                limits: MessageLimits::symmetric(self.max_message),
+            },
             empty_message_ends_stream: self.empty_message_ends_stream,
         })
     }
@@ -149,19 +152,36 @@ fn listen_on(pipe: Arc<PipeHandle>) -> io::Result<Started> {
     }
 }
 
-/// The listener both faces wrap.
+/// The listener of both faces: the blocking face's `accept` waits on a
+/// condition variable, the tokio face's on a `Notify`; everything else is
+/// one implementation.
 #[derive(Debug)]
-pub(crate) struct ListenerCore {
+pub(crate) struct Listener {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl ListenerCore {
-    pub(crate) fn bind(
-        name: PipeName,
-        options: &ListenOptions,
-        mode: PipeMode,
-    ) -> Result<Self, Error> {
+impl Listener {
+    /// The SDDL of every instance's security descriptor.
+    pub(crate) fn sddl(&self) -> &str {
+        self.shared.admission.config.sddl()
+    }
+
+    /// Takes the next admitted client, if one is queued.
+    fn take(&self, state: &mut State) -> Option<Result<Connection, Error>> {
+        if let Some(connection) = state.queue.pop_front() {
+            // Room in the queue: the thread may listen again.
+            self.shared.wake.set();
+            return Some(Ok(connection));
+        }
+        (state.closed || state.stopped).then_some(Err(Error::ListenerClosed))
+    }
+}
+
+impl crate::sys::BlockingListener for Listener {
+    type Connection = Connection;
+
+    fn bind(name: PipeName, options: &ListenOptions, mode: PipeMode) -> Result<Self, Error> {
         let config = InstanceConfig::new(name, options, mode)?;
         let gate = options.max_instances.map(InstanceGate::new);
         // The first instance is always the name's first: a live name, ours
@@ -209,26 +229,15 @@ impl ListenerCore {
         })
     }
 
-    pub(crate) fn name(&self) -> &PipeName {
+    fn name(&self) -> &PipeName {
         &self.shared.admission.config.name
     }
 
-    /// The SDDL of every instance's security descriptor.
-    pub(crate) fn sddl(&self) -> &str {
-        self.shared.admission.config.sddl()
+    fn endpoint(&self) -> &std::path::Path {
+        &self.shared.admission.config.path
     }
 
-    /// Takes the next admitted client, if one is queued.
-    fn take(&self, state: &mut State) -> Option<Result<Connection, Error>> {
-        if let Some(connection) = state.queue.pop_front() {
-            // Room in the queue: the thread may listen again.
-            self.shared.wake.set();
-            return Some(Ok(connection));
-        }
-        (state.closed || state.stopped).then_some(Err(Error::ListenerClosed))
-    }
-
-    pub(crate) fn accept(&self) -> Result<Connection, Error> {
+    fn accept(&self) -> Result<Connection, Error> {
         let mut state = self.shared.lock();
         loop {
             if let Some(result) = self.take(&mut state) {
@@ -238,9 +247,31 @@ impl ListenerCore {
         }
     }
 
+    /// Stops accepting: waiting and future `accept` calls fail with
+    /// [`Error::ListenerClosed`]; the instances waiting for clients and the
+    /// clients admitted but not accepted are closed before this returns.
+    fn shutdown(&self) -> io::Result<()> {
+        let mut state = self.shared.lock();
+        state.closed = true;
+        self.shared.stop.set();
+        self.shared.notify();
+        while !state.stopped {
+            state = wait(&self.shared.changed, state);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl crate::sys::AsyncListener for Listener {
+    type Connection = Connection;
+
+    fn bind(name: PipeName, options: &ListenOptions, mode: PipeMode) -> Result<Self, Error> {
+        <Self as crate::sys::BlockingListener>::bind(name, options, mode)
+    }
+
     /// Cancel safe: a client is either returned or still queued.
-    #[cfg(feature = "tokio")]
-    pub(crate) async fn accept_async(&self) -> Result<Connection, Error> {
+    async fn accept(&self) -> Result<Connection, Error> {
         loop {
             let changed = self.shared.changed_async.notified();
             let mut changed = std::pin::pin!(changed);
@@ -252,23 +283,24 @@ impl ListenerCore {
         }
     }
 
-    /// Stops accepting: waiting and future `accept` calls fail with
-    /// [`Error::ListenerClosed`]; the instances waiting for clients and the
-    /// clients admitted but not accepted are closed before this returns.
-    pub(crate) fn shutdown(&self) {
-        let mut state = self.shared.lock();
-        state.closed = true;
-        self.shared.stop.set();
-        self.shared.notify();
-        while !state.stopped {
-            state = wait(&self.shared.changed, state);
-        }
+    fn name(&self) -> &PipeName {
+        <Self as crate::sys::BlockingListener>::name(self)
+    }
+
+    fn endpoint(&self) -> &std::path::Path {
+        <Self as crate::sys::BlockingListener>::endpoint(self)
+    }
+
+    /// As the blocking face's: it waits only for the acceptor thread to
+    /// close its instances, which takes no client's time.
+    fn shutdown(&self) -> io::Result<()> {
+        <Self as crate::sys::BlockingListener>::shutdown(self)
     }
 }
 
-impl Drop for ListenerCore {
+impl Drop for Listener {
     fn drop(&mut self) {
-        self.shutdown();
+        let _ = crate::sys::BlockingListener::shutdown(self);
         let thread = lock(&self.thread).take();
         if let Some(thread) = thread {
             let _ = thread.join();

@@ -31,8 +31,8 @@ pub(crate) const FIRST_READ: usize = 64 * 1024;
 /// Checks a message before any of it is sent: within what the peer accepts
 /// and one write can carry, and not empty where an empty message would end
 /// the stream (go-winio's convention).
-pub(crate) fn check_send(message: &[u8], peer_max: u64, empty_ends: bool) -> Result<(), Error> {
-    messages::check_send(message.len(), peer_max.min(MAX_TRANSFER as u64))?;
+pub(crate) fn check_send(message: &[u8], peer_max: usize, empty_ends: bool) -> Result<(), Error> {
+    messages::check_send(message.len(), peer_max.min(MAX_TRANSFER))?;
     if message.is_empty() && empty_ends {
         return Err(Error::Io(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -85,8 +85,6 @@ pub(crate) struct Receiver {
     pub assembly: Reassembly,
     /// go-winio's convention: an empty message ends the stream.
     empty_ends: bool,
-    /// The stream ended (the peer closed, or sent its end message).
-    ended: bool,
 }
 
 /// What a receive found before delivering.
@@ -103,7 +101,6 @@ impl Receiver {
         Self {
             assembly: Reassembly::new(max),
             empty_ends,
-            ended: false,
         }
     }
 
@@ -115,7 +112,7 @@ impl Receiver {
     /// Fails if the stream broke; `Next::End` if it ended.
     pub(crate) fn check(&self) -> Result<Next, Error> {
         self.assembly.check()?;
-        Ok(if self.ended || self.assembly.is_ended() {
+        Ok(if self.assembly.is_ended() {
             Next::End
         } else {
             Next::Continue
@@ -126,7 +123,7 @@ impl Receiver {
     /// it is the end message.
     pub(crate) fn whole(&mut self, len: usize) -> Result<Next, Error> {
         if len == 0 && self.empty_ends {
-            self.ended = true;
+            self.assembly.end();
             return Ok(Next::End);
         }
         self.assembly.admit(len as u64)?;
@@ -197,7 +194,6 @@ impl Receiver {
     /// The peer closed in the middle of a message: this receive fails with
     /// an unexpected end, and the stream has ended.
     pub(crate) fn cut_short(&mut self) -> Error {
-        // The reassembly latches the end; `check` reads it there.
         self.assembly.cut_short()
     }
 
@@ -210,7 +206,7 @@ impl Receiver {
         if self.assembly.partial.is_some() {
             return Err(self.cut_short());
         }
-        self.ended = true;
+        self.assembly.end();
         Ok(Next::End)
     }
 }

@@ -17,6 +17,7 @@
 //! | `message` | message mode: whole messages, `ERROR_MORE_DATA` |
 //! | `closing` | what an end says when half-closed or used after it closed |
 //! | `drain` | waiting until the peer has read everything, with a timeout |
+//! | `listing` | the pipes in `\\.\pipe\`, without opening them |
 //! | `blocking` | the blocking face's streams |
 //! | `tokio` | the tokio face's listeners and streams |
 //! | `shm`, `shm_link` | named shared memory; the shared-memory channel's memory, handles and waking |
@@ -32,6 +33,7 @@ pub(crate) mod drain;
 pub(crate) mod identity;
 pub(crate) mod instance;
 pub(crate) mod listen;
+pub(crate) mod listing;
 pub(crate) mod mailslot;
 pub(crate) mod message;
 pub(crate) mod overlapped;
@@ -48,7 +50,10 @@ use std::path::{Path, PathBuf};
 use windows_sys::Win32::System::SystemInformation::{ComputerNameDnsHostname, GetComputerNameExW};
 
 use crate::name::NameError;
+
 use crate::peer::PeerIdentity;
+use crate::principal::Principal;
+pub(crate) use identity::Impersonation;
 
 /// Where local pipes live.
 pub(crate) const PIPE_PREFIX: &str = r"\\.\pipe\";
@@ -56,50 +61,74 @@ pub(crate) const PIPE_PREFIX: &str = r"\\.\pipe\";
 /// The longest pipe path Windows takes, in UTF-16 units, prefix included.
 pub(crate) const MAX_PIPE_PATH: usize = 256;
 
-/// `echo` → `\\.\pipe\echo`.
-pub(crate) fn local_endpoint(name: &str) -> Result<PathBuf, NameError> {
-    if name.contains('\\') {
-        return Err(NameError::InvalidChar {
-            name: name.to_owned(),
-            what: "'\\'",
-            why: r"a Windows pipe name is the one part after \\.\pipe\ and cannot hold a backslash",
-        });
-    }
-    let path = format!("{PIPE_PREFIX}{name}");
-    let len = path.encode_utf16().count();
-    if len > MAX_PIPE_PATH {
-        return Err(NameError::TooLong {
-            path: PathBuf::from(path),
-            len,
-            max: MAX_PIPE_PATH,
-        });
-    }
-    Ok(PathBuf::from(path))
-}
-
 const NO_SOCKET_PATHS: &str =
     r"socket paths are a Unix form: on Windows name a pipe (`echo` or `\\.\pipe\echo`)";
 
-/// Socket paths are a Unix form.
-pub(crate) fn socket_paths_supported() -> Result<(), NameError> {
-    Err(NameError::Unsupported(NO_SOCKET_PATHS))
-}
+/// The Windows backend's answers to the portable questions about names and
+/// this machine (the backend contract, `crate::sys`).
+pub(crate) enum Os {}
 
-pub(crate) fn check_socket_path(_path: &Path) -> Result<(), NameError> {
-    Err(NameError::Unsupported(NO_SOCKET_PATHS))
-}
+impl crate::sys::Platform for Os {
+    /// `echo` → `\\.\pipe\echo`.
+    fn local_endpoint(name: &str) -> Result<PathBuf, NameError> {
+        if name.contains('\\') {
+            return Err(NameError::InvalidChar {
+                name: name.to_owned(),
+                what: "'\\'",
+                why: r"a Windows pipe name is the one part after \\.\pipe\ and cannot hold a backslash",
+            });
+        }
+        let path = format!("{PIPE_PREFIX}{name}");
+        let len = path.encode_utf16().count();
+        if len > MAX_PIPE_PATH {
+            return Err(NameError::TooLong {
+                path: PathBuf::from(path),
+                len,
+                max: MAX_PIPE_PATH,
+            });
+        }
+        Ok(PathBuf::from(path))
+    }
 
-/// This machine's host name, which names it in `\\host\pipe\name`.
-pub(crate) fn host_name() -> Option<String> {
-    let mut buf = vec![0u16; 256];
-    let mut len = buf.len() as u32;
-    // SAFETY: `buf` holds `len` writable units.
-    let ok = unsafe { GetComputerNameExW(ComputerNameDnsHostname, buf.as_mut_ptr(), &mut len) };
-    (ok != 0 && len > 0).then(|| String::from_utf16_lossy(&buf[..len as usize]))
-}
+    /// Socket paths are a Unix form.
+    fn socket_paths_supported() -> Result<(), NameError> {
+        Err(NameError::Unsupported(NO_SOCKET_PATHS))
+    }
 
-pub(crate) fn user_name(peer: &PeerIdentity) -> Option<String> {
-    account(peer).map(|(_, name)| name.clone())
+    fn check_socket_path(_path: &Path) -> Result<(), NameError> {
+        Err(NameError::Unsupported(NO_SOCKET_PATHS))
+    }
+
+    /// This machine's host name, which names it in `\\host\pipe\name`.
+    fn host_name() -> Option<String> {
+        let mut buf = vec![0u16; 256];
+        let mut len = buf.len() as u32;
+        // SAFETY: `buf` holds `len` writable units.
+        let ok = unsafe { GetComputerNameExW(ComputerNameDnsHostname, buf.as_mut_ptr(), &mut len) };
+        (ok != 0 && len > 0).then(|| String::from_utf16_lossy(&buf[..len as usize]))
+    }
+
+    fn user_name(peer: &PeerIdentity) -> Option<String> {
+        account(peer).map(|(_, name)| name.clone())
+    }
+
+    fn current_principal() -> std::io::Result<Principal> {
+        Ok(Principal {
+            sid: accounts::current_user_sid()?,
+        })
+    }
+
+    fn account_name(principal: &Principal) -> Option<String> {
+        accounts::account_of(&principal.sid).map(|account| accounts::qualified(&account))
+    }
+
+    fn local_pipes() -> std::io::Result<Vec<crate::listing::LocalPipe>> {
+        listing::local_pipes()
+    }
+
+    fn inspect(name: &crate::PipeName) -> Result<crate::listing::LocalPipe, crate::Error> {
+        listing::inspect(name)
+    }
 }
 
 /// The peer's account, (domain, name), resolved once.
@@ -125,15 +154,16 @@ impl PeerIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::Platform;
 
     #[test]
     fn local_names_are_native_pipe_paths() {
         assert_eq!(
-            local_endpoint("echo").unwrap(),
+            Os::local_endpoint("echo").unwrap(),
             PathBuf::from(r"\\.\pipe\echo")
         );
         assert!(matches!(
-            local_endpoint(r"a\b"),
+            Os::local_endpoint(r"a\b"),
             Err(NameError::InvalidChar { what: "'\\'", .. })
         ));
     }
@@ -141,9 +171,9 @@ mod tests {
     #[test]
     fn the_limit_counts_the_whole_path_in_utf16_units() {
         let fits = "x".repeat(MAX_PIPE_PATH - PIPE_PREFIX.len());
-        assert!(local_endpoint(&fits).is_ok());
+        assert!(Os::local_endpoint(&fits).is_ok());
         let over = format!("{fits}y");
-        match local_endpoint(&over) {
+        match Os::local_endpoint(&over) {
             Err(NameError::TooLong { len, max, .. }) => {
                 assert_eq!(len, MAX_PIPE_PATH + 1);
                 assert_eq!(max, MAX_PIPE_PATH);

@@ -45,9 +45,10 @@ impl SecurityDescriptor {
             )
         };
         if ok == 0 {
+            // Whatever code Windows gives, the SDDL was not one it reads.
             let err = last_error();
             return Err(io::Error::new(
-                err.kind(),
+                io::ErrorKind::InvalidInput,
                 format!("cannot build the security descriptor {sddl}: {err}"),
             ));
         }

@@ -11,6 +11,7 @@ use pipeway_smb::np::{self, AuthRequest, FileType};
 
 use crate::gate::InstanceGate;
 use crate::name::PipeName;
+use crate::negotiated::{MessageLimits, Negotiated};
 use crate::options::{Direction, End, ListenOptions, PipeMode};
 use crate::peer::PeerIdentity;
 use crate::smb::{SmbCaller, SmbOptions};
@@ -125,15 +126,20 @@ impl Rules {
         }
         tracing::debug!(%pipe, %caller, level = request.level, "admitted an SMB client");
         Some(Connection {
-            peer: peer_identity(caller),
             socket,
             wire: Wire::Samba,
-            end: End::Server,
-            direction: self.direction,
-            peer_max_message: SAMBA_MAX_MESSAGE as u64,
-            max_message: self.max_message,
+            negotiated: Negotiated {
+                end: End::Server,
+                pipe_mode: self.mode,
+                direction: self.direction,
+                peer: peer_identity(caller),
+                limits: MessageLimits {
+                    max: self.max_message,
+                    peer_max: SAMBA_MAX_MESSAGE,
+                },
+            },
             permit,
-            smb: Some(smb),
+            smb: Some(Box::new(smb)),
         })
     }
 }

@@ -91,7 +91,7 @@ pub(crate) fn socket_path(name: &PipeName, options: &SmbOptions) -> Result<PathB
         Place::Configured(conf) => np_directory(conf.as_deref())?,
     };
     let path = dir.join(smb_name);
-    super::super::check_socket_path(&path)?;
+    crate::sys::check_socket_path(&path)?;
     Ok(path)
 }
 
