@@ -16,7 +16,11 @@ pub fn cpu_time(pids: &[u32]) -> Option<Duration> {
     for pid in pids {
         let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
         for task in tasks.flatten() {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            // A thread that ended since the listing has no schedstat any
+            // more: it is skipped, not taken for "unavailable".
+            let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
             total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
         }
     }
@@ -37,5 +41,26 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
         }
         assert!(cpu_time(&me).unwrap() > before);
+    }
+
+    /// Threads that come and go while the figure is taken (as other tests'
+    /// threads do) never make it unavailable.
+    #[test]
+    fn threads_ending_meanwhile_do_not_make_it_unavailable() {
+        let me = [std::process::id()];
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::spawn(|| {}).join().unwrap();
+                }
+            })
+        };
+        for _ in 0..2000 {
+            assert!(cpu_time(&me).is_some());
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        churn.join().unwrap();
     }
 }
