@@ -134,9 +134,24 @@ impl PipeStream {
     /// let mut buf = [0u8; 16];
     /// let nothing = server.try_read(&mut buf).unwrap_err();
     /// assert_eq!(nothing.kind(), std::io::ErrorKind::WouldBlock);
-    /// assert_eq!(client.try_write(b"ping")?, 4);
-    /// server.readable().await?;
-    /// let n = server.try_read(&mut buf)?;
+    /// // As with tokio's streams: wait for readiness, try, and on
+    /// // `WouldBlock` wait again.
+    /// loop {
+    ///     client.writable().await?;
+    ///     match client.try_write(b"ping") {
+    ///         Ok(n) => break assert_eq!(n, 4),
+    ///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// }
+    /// let n = loop {
+    ///     server.readable().await?;
+    ///     match server.try_read(&mut buf) {
+    ///         Ok(n) => break n,
+    ///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// };
     /// assert_eq!(&buf[..n], b"ping");
     /// # Ok(()) })
     /// # }
@@ -147,6 +162,10 @@ impl PipeStream {
 
     /// Writes what fits now, without waiting: fails with
     /// [`io::ErrorKind::WouldBlock`] when nothing does (tokio's `try_write`).
+    /// Like tokio's, it goes by the readiness the runtime has seen: until
+    /// [`writable`](Self::writable) has been awaited once it may say
+    /// `WouldBlock` even on an empty socket, so use it in the loop shown at
+    /// [`try_read`](Self::try_read).
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner.try_write(buf)
     }
