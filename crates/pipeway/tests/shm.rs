@@ -56,6 +56,20 @@ fn role() {
             say("closed");
             0
         }
+        // Serves one channel (4 KiB rings): answers each message in place
+        // with its bytes inverted and one more byte, 0xAA.
+        "reply-server" => {
+            let options = ShmChannelOptions::new().ring_size(4096);
+            let listener = ShmListener::bind_with(&arg, &ListenOptions::new(), &options).unwrap();
+            say("ready");
+            let mut channel = listener.accept().unwrap();
+            while let Some(message) = channel.recv_borrowed().unwrap() {
+                let len = message.len() + 1;
+                message.reply_with(len, invert_and_mark).unwrap();
+            }
+            say("closed");
+            0
+        }
         // Serves one channel and starts sending a message 16 times its
         // ring: it blocks with the ring full, part of the message published.
         "server-sends-big" => {
@@ -294,6 +308,52 @@ fn request_response_across_processes_in_place_and_in_chunks() {
     assert_eq!(server.wait(), 0);
 }
 
+/// The reply-server's answer: `request` inverted, then 0xAA.
+fn invert_and_mark(request: &[u8], reply: &mut [u8]) {
+    assert_eq!(reply.len(), request.len() + 1);
+    for (to, from) in reply.iter_mut().zip(request) {
+        *to = !from;
+    }
+    reply[request.len()] = 0xAA;
+}
+
+fn inverted_and_marked(request: &[u8]) -> Vec<u8> {
+    let mut reply = vec![0; request.len() + 1];
+    invert_and_mark(request, &mut reply);
+    reply
+}
+
+#[test]
+fn replies_written_in_place_carry_the_answer_at_every_size() {
+    let name = unique("shm-reply");
+    let mut server = Peer::start("reply-server", &name);
+    server.expect("ready");
+    let mut client = ShmChannel::connect(&name).unwrap();
+    // In place both ways; a reply one byte over a record (through a
+    // buffer); a request assembled from chunks answered in chunks.
+    for size in [0usize, 64, 4086, 4087, 4088, 100_000] {
+        let message: Vec<u8> = (0..size).map(|i| (i * 13 + size) as u8).collect();
+        client.send(&message).unwrap();
+        let reply = client.recv_borrowed().unwrap().unwrap();
+        assert!(
+            *reply == inverted_and_marked(&message)[..],
+            "the reply to {size} bytes is not the answer"
+        );
+    }
+    // Requests queued ahead of the server: its replies fill its ring, so it
+    // waits for room while it still holds a request.
+    let queued: Vec<Vec<u8>> = (0..3u8).map(|k| vec![k; 2000]).collect();
+    for message in &queued {
+        client.send(message).unwrap();
+    }
+    for message in &queued {
+        assert_eq!(client.recv().unwrap().unwrap(), inverted_and_marked(message));
+    }
+    client.close();
+    server.expect("closed");
+    assert_eq!(server.wait(), 0);
+}
+
 #[test]
 fn a_server_killed_mid_message_is_an_error_not_a_torn_message() {
     let name = unique("shm-kill-server");
@@ -415,6 +475,33 @@ async fn the_tokio_face_echoes_and_survives_a_cancelled_receive() {
     for message in [&b"ping"[..], &big] {
         client.send(message).await.unwrap();
         assert_eq!(client.recv().await.unwrap().unwrap(), message);
+    }
+    drop(client);
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_tokio_face_replies_in_place_and_through_a_buffer() {
+    use pipeway::shm::tokio::{ShmChannel, ShmListener};
+    let name = unique("shm-tokio-reply");
+    let options = ShmChannelOptions::new().ring_size(4096);
+    let listener = ShmListener::bind_with(&name, &ListenOptions::new(), &options).unwrap();
+    let server = tokio::spawn(async move {
+        let mut channel = listener.accept().await.unwrap();
+        while let Some(message) = channel.recv_borrowed().await.unwrap() {
+            let len = message.len() + 1;
+            message.reply_with(len, invert_and_mark).await.unwrap();
+        }
+    });
+    let mut client = ShmChannel::connect(&name).await.unwrap();
+    for size in [5usize, 4087, 50_000] {
+        let message: Vec<u8> = (0..size).map(|i| (i * 3) as u8).collect();
+        client.send(&message).await.unwrap();
+        let reply = client.recv_borrowed().await.unwrap().unwrap();
+        assert!(*reply == inverted_and_marked(&message)[..], "{size} bytes");
     }
     drop(client);
     tokio::time::timeout(Duration::from_secs(10), server)

@@ -13,6 +13,7 @@
 
 #[cfg(feature = "iceoryx2")]
 mod iceoryx;
+mod in_place;
 
 use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -28,7 +29,7 @@ use crate::verify::{StreamCheck, mismatch};
 use crate::{Context, Group, Peer, Subject, Table, peer};
 
 /// Each ring: 4 MiB, so a 1 MiB message travels in place.
-const RING: u32 = 4 << 20;
+const RING: u32 = 2 << 20;
 /// The spinning placement's spin: far longer than a round trip, short
 /// enough that an idle row's server sleeps.
 const SPIN: Duration = Duration::from_millis(1);
@@ -100,6 +101,7 @@ pub fn group() -> Group {
     )
     .role("shm-socket-echo", serve_socket_echo)
     .role("shm-echo", serve_shm_echo)
+    .role("shm-reply-echo", in_place::serve)
     .role("shm-sink", serve_shm_sink)
     .role("shm-idle", serve_shm_echo)
     .role("shm-iceoryx-echo", serve_iceoryx)
@@ -147,7 +149,15 @@ fn round_trips(size: usize, ops: usize, at: Placement) -> Table {
         .row("raw socket", move |cx| socket_echo(cx, size, at))
         .row_vs("pipeway shm", &["raw socket"], move |cx| {
             shm_echo(cx, size, at)
-        });
+        })
+        .row_vs("pipeway shm, in place", &["raw socket"], move |cx| {
+            in_place::start(cx, size, at)
+        })
+        .row_vs(
+            "floor: the two copies an echo makes, no peer",
+            &["raw socket"],
+            move |_| Ok(in_place::copies_floor(size)),
+        );
     #[cfg(feature = "iceoryx2")]
     let table = match at {
         Placement::Spinning => table.row_vs("iceoryx2, spinning", &["raw socket"], move |cx| {

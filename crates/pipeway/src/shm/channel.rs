@@ -185,6 +185,7 @@ impl ShmChannel {
         Ok(received.map(|received| Message {
             engine: &mut self.engine,
             received,
+            timeout: self.timeout,
         }))
     }
 
@@ -194,10 +195,63 @@ impl ShmChannel {
 }
 
 /// A received message lent by [`ShmChannel::recv_borrowed`]; its bytes stay
-/// in the ring until this is dropped.
+/// in the ring until this is dropped (or answered with
+/// [`reply_with`](Self::reply_with)).
 pub struct Message<'a> {
     pub(crate) engine: &'a mut Engine,
     pub(crate) received: Received,
+    /// The channel's limit for each send, for the reply.
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Message<'_> {
+    /// Answers this message in place: `write` gets the message where it
+    /// lies in the receive ring and the reply's `len` bytes in the send
+    /// ring, so a server that transforms requests makes one pass over the
+    /// bytes and no other copy (a reply larger than
+    /// [`max_in_place`](ShmChannel::max_in_place) goes through a buffer).
+    /// The message is released once the reply is sent.
+    ///
+    /// ```
+    /// use std::thread;
+    /// use pipeway::shm::{ShmChannel, ShmListener};
+    ///
+    /// let name = format!("doc-shm-reply-{}", std::process::id());
+    /// let listener = ShmListener::bind(&name)?;
+    /// let server = thread::spawn(move || -> Result<(), pipeway::shm::ShmError> {
+    ///     let mut channel = listener.accept()?;
+    ///     while let Some(request) = channel.recv_borrowed()? {
+    ///         // Upper-cases each request straight into the reply.
+    ///         let len = request.len();
+    ///         request.reply_with(len, |request, reply| {
+    ///             for (to, from) in reply.iter_mut().zip(request) {
+    ///                 *to = from.to_ascii_uppercase();
+    ///             }
+    ///         })?;
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let mut client = ShmChannel::connect(&name)?;
+    /// client.send(b"ping")?;
+    /// assert_eq!(client.recv()?.as_deref(), Some(&b"PING"[..]));
+    /// drop(client);
+    /// server.join().unwrap()?;
+    /// # Ok::<(), pipeway::shm::ShmError>(())
+    /// ```
+    pub fn reply_with(
+        self,
+        len: usize,
+        write: impl FnOnce(&[u8], &mut [u8]),
+    ) -> Result<(), ShmError> {
+        let mut this = self;
+        let mut waiter = Blocking {
+            deadline: this.timeout.map(|t| Instant::now() + t),
+        };
+        let Message {
+            engine, received, ..
+        } = &mut this;
+        run_blocking(engine.reply_with(received, len, write, &mut waiter))
+    }
 }
 
 impl std::ops::Deref for Message<'_> {

@@ -134,22 +134,52 @@ impl Engine {
         write: impl FnOnce(&mut [u8]),
         waiter: &mut impl Waiter,
     ) -> Result<(), ShmError> {
+        self.write_message(None, len, |_, slot| write(slot), waiter)
+            .await
+    }
+
+    /// Answers the held message `received` with a reply of `len` bytes
+    /// that `write` fills in place, reading the request where it lies:
+    /// the only copy is the one `write` makes.
+    pub(crate) async fn reply_with(
+        &mut self,
+        received: &Received,
+        len: usize,
+        write: impl FnOnce(&[u8], &mut [u8]),
+        waiter: &mut impl Waiter,
+    ) -> Result<(), ShmError> {
+        self.write_message(Some(received), len, write, waiter).await
+    }
+
+    /// Sends `len` bytes that `write` fills, given the request `answering`
+    /// (empty without one): in place when they fit in one record.
+    async fn write_message(
+        &mut self,
+        answering: Option<&Received>,
+        len: usize,
+        write: impl FnOnce(&[u8], &mut [u8]),
+        waiter: &mut impl Waiter,
+    ) -> Result<(), ShmError> {
         if len > self.max_record() {
             let mut buf = vec![0u8; len];
-            write(&mut buf);
+            write(answering.map_or(&[], |r| self.bytes(r)), &mut buf);
             return self.send(&buf, waiter).await;
         }
         self.check_size(len)?;
         self.abandon_partial(waiter).await?;
         let pos = self.reserve(len, waiter).await?;
+        // The request stays where it is: in the receive ring (held, so the
+        // peer does not reuse it) or in `assembly`; neither overlaps the
+        // send ring's slot.
+        let request = answering.map_or(&[][..], |r| self.bytes(r));
         let tx = self.link.tx();
         // SAFETY: `reserve` found `len` free bytes after the header at `pos`,
         // inside the ring; the consumer does not read them until `commit`
-        // publishes them, and this end holds the only `&mut` to them.
+        // publishes them, and this end is the ring's only producer.
         let slot = unsafe {
             std::slice::from_raw_parts_mut(tx.data.add(pos as usize + RECORD_HEADER), len)
         };
-        write(slot);
+        write(request, slot);
         self.commit(len, 0);
         Ok(())
     }

@@ -14,7 +14,7 @@ use crate::options::{ConnectOptions, ListenOptions};
 use crate::peer::PeerIdentity;
 
 use super::ShmError;
-use super::channel::Message;
+use super::channel::Message as Lent;
 use super::engine::{Engine, Waiter};
 use super::link::{Link, Wait};
 use super::setup::{ShmChannelOptions, accept_offer, offer};
@@ -209,8 +209,72 @@ impl ShmChannel {
         let mut waiter = self.waiter();
         let received = self.engine.recv(&mut waiter).await?;
         Ok(received.map(|received| Message {
-            engine: &mut self.engine,
-            received,
+            lent: Lent {
+                engine: &mut self.engine,
+                received,
+                timeout: self.timeout,
+            },
         }))
+    }
+}
+
+/// A received message lent by [`ShmChannel::recv_borrowed`]; its bytes stay
+/// in the ring until this is dropped (or answered with
+/// [`reply_with`](Self::reply_with)). See [`super::Message`].
+#[derive(Debug)]
+pub struct Message<'a> {
+    lent: Lent<'a>,
+}
+
+impl std::ops::Deref for Message<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.lent
+    }
+}
+
+impl Message<'_> {
+    /// Answers this message in place; see [`super::Message::reply_with`].
+    /// If the future is dropped before the reply is sent, nothing is sent
+    /// and the message is released.
+    ///
+    /// ```
+    /// use pipeway::shm::tokio::{ShmChannel, ShmListener};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), pipeway::shm::ShmError> {
+    /// let name = format!("doc-shm-tokio-reply-{}", std::process::id());
+    /// let listener = ShmListener::bind(&name)?;
+    /// let server = tokio::spawn(async move {
+    ///     let mut channel = listener.accept().await?;
+    ///     while let Some(request) = channel.recv_borrowed().await? {
+    ///         let len = request.len();
+    ///         request
+    ///             .reply_with(len, |request, reply| reply.copy_from_slice(request))
+    ///             .await?;
+    ///     }
+    ///     Ok::<_, pipeway::shm::ShmError>(())
+    /// });
+    /// let mut client = ShmChannel::connect(&name).await?;
+    /// client.send(b"ping").await?;
+    /// assert_eq!(client.recv().await?.as_deref(), Some(&b"ping"[..]));
+    /// drop(client);
+    /// server.await.unwrap()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn reply_with(
+        self,
+        len: usize,
+        write: impl FnOnce(&[u8], &mut [u8]),
+    ) -> Result<(), ShmError> {
+        let Message { mut lent } = self;
+        let mut waiter = Async {
+            deadline: lent.timeout.map(|t| Instant::now() + t),
+        };
+        let Lent {
+            engine, received, ..
+        } = &mut lent;
+        engine.reply_with(received, len, write, &mut waiter).await
     }
 }
