@@ -20,6 +20,9 @@ pub(crate) const MAX_DECODED: usize = 1 << 20;
 /// Bytes HPACK adds to every entry's size.
 const ENTRY_OVERHEAD: usize = 32;
 
+/// The one field name whose values matter here.
+const AUTHORITY: &[u8] = b":authority";
+
 /// RFC 7541, Appendix A.
 const STATIC_TABLE: [(&str, &str); 61] = [
     (":authority", ""),
@@ -190,6 +193,68 @@ impl Decoder {
         })
     }
 
+    /// Whether `block` can go to the server as it is, read without decoding
+    /// it: every field an index into the tables or a literal that leaves the
+    /// table alone, every `:authority` accepted by `valid`, and within
+    /// [`MAX_DECODED`]. It decodes only the strings it must compare
+    /// (`:authority` values, literal names) into `scratch`, and changes
+    /// nothing. `false` means "decode it to know": a block that inserts into
+    /// the table, say. A Huffman-coded string it skips is not checked; the
+    /// server's decoder (h2) refuses a bad one, ending the connection.
+    pub(crate) fn passes_as_is(
+        &self,
+        block: &[u8],
+        scratch: &mut Vec<u8>,
+        mut valid: impl FnMut(&[u8]) -> bool,
+    ) -> bool {
+        let mut input = Input { bytes: block };
+        let mut decoded = 0usize;
+        while let Some(&first) = input.bytes.first() {
+            let field_size = if first & 0x80 != 0 {
+                let Some((name, value)) = input.integer(7).ok().and_then(|i| self.entry(i).ok())
+                else {
+                    return false;
+                };
+                if name == AUTHORITY && !valid(value) {
+                    return false;
+                }
+                name.len() + value.len()
+            } else if first & 0xc0 == 0x40 || first & 0xe0 == 0x20 {
+                return false; // an insertion or a size update: decode it
+            } else {
+                // A literal without indexing or never indexed.
+                let (name_len, is_authority) = match input.integer(4) {
+                    Ok(0) => match input.raw_string().ok().and_then(|s| s.read(scratch)) {
+                        Some(name) => (name.len(), name == AUTHORITY),
+                        None => return false,
+                    },
+                    Ok(index) => match self.entry(index) {
+                        Ok((name, _)) => (name.len(), name == AUTHORITY),
+                        Err(_) => return false,
+                    },
+                    Err(_) => return false,
+                };
+                let Ok(value) = input.raw_string() else {
+                    return false;
+                };
+                let value_len = if is_authority {
+                    match value.read(scratch) {
+                        Some(value) if valid(value) => value.len(),
+                        _ => return false,
+                    }
+                } else {
+                    value.max_len()
+                };
+                name_len + value_len
+            };
+            decoded += field_size + ENTRY_OVERHEAD;
+            if decoded > MAX_DECODED {
+                return false;
+            }
+        }
+        true
+    }
+
     fn entry(&self, index: usize) -> Result<(&[u8], &[u8]), HpackError> {
         match index {
             0 => Err(HpackError::BadIndex(0)),
@@ -250,7 +315,7 @@ struct Input<'a> {
     bytes: &'a [u8],
 }
 
-impl Input<'_> {
+impl<'a> Input<'a> {
     fn byte(&mut self) -> Result<u8, HpackError> {
         let (&first, rest) = self.bytes.split_first().ok_or(HpackError::Truncated)?;
         self.bytes = rest;
@@ -284,19 +349,56 @@ impl Input<'_> {
 
     /// A string literal (RFC 7541, 5.2).
     fn string(&mut self) -> Result<Vec<u8>, HpackError> {
+        let raw = self.raw_string()?;
+        if !raw.huffman {
+            return Ok(raw.bytes.to_vec());
+        }
+        let mut out = Vec::with_capacity(raw.max_len());
+        huffman::decode(raw.bytes, &mut out).map_err(|_| HpackError::Huffman)?;
+        Ok(out)
+    }
+
+    /// A string literal as it is in the block, not yet decoded.
+    fn raw_string(&mut self) -> Result<RawString<'a>, HpackError> {
         let huffman = self.bytes.first().ok_or(HpackError::Truncated)? & 0x80 != 0;
         let len = self.integer(7)?;
         if len > self.bytes.len() {
             return Err(HpackError::Truncated);
         }
-        let (raw, rest) = self.bytes.split_at(len);
+        let (bytes, rest) = self.bytes.split_at(len);
         self.bytes = rest;
-        if !huffman {
-            return Ok(raw.to_vec());
+        Ok(RawString { bytes, huffman })
+    }
+}
+
+/// A string literal's bytes, Huffman-coded or not.
+struct RawString<'a> {
+    bytes: &'a [u8],
+    huffman: bool,
+}
+
+impl<'a> RawString<'a> {
+    /// The most bytes it decodes to (the shortest Huffman code is 5 bits).
+    fn max_len(&self) -> usize {
+        if self.huffman {
+            self.bytes.len() * 8 / 5
+        } else {
+            self.bytes.len()
         }
-        let mut out = Vec::with_capacity(len * 8 / 5);
-        huffman::decode(raw, &mut out).map_err(|_| HpackError::Huffman)?;
-        Ok(out)
+    }
+
+    /// The string, decoded into `scratch` if Huffman-coded; `None` if its
+    /// coding is bad.
+    fn read<'s>(&self, scratch: &'s mut Vec<u8>) -> Option<&'s [u8]>
+    where
+        'a: 's,
+    {
+        if !self.huffman {
+            return Some(self.bytes);
+        }
+        scratch.clear();
+        huffman::decode(self.bytes, scratch).ok()?;
+        Some(scratch)
     }
 }
 

@@ -133,6 +133,34 @@ const fn build() -> Table {
     table
 }
 
+/// Huffman-codes `input` (for tests: the fix never encodes).
+#[cfg(test)]
+pub(crate) fn encode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut bits, mut pending) = (0u64, 0u32);
+    for &byte in input {
+        let (length, code) = (1..=LONGEST)
+            .find_map(|length| {
+                let start = TABLE.start[length] as usize;
+                let symbols = &TABLE.symbols[start..start + TABLE.count[length] as usize];
+                let at = symbols.iter().position(|&s| s == u16::from(byte))?;
+                Some((length as u32, TABLE.first_code[length] + at as u32))
+            })
+            .expect("every byte has a code");
+        bits = (bits << length) | u64::from(code);
+        pending += length;
+        while pending >= 8 {
+            pending -= 8;
+            out.push((bits >> pending) as u8);
+        }
+    }
+    if pending > 0 {
+        // Padded with the most significant bits of end-of-string: ones.
+        out.push(((bits << (8 - pending)) | ((1 << (8 - pending)) - 1)) as u8);
+    }
+    out
+}
+
 /// Decodes a Huffman-coded string, appending the bytes to `out`.
 pub(crate) fn decode(input: &[u8], out: &mut Vec<u8>) -> Result<(), HuffmanError> {
     let mut code: u32 = 0;

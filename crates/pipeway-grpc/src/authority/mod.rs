@@ -86,6 +86,11 @@ pub(crate) struct AuthorityFix {
     /// The raw frames of the block being collected, for passing on as they are.
     raw_block: Vec<u8>,
     collecting: Option<Collecting>,
+    /// The last `:authority` found valid: a client sends the same one on
+    /// every call, checked once.
+    valid_authority: Option<Vec<u8>>,
+    /// Where Huffman-coded strings are decoded for a look.
+    scratch: Vec<u8>,
     /// Blocks written again, for tests and the benchmark.
     rewritten: u64,
 }
@@ -114,8 +119,30 @@ impl AuthorityFix {
             held: Vec::new(),
             raw_block: Vec::new(),
             collecting: None,
+            valid_authority: None,
+            scratch: Vec::new(),
             rewritten: 0,
         }
+    }
+
+    /// Whether a whole header block goes to the server as it is, known
+    /// without decoding it (see [`Decoder::passes_as_is`]): the common case,
+    /// a client that sends a valid `:authority` and refers to its table.
+    fn passes_as_is(&mut self, fragment: &[u8]) -> bool {
+        let known = &mut self.valid_authority;
+        self.in_step
+            && self
+                .decoder
+                .passes_as_is(fragment, &mut self.scratch, |value| {
+                    if known.as_deref() == Some(value) {
+                        return true;
+                    }
+                    let valid = is_valid_authority(value);
+                    if valid {
+                        *known = Some(value.to_vec());
+                    }
+                    valid
+                })
     }
 
     /// How many header blocks were written again.
@@ -160,6 +187,18 @@ impl AuthorityFix {
                     let rest = &input[at..];
                     match frame_header(rest) {
                         Some((len, kind, ..)) if kind != HEADERS && kind != CONTINUATION => {
+                            self.position = Position::Frames {
+                                left: FRAME_HEADER_LEN + len,
+                            };
+                        }
+                        // A whole block in one frame that needs no fix goes
+                        // on where it was read, uncopied.
+                        Some((len, HEADERS, flags, _))
+                            if flags & END_HEADERS != 0
+                                && FRAME_HEADER_LEN + len <= rest.len().min(MAX_HELD)
+                                && headers_fragment(flags, &rest[FRAME_HEADER_LEN..][..len])
+                                    .is_some_and(|(_, fragment)| self.passes_as_is(fragment)) =>
+                        {
                             self.position = Position::Frames {
                                 left: FRAME_HEADER_LEN + len,
                             };
@@ -263,6 +302,10 @@ impl AuthorityFix {
     fn finish_block(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         let collecting = self.collecting.take().expect("a block was collected");
         let raw = std::mem::take(&mut self.raw_block);
+        if self.passes_as_is(&collecting.fragment) {
+            out.extend_from_slice(&raw);
+            return Ok(());
+        }
         let block = match self.decoder.decode(&collecting.fragment) {
             Ok(block) => block,
             Err(err) if self.in_step => {

@@ -245,3 +245,65 @@ fn a_client_that_does_not_speak_http2_is_left_to_h2() {
     assert_eq!(fix.feed(input, &mut Vec::new()).unwrap(), input.len());
     assert_eq!(fix.feed(b"more", &mut Vec::new()).unwrap(), 4);
 }
+
+/// A literal that leaves the table alone ("without indexing"), its name
+/// from the static table, its value Huffman-coded as h2 sends them.
+fn unindexed_huffman_literal(name_index: u8, value: &[u8]) -> Vec<u8> {
+    let coded = huffman::encode(value);
+    assert!(name_index < 15 && coded.len() < 127);
+    let mut out = vec![name_index, 0x80 | coded.len() as u8];
+    out.extend_from_slice(&coded);
+    out
+}
+
+#[test]
+fn huffman_codes_round_trip() {
+    let text = b"/tmp/CoreFxPipe_shop%2F~{}";
+    let mut decoded = Vec::new();
+    huffman::decode(&huffman::encode(text), &mut decoded).unwrap();
+    assert_eq!(decoded, text);
+}
+
+#[test]
+fn blocks_that_leave_the_table_alone_pass_where_they_were_read() {
+    // What h2 sends on a connection's later calls: references to its
+    // table, and `:path` as a literal without indexing.
+    let mut block = vec![0x83, 0x86];
+    block.extend(unindexed_huffman_literal(4, b"/MyService/Buy"));
+    block.extend(unindexed_huffman_literal(1, b"localhost"));
+    let input = connection(&[
+        frame(HEADERS, END_HEADERS, 1, &block),
+        frame(0x0, 0x1, 1, b"\0\0\0\0\x01x"),
+        frame(HEADERS, END_HEADERS, 3, &block),
+    ]);
+    let mut fix = AuthorityFix::new();
+    let mut out = Vec::new();
+    assert_eq!(fix.feed(&input, &mut out).unwrap(), input.len());
+    assert!(out.is_empty());
+    assert_eq!(fix.rewritten(), 0);
+}
+
+#[test]
+fn an_invalid_authority_in_a_literal_without_indexing_is_fixed() {
+    let mut valid = vec![0x83, 0x86];
+    valid.extend(unindexed_huffman_literal(1, b"localhost"));
+    let mut invalid = vec![0x83, 0x86];
+    invalid.extend(unindexed_huffman_literal(1, b"/tmp/CoreFxPipe_shop"));
+    // An empty `:authority` is no authority either (the first block, before
+    // any valid one was seen).
+    let mut empty = vec![0x83, 0x86];
+    empty.extend_from_slice(&[0x01, 0x00]);
+    let input = connection(&[
+        frame(HEADERS, END_HEADERS, 1, &empty),
+        frame(HEADERS, END_HEADERS, 3, &valid),
+        frame(HEADERS, END_HEADERS, 5, &invalid),
+    ]);
+    let mut fix = AuthorityFix::new();
+    let output = through(&mut fix, &[&input]).unwrap();
+    let blocks = server_view(&output);
+    assert_eq!(blocks.len(), 3);
+    for block in &blocks {
+        assert_eq!(authority(block), "localhost");
+    }
+    assert_eq!(fix.rewritten(), 2);
+}
