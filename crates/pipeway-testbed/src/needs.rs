@@ -65,7 +65,7 @@ pub fn root(why: &str) -> bool {
     root
 }
 
-/// A Samba host for a test ([`SambaHost::start_with`]): `None` when Samba
+/// A Samba host for a test ([`crate::SambaHost::start_with`]): `None` when Samba
 /// is not installed (which [`missing`] reports). Any other failure to start
 /// one is a failure of the test.
 ///
