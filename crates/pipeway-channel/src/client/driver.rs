@@ -11,9 +11,10 @@ use pipeway::tokio::{OwnedWriteHalf, PipeStream};
 use pipeway::{ConnectOptions, PipeName};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::{Decoder, FramedRead};
 
 use super::backoff::Jitter;
+use super::inbox::InboxSender;
 use super::{Backoff, ClientEvent, ConnectionState, Shared};
 use crate::error::{DisconnectReason, Error};
 use crate::framer::Decode;
@@ -40,7 +41,7 @@ pub(super) struct Driver<Down> {
     pub max: usize,
     pub shared: Arc<Shared>,
     pub decoder: Arc<dyn Decode<Down>>,
-    pub events: mpsc::Sender<ClientEvent<Down>>,
+    pub events: InboxSender<ClientEvent<Down>>,
     /// For answering the server without keeping the client open.
     pub queue: mpsc::WeakSender<Bytes>,
     pub outbox: Outbox,
@@ -115,10 +116,29 @@ impl<Down: Send + 'static> Driver<Down> {
         let outbox = &mut self.outbox;
         let linger = self.linger;
 
+        let max = self.max;
         let reader = async {
+            // Events for `Incoming`, queued together: one lock and at most
+            // one wake-up for all the frames one read brought.
+            let mut batch = Vec::new();
             loop {
                 match frames.next().await {
-                    Some(Ok(frame)) => dispatch(frame, shared, decoder, events, queue).await,
+                    Some(Ok(frame)) => {
+                        batch.extend(route(frame, shared, decoder, queue));
+                        // The frames that read brought along are cut from the
+                        // buffer here, without going back to the reactor (the
+                        // decoder keeps no state between frames).
+                        let mut cutter = FrameDecoder::new(max);
+                        while let Ok(Some(frame)) = cutter.decode(frames.read_buffer_mut()) {
+                            batch.extend(route(frame, shared, decoder, queue));
+                            if batch.len() >= MAX_BATCH {
+                                events.send_all(&mut batch).await;
+                            }
+                        }
+                        // A bad frame is left in the buffer: the next read
+                        // reports it, after the frames before it.
+                        events.send_all(&mut batch).await;
+                    }
                     Some(Err(err)) => {
                         let reason = DisconnectReason::from_read_error(err);
                         if let DisconnectReason::Protocol(why) = &reason {
@@ -227,14 +247,18 @@ async fn write_until_closed(
     Ok(())
 }
 
-/// Routes one frame from the server.
-async fn dispatch<Down>(
+/// At most this many events are gathered before they are handed to
+/// `Incoming`.
+const MAX_BATCH: usize = 256;
+
+/// Routes one frame from the server: a reply to its request, anything else
+/// to the event that is returned for `Incoming`.
+fn route<Down>(
     frame: Frame,
     shared: &Shared,
     decoder: &dyn Decode<Down>,
-    events: &mpsc::Sender<ClientEvent<Down>>,
     queue: &mpsc::WeakSender<Bytes>,
-) {
+) -> Option<ClientEvent<Down>> {
     // Tells the server something went wrong, if the client is still open.
     let answer = |id: u64, code: ErrorCode, text: &str| {
         if let Some(queue) = queue.upgrade() {
@@ -247,12 +271,16 @@ async fn dispatch<Down>(
         }
     };
     let event = match frame.kind {
-        Kind::Reply => return shared.waiting.resolve(frame.id, Ok(frame.body)),
+        Kind::Reply => {
+            shared.waiting.resolve(frame.id, Ok(frame.body));
+            return None;
+        }
         Kind::Error if frame.id != 0 => {
             let (code, message) = frame.error_parts();
-            return shared
+            shared
                 .waiting
                 .resolve(frame.id, Err(Error::Remote { code, message }));
+            return None;
         }
         Kind::Error => {
             let (code, message) = frame.error_parts();
@@ -274,10 +302,5 @@ async fn dispatch<Down>(
             ClientEvent::Error(Error::Protocol(why))
         }
     };
-    // With the stream dropped, events are discarded. Most sends find room:
-    // try that first, without the waiting machinery of `send` (measured, a
-    // broadcast's clients spent a quarter of their CPU in it).
-    if let Err(mpsc::error::TrySendError::Full(event)) = events.try_send(event) {
-        let _ = events.send(event).await;
-    }
+    Some(event)
 }
