@@ -347,7 +347,10 @@ fn replies_written_in_place_carry_the_answer_at_every_size() {
         client.send(message).unwrap();
     }
     for message in &queued {
-        assert_eq!(client.recv().unwrap().unwrap(), inverted_and_marked(message));
+        assert_eq!(
+            client.recv().unwrap().unwrap(),
+            inverted_and_marked(message)
+        );
     }
     client.close();
     server.expect("closed");

@@ -28,7 +28,9 @@ use crate::cases::common::{
 use crate::verify::{StreamCheck, mismatch};
 use crate::{Context, Group, Peer, Subject, Table, peer};
 
-/// Each ring: 4 MiB, so a 1 MiB message travels in place.
+/// Each ring: 2 MiB, so a 1 MiB message travels in place, and always at
+/// the ring's start (the next one does not fit behind it), in memory the
+/// last round trip left in the cache.
 const RING: u32 = 2 << 20;
 /// The spinning placement's spin: far longer than a round trip, short
 /// enough that an idle row's server sleeps.
