@@ -5,11 +5,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::*;
 use pipeway_channel::wire::ErrorCode;
 use pipeway_channel::{Client, DisconnectReason, Error, Event, FullQueuePolicy, Server};
+use pipeway_testbed::Reaped;
 
 /// The child half of `a_client_killed_mid_message_is_disconnected_alone`:
 /// connects, sends 15 bytes of a 104-byte frame, says so, and waits to be
@@ -33,16 +34,6 @@ fn child_sends_part_of_a_frame() {
     std::thread::sleep(PATIENCE);
 }
 
-/// Kills the child when the test ends, however it ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_killed_mid_message_is_disconnected_alone() {
     let name = unique("killed");
@@ -50,7 +41,7 @@ async fn a_client_killed_mid_message_is_disconnected_alone() {
     let (bystander, _bystander_in) = Client::<Up, Down>::connect(&name).await.unwrap();
     let bystander_id = connected(&mut events).await;
 
-    let mut child = KillOnDrop(
+    let mut child = Reaped(
         Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",

@@ -9,44 +9,22 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use pipeway_channel::demo::{Heard, Say};
 use pipeway_channel::{Client, ClientEvent};
+use pipeway_testbed::Reaped;
 use tokio::io::AsyncWriteExt;
 
-/// The example's binary, built if `cargo test` was told to build only some
-/// targets.
+/// The example's binary, built first.
 fn example(name: &str) -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let path = deps
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["build", "-p", "pipeway-channel", "--example", name])
-        .status()
-        .unwrap();
-    assert!(built.success(), "building the {name} example failed");
-    assert!(path.exists(), "{}", path.display());
-    path
+    pipeway_testbed::example("pipeway-channel", name)
 }
 
-/// Stops the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// The `chat_server` example, killed when the test ends, however it ends.
+struct Server(Reaped);
 
 impl Server {
     fn start(name: &str) -> Self {
@@ -62,11 +40,11 @@ impl Server {
         // Keep reading what it prints: a full pipe would block the server in
         // the middle of its event loop, and it would not see SIGTERM.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Self(child)
+        Self(Reaped(child))
     }
 
     fn still_running(&mut self) -> bool {
-        self.0.try_wait().unwrap().is_none()
+        self.0.still_running()
     }
 }
 
@@ -116,11 +94,11 @@ async fn chat_server_survives_every_client_and_cleans_up_on_sigterm() {
     assert!(server.still_running());
 
     // SIGTERM: a graceful shutdown, exit 0, no socket left behind.
-    let pid = rustix::process::Pid::from_raw(server.0.id() as i32).unwrap();
+    let pid = rustix::process::Pid::from_raw(server.0.0.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let deadline = Instant::now() + PATIENCE;
     let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
+        if let Some(status) = server.0.0.try_wait().unwrap() {
             break status;
         }
         assert!(
@@ -143,31 +121,13 @@ async fn chat_server_survives_every_client_and_cleans_up_on_sigterm() {
 /// Runs an example that should exit at once; fails (after killing it) if it
 /// is still running after [`PATIENCE`], as a server would be.
 fn run_briefly(name: &str, arg: &str) -> std::process::Output {
-    let mut child = Server(
-        Command::new(example(name))
-            .arg(arg)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + PATIENCE;
-    while child.still_running() {
-        assert!(Instant::now() < deadline, "{name} {arg} did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut output = std::process::Output {
-        status: child.0.wait().unwrap(),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
-    if let Some(pipe) = child.0.stdout.as_mut() {
-        std::io::Read::read_to_end(pipe, &mut output.stdout).unwrap();
-    }
-    if let Some(pipe) = child.0.stderr.as_mut() {
-        std::io::Read::read_to_end(pipe, &mut output.stderr).unwrap();
-    }
-    output
+    let child = Command::new(example(name))
+        .arg(arg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Reaped(child).finish_within(PATIENCE)
 }
 
 #[test]

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use pipeway_channel::{Event, Server};
@@ -25,18 +24,7 @@ struct Heard {
 
 /// Whether `python3` runs. In CI its absence fails the test instead.
 fn have_python() -> bool {
-    let found = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 is required in CI (scripts/test.sh installs it)"
-        );
-        eprintln!("skipped: python3 is not installed");
-    }
-    found
+    pipeway_testbed::needs::python(&[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

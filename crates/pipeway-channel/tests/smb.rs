@@ -7,13 +7,12 @@
 #![cfg(target_os = "linux")]
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use pipeway::smb::SmbOptions;
 use pipeway::unix::ListenOptionsExt;
 use pipeway::{ConnectOptions, Credentials, ListenOptions};
 use pipeway_channel::{Client, Event, Server};
-use pipeway_testbed::SambaHost;
+use pipeway_testbed::{SambaHost, SambaOptions, needs};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -23,16 +22,7 @@ struct Say {
 
 /// A Samba host, and impacket to be its client.
 fn samba() -> Option<SambaHost> {
-    let impacket = Command::new("python3")
-        .args(["-c", "import impacket.smbconnection"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !impacket {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the SMB tests need impacket (scripts/test.sh installs it)"
-        );
-        eprintln!("skipped: the SMB tests need impacket");
+    if !needs::python(&["impacket.smbconnection"]) {
         return None;
     }
     samba_host()
@@ -40,16 +30,10 @@ fn samba() -> Option<SambaHost> {
 
 /// A Samba host (root starts it), for tests whose client is pipeway's own.
 fn samba_host() -> Option<SambaHost> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the SMB tests need root"
-        );
-        eprintln!("skipped: the SMB tests need root");
+    if !needs::root("the Samba test host runs in a network namespace") {
         return None;
     }
-    Some(SambaHost::start().expect("the Samba test host starts"))
+    needs::samba(&SambaOptions::default())
 }
 
 /// A channel frame (README, "Wire format"): length, kind, id, body.

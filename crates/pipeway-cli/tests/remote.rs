@@ -7,19 +7,12 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use pipeway_testbed::{PipeServer, Role, SambaHost, SambaOptions};
+use pipeway_testbed::{PipeServer, Role, SambaHost, SambaOptions, needs};
 
 const PIPEWAY: &str = env!("CARGO_BIN_EXE_pipeway");
 
 fn samba() -> Option<SambaHost> {
-    match SambaHost::start_with(&SambaOptions::default()) {
-        Ok(host) => Some(host),
-        Err(err) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipped: no Samba host ({err}); scripts/test.sh installs it");
-            None
-        }
-        Err(err) => panic!("CI needs a Samba host: {err}"),
-    }
+    pipeway_testbed::needs::samba(&SambaOptions::default())
 }
 
 fn unique(prefix: &str) -> String {
@@ -156,9 +149,12 @@ fn info_shows_dialect_signing_cipher_and_the_server() {
 
 #[test]
 fn bench_smb_compares_pipeway_with_impacket_in_json() {
-    // Needs root for the namespace host, and impacket (scripts/test.sh).
-    if SambaHost::start().is_err() && std::env::var_os("CI").is_none() {
-        eprintln!("skipped: no Samba host");
+    // The bench starts its own Samba host (root, for the namespace) and
+    // runs impacket against it.
+    if !needs::root("the bench's Samba host runs in a network namespace")
+        || !needs::python(&["impacket.smbconnection"])
+        || samba().is_none()
+    {
         return;
     }
     let out = pipeway(

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
-use pipeway_testbed::SambaHost;
+use pipeway_testbed::{SambaHost, needs};
 
 const PIPEWAY: &str = env!("CARGO_BIN_EXE_pipeway");
 
@@ -24,26 +24,8 @@ fn unique(tag: &str) -> String {
     )
 }
 
-fn missing(what: &str) {
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{what} (scripts/test.sh installs it)"
-    );
-    eprintln!("skipped: {what}");
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn samba() -> Option<SambaHost> {
-    let impacket = Command::new("python3")
-        .args(["-c", "import impacket.smbconnection"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !impacket {
-        missing("impacket is not installed");
+    if !needs::python(&["impacket.smbconnection"]) {
         return None;
     }
     samba_host()
@@ -51,11 +33,10 @@ fn samba() -> Option<SambaHost> {
 
 /// A Samba host (root starts it), for tests whose client is pipeway's own.
 fn samba_host() -> Option<SambaHost> {
-    if !is_root() {
-        missing("the Samba test host needs root");
+    if !needs::root("the Samba test host runs in a network namespace") {
         return None;
     }
-    Some(SambaHost::start().expect("the Samba test host starts"))
+    needs::samba(&pipeway_testbed::SambaOptions::default())
 }
 
 /// `pipeway serve ARGS`, its stderr read line by line; SIGTERM at drop.
@@ -225,8 +206,7 @@ fn pipeway_connect_on_this_host_reaches_pipeway_serve_smb_on_the_other() {
 
 #[test]
 fn serve_smb_without_root_says_so_and_how_else_and_leaves_the_directory_alone() {
-    if !is_root() {
-        missing("this test makes a root-owned directory and runs as nobody");
+    if !needs::root("it makes a root-owned directory and runs as nobody") {
         return;
     }
     let dir = std::env::temp_dir().join(unique("np"));

@@ -5,69 +5,23 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use common::unique;
+use pipeway_testbed::Reaped;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The example's binary, built here in case `cargo test` built only tests.
+/// The example's binary, built first.
 fn example(name: &str) -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let path = deps
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["build", "-p", "pipeway-grpc", "--example", name])
-        .status()
-        .unwrap();
-    assert!(built.success(), "building the {name} example failed");
-    path
+    pipeway_testbed::example("pipeway-grpc", name)
 }
 
-/// Kills the child when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Running {
-    /// Waits for the exit, failing (after a kill) past [`PATIENCE`].
-    fn finish(mut self) -> Output {
-        let deadline = Instant::now() + PATIENCE;
-        while self.0.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the example did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut output = Output {
-            status: self.0.wait().unwrap(),
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-        };
-        if let Some(pipe) = self.0.stdout.as_mut() {
-            pipe.read_to_end(&mut output.stdout).unwrap();
-        }
-        if let Some(pipe) = self.0.stderr.as_mut() {
-            pipe.read_to_end(&mut output.stderr).unwrap();
-        }
-        output
-    }
-}
-
-fn run(name: &str, args: &[&str]) -> Running {
-    Running(
+fn run(name: &str, args: &[&str]) -> Reaped {
+    Reaped(
         Command::new(example(name))
             .args(args)
             .stdout(Stdio::piped())
@@ -93,7 +47,7 @@ fn buy_server_answers_buy_client_and_cleans_up_on_sigterm() {
         .unwrap_or_else(|| panic!("no socket path in {first:?}"));
     assert!(path.exists());
 
-    let client = run("buy_client", &[&name, "pear", "2", "7"]).finish();
+    let client = run("buy_client", &[&name, "pear", "2", "7"]).finish_within(PATIENCE);
     assert!(client.status.success(), "{client:?}");
     assert_eq!(
         String::from_utf8_lossy(&client.stdout),
@@ -103,7 +57,7 @@ fn buy_server_answers_buy_client_and_cleans_up_on_sigterm() {
     let pid = pid_of(&server.0);
     // SAFETY: `kill` with a pid this test started and a valid signal number.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let output = server.finish();
+    let output = server.finish_within(PATIENCE);
     assert!(output.status.success(), "{output:?}");
     assert!(!Path::new(&path).exists(), "the socket was left behind");
 }
@@ -115,7 +69,7 @@ fn pid_of(child: &Child) -> libc::pid_t {
 #[test]
 fn the_examples_take_help() {
     for name in ["buy_server", "buy_client"] {
-        let output = run(name, &["--help"]).finish();
+        let output = run(name, &["--help"]).finish_within(PATIENCE);
         assert!(output.status.success(), "{name}");
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(

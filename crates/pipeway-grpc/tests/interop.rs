@@ -36,12 +36,9 @@ fn have_grpcio() -> bool {
         .status()
         .is_ok_and(|status| status.success());
     if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "{PYTHON} with grpcio and grpcio-tools is missing; scripts/test.sh installs them"
-            );
-        }
-        eprintln!("skipped: {PYTHON} with grpcio and grpcio-tools is not installed");
+        pipeway_testbed::needs::missing(&format!(
+            "{PYTHON} with grpcio and grpcio-tools is not installed"
+        ));
     }
     found
 }

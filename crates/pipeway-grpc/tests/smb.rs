@@ -18,21 +18,12 @@ use pipeway::smb::SmbOptions;
 use pipeway::unix::ListenOptionsExt;
 use pipeway::{ConnectOptions, Credentials, ListenOptions};
 use pipeway_grpc::PipeEndpoint;
-use pipeway_testbed::SambaHost;
+use pipeway_testbed::{SambaHost, SambaOptions, needs};
 use prost::Message;
 
 /// A Samba host, and impacket with h2 to be its client.
 fn samba() -> Option<SambaHost> {
-    let python = Command::new("python3")
-        .args(["-c", "import impacket.smbconnection, h2"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !python {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the SMB tests need impacket and h2 (scripts/test.sh installs them)"
-        );
-        eprintln!("skipped: the SMB tests need impacket and h2");
+    if !needs::python(&["impacket.smbconnection", "h2"]) {
         return None;
     }
     samba_host()
@@ -40,16 +31,10 @@ fn samba() -> Option<SambaHost> {
 
 /// A Samba host (root starts it), for tests whose client is pipeway's own.
 fn samba_host() -> Option<SambaHost> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the SMB tests need root"
-        );
-        eprintln!("skipped: the SMB tests need root");
+    if !needs::root("the Samba test host runs in a network namespace") {
         return None;
     }
-    Some(SambaHost::start().expect("the Samba test host starts"))
+    needs::samba(&SambaOptions::default())
 }
 
 /// Options that serve SMB clients of `host` and admit its test user.

@@ -1,5 +1,6 @@
 //! Test fixtures for pipeway's remote-pipe tests: a real Samba server as a
-//! second host.
+//! second host; and [`needs`], the one rule every pipeway test follows when
+//! the machine lacks what it needs (fail in CI, skip elsewhere).
 //!
 //! [`SambaHost::start`] makes a network namespace joined to this one by a
 //! veth pair (addresses from `10.77.0.0/16`, used only on that pair), starts
@@ -31,16 +32,31 @@
 //! ```
 
 // Samba hosts, namespaces and users are Linux things: on other platforms
-// the crate is empty (the workspace still builds for Windows).
-#![cfg(target_os = "linux")]
+// the crate has only `needs`, the rule for skipping (and the links above
+// lead nowhere).
+#![cfg_attr(not(target_os = "linux"), allow(rustdoc::broken_intra_doc_links))]
 
+mod children;
+pub mod needs;
+
+pub use children::{Reaped, example};
+
+#[cfg(target_os = "linux")]
 mod netns;
+#[cfg(target_os = "linux")]
 mod pipe_server;
+#[cfg(target_os = "linux")]
 mod process;
+#[cfg(target_os = "linux")]
 mod samba;
+#[cfg(target_os = "linux")]
 mod users;
 
+#[cfg(target_os = "linux")]
 pub use netns::Namespace;
+#[cfg(target_os = "linux")]
 pub use pipe_server::{PipeServer, Role};
+#[cfg(target_os = "linux")]
 pub use samba::{Encryption, Placement, SambaHost, SambaOptions};
+#[cfg(target_os = "linux")]
 pub use users::TestUser;

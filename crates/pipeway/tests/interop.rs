@@ -7,11 +7,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{socket_path, unique};
 use pipeway::{ConnectOptions, PipeListener, PipeStream};
+use pipeway_testbed::Reaped;
 
 /// The program, or `None` when it is missing and this is not CI (in CI a
 /// missing peer fails the test rather than skipping it).
@@ -29,21 +30,8 @@ fn tool(program: &str) -> Option<&str> {
     if found {
         return Some(program);
     }
-    if std::env::var_os("CI").is_some() {
-        panic!("{program} is missing; scripts/test.sh installs it");
-    }
-    eprintln!("skipped: {program} is not installed (scripts/test.sh installs it)");
+    pipeway_testbed::needs::missing(&format!("{program} is not installed"));
     None
-}
-
-/// Kills and reaps a child process when the test ends, however it ends.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Serves one client with a pipeway echo server, on a thread.

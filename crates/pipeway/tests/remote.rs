@@ -12,14 +12,7 @@ use pipeway::{ConnectOptions, Credentials, Error, MessageStream, PipeStream};
 use pipeway_testbed::{PipeServer, Placement, Role, SambaHost, SambaOptions};
 
 fn samba(options: &SambaOptions) -> Option<SambaHost> {
-    match SambaHost::start_with(options) {
-        Ok(host) => Some(host),
-        Err(err) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipped: no Samba host ({err}); scripts/test.sh installs it");
-            None
-        }
-        Err(err) => panic!("CI needs a Samba host: {err}"),
-    }
+    pipeway_testbed::needs::samba(options)
 }
 
 fn unique(prefix: &str) -> String {

@@ -164,13 +164,5 @@ impl Drop for Server {
 /// it, and in CI its absence is a failure rather than a skip.
 #[cfg(unix)]
 pub fn require_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("this test acts as another user and must run as root in CI");
-    }
-    eprintln!("skipped: needs root to act as another user");
-    false
+    pipeway_testbed::needs::root("it acts as another user")
 }

@@ -13,14 +13,7 @@ use pipeway_testbed::{SambaHost, SambaOptions};
 
 /// Starts a Samba host, or explains why not (and fails in CI).
 pub fn samba(options: &SambaOptions) -> Option<SambaHost> {
-    match SambaHost::start_with(options) {
-        Ok(host) => Some(host),
-        Err(err) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipped: no Samba host ({err}); scripts/test.sh installs it");
-            None
-        }
-        Err(err) => panic!("CI needs a Samba host: {err}"),
-    }
+    pipeway_testbed::needs::samba(options)
 }
 
 /// Client options for the host's first user.

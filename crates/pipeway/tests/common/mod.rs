@@ -43,15 +43,7 @@ pub fn socket_path(name: &str) -> PathBuf {
 /// Tests that switch users need root. In CI that is a failure, not a skip.
 #[cfg(unix)]
 pub fn require_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("this test switches users and must run as root in CI");
-    }
-    eprintln!("skipped: needs root to act as another user");
-    false
+    pipeway_testbed::needs::root("it acts as another user")
 }
 
 /// What a client child saw. Each variant is an exit code of the child.

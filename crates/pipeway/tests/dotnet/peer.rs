@@ -27,13 +27,10 @@ pub fn peer() -> Option<&'static Path> {
                 .is_ok_and(|status| status.success())
         };
         if !(installed("mcs") && installed("mono")) {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "Mono is missing (mcs, mono): scripts/test.sh installs mono-mcs, \
-                     mono-runtime and libmono-system-core4.0-cil"
-                );
-            }
-            eprintln!("skipped: Mono is not installed (scripts/test.sh installs it)");
+            pipeway_testbed::needs::missing(
+                "Mono (mcs, mono; the packages mono-mcs, mono-runtime and \
+                 libmono-system-core4.0-cil) is not installed",
+            );
             return None;
         }
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));

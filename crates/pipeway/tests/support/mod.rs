@@ -6,18 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use pipeway_testbed::{SambaHost, TestUser};
-
-/// Whether CI asked for every component to be present (a missing one fails).
-pub fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// A test that cannot run here: fails in CI, skips (with a line) elsewhere.
-pub fn missing(what: &str) {
-    assert!(!in_ci(), "{what} (scripts/test.sh installs it)");
-    eprintln!("skipped: {what}");
-}
+use pipeway_testbed::{SambaHost, SambaOptions, TestUser, needs};
 
 /// A pipe name no other test or process uses (lower case: Samba's form).
 pub fn unique_pipe(tag: &str) -> String {
@@ -32,8 +21,7 @@ pub fn unique_pipe(tag: &str) -> String {
 /// A Samba host in a network namespace, if this machine can run one (root,
 /// smbd), and impacket to be its client.
 pub fn samba() -> Option<SambaHost> {
-    if !impacket_installed() {
-        missing("impacket (pip install impacket) is not installed");
+    if !needs::python(&["impacket.smbconnection"]) {
         return None;
     }
     samba_host()
@@ -42,26 +30,10 @@ pub fn samba() -> Option<SambaHost> {
 /// A Samba host in a network namespace, if this machine can run one (root,
 /// smbd), for tests whose SMB client is pipeway's own.
 pub fn samba_host() -> Option<SambaHost> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        missing("the Samba test host needs root");
+    if !needs::root("the Samba test host runs in a network namespace") {
         return None;
     }
-    match SambaHost::start() {
-        Ok(host) => Some(host),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            missing(&format!("Samba is not installed: {err}"));
-            None
-        }
-        Err(err) => panic!("the Samba test host did not start: {err}"),
-    }
-}
-
-fn impacket_installed() -> bool {
-    Command::new("python3")
-        .args(["-c", "import impacket.smbconnection"])
-        .output()
-        .is_ok_and(|out| out.status.success())
+    needs::samba(&SambaOptions::default())
 }
 
 fn script() -> PathBuf {
