@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use pipeway_channel::wire::ErrorCode;
 use pipeway_channel::{Client, ClientEvent, Error, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -112,11 +113,12 @@ async fn a_full_incoming_holds_the_client_back_and_loses_nothing() {
     server.shutdown().await;
 }
 
-/// Frames that arrive in one read with a malformed frame behind them are
-/// delivered first; then the malformed one is reported and the connection
-/// dropped.
+/// Frames of every kind that arrive in one read are reported in order (a
+/// message decoded where it lies in the read buffer, an error frame, a body
+/// that does not decode); a malformed frame behind them comes after them,
+/// and drops the connection.
 #[tokio::test]
-async fn good_frames_before_a_malformed_one_in_the_same_read_are_delivered_first() {
+async fn frames_in_one_read_are_reported_in_order_and_a_malformed_one_last() {
     let name = unique("bad-tail");
     let listener = pipeway::tokio::PipeListener::bind(name.as_str()).unwrap();
     let server = tokio::spawn(async move {
@@ -126,13 +128,18 @@ async fn good_frames_before_a_malformed_one_in_the_same_read_are_delivered_first
         // The server's hello: the client's with the role byte set to 1.
         let mut bytes = client_hello("json", "");
         bytes[5] = 1;
-        for seq in 0..2 {
-            let body = serde_json::to_vec(&Down::new(seq)).unwrap();
+        let mut frame = |kind: u8, body: &[u8]| {
             bytes.extend_from_slice(&(9 + body.len() as u32).to_be_bytes());
-            bytes.push(0);
+            bytes.push(kind);
             bytes.extend_from_slice(&0u64.to_be_bytes());
-            bytes.extend_from_slice(&body);
-        }
+            bytes.extend_from_slice(body);
+        };
+        frame(0, &serde_json::to_vec(&Down::new(0)).unwrap());
+        // An error about no request (code 6, rejected), then a body that is
+        // not a `Down`, then a message again.
+        frame(3, b"\x00\x06not now");
+        frame(0, br#"{"nope":1}"#);
+        frame(0, &serde_json::to_vec(&Down::new(1)).unwrap());
         // A frame of kind 7, which does not exist.
         bytes.extend_from_slice(&[0, 0, 0, 9, 7, 0, 0, 0, 0, 0, 0, 0, 0]);
         stream.write_all(&bytes).await.unwrap();
@@ -145,13 +152,26 @@ async fn good_frames_before_a_malformed_one_in_the_same_read_are_delivered_first
         .connect(&name)
         .await
         .unwrap();
-    for seq in 0..2 {
-        match within("a message", incoming.recv()).await {
-            Some(ClientEvent::Message(down)) => assert_eq!(down, Down::new(seq)),
-            other => panic!("message {seq}: unexpected {other:?}"),
-        }
+    match within("a message", incoming.recv()).await {
+        Some(ClientEvent::Message(down)) => assert_eq!(down, Down::new(0)),
+        other => panic!("unexpected {other:?}"),
     }
-    match within("the error", incoming.recv()).await {
+    match within("the error frame", incoming.recv()).await {
+        Some(ClientEvent::Error(Error::Remote { code, message })) => {
+            assert_eq!(code, ErrorCode::REJECTED);
+            assert_eq!(message, "not now");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match within("the undecodable body", incoming.recv()).await {
+        Some(ClientEvent::Error(Error::Codec(err))) => assert_eq!(err.codec(), "json"),
+        other => panic!("unexpected {other:?}"),
+    }
+    match within("a message", incoming.recv()).await {
+        Some(ClientEvent::Message(down)) => assert_eq!(down, Down::new(1)),
+        other => panic!("unexpected {other:?}"),
+    }
+    match within("the malformed frame", incoming.recv()).await {
         Some(ClientEvent::Error(Error::Protocol(why))) => {
             assert!(why.contains("kind 7"), "{why}")
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures::StreamExt;
 use pipeway::tokio::{OwnedWriteHalf, PipeStream};
 use pipeway::{ConnectOptions, PipeName};
@@ -20,7 +20,9 @@ use crate::error::{DisconnectReason, Error};
 use crate::framer::Decode;
 use crate::handshake::{self, Hello};
 use crate::outbox::Outbox;
-use crate::wire::{ErrorCode, Frame, FrameDecoder, Kind, error_frame};
+use crate::wire::{
+    ErrorCode, Frame, FrameDecoder, HEADER_LEN, Kind, PREFIX_LEN, Peeked, error_frame,
+};
 
 /// How a connection ended.
 enum Ended {
@@ -128,13 +130,31 @@ impl<Down: Send + 'static> Driver<Down> {
                         // The frames that read brought along are cut from the
                         // buffer here, without going back to the reactor (the
                         // decoder keeps no state between frames).
+                        // A one-way message is decoded where it lies, and the
+                        // buffer advanced once for all of them.
                         let mut cutter = FrameDecoder::new(max);
-                        while let Ok(Some(frame)) = cutter.decode(frames.read_buffer_mut()) {
-                            batch.extend(route(frame, shared, decoder, queue));
+                        let buf = frames.read_buffer_mut();
+                        let mut at = 0;
+                        while let Ok(Peeked::Whole { kind, id, len }) = cutter.peek(&buf[at..]) {
+                            if kind == Kind::Message {
+                                let body =
+                                    &buf[at + PREFIX_LEN + HEADER_LEN..at + PREFIX_LEN + len];
+                                batch.push(message_event(body, shared, decoder, queue));
+                                at += PREFIX_LEN + len;
+                            } else {
+                                buf.advance(at);
+                                at = 0;
+                                let frame = cutter.decode(buf).ok().flatten();
+                                debug_assert!(frame.as_ref().is_some_and(|f| f.id == id));
+                                batch.extend(frame.and_then(|f| route(f, shared, decoder, queue)));
+                            }
                             if batch.len() >= MAX_BATCH {
+                                buf.advance(at);
+                                at = 0;
                                 events.send_all(&mut batch).await;
                             }
                         }
+                        buf.advance(at);
                         // A bad frame is left in the buffer: the next read
                         // reports it, after the frames before it.
                         events.send_all(&mut batch).await;
@@ -259,17 +279,7 @@ fn route<Down>(
     decoder: &dyn Decode<Down>,
     queue: &mpsc::WeakSender<Bytes>,
 ) -> Option<ClientEvent<Down>> {
-    // Tells the server something went wrong, if the client is still open.
-    let answer = |id: u64, code: ErrorCode, text: &str| {
-        if let Some(queue) = queue.upgrade() {
-            let frame = error_frame(id, code, text);
-            let len = frame.len();
-            shared.queued_bytes.add(len);
-            if queue.try_send(frame).is_err() {
-                shared.queued_bytes.release(len);
-            }
-        }
-    };
+    let answer = |id: u64, code: ErrorCode, text: &str| answer(shared, queue, id, code, text);
     let event = match frame.kind {
         Kind::Reply => {
             shared.waiting.resolve(frame.id, Ok(frame.body));
@@ -286,13 +296,7 @@ fn route<Down>(
             let (code, message) = frame.error_parts();
             ClientEvent::Error(Error::Remote { code, message })
         }
-        Kind::Message => match decoder.decode(&frame.body) {
-            Ok(message) => ClientEvent::Message(message),
-            Err(err) => {
-                answer(0, ErrorCode::UNDECODABLE, &err.to_string());
-                ClientEvent::Error(err.into())
-            }
-        },
+        Kind::Message => message_event(&frame.body, shared, decoder, queue),
         Kind::Request => {
             let why = format!(
                 "the server sent a request (id {}); clients answer none",
@@ -303,4 +307,33 @@ fn route<Down>(
         }
     };
     Some(event)
+}
+
+/// What a one-way message's body means to the client: the message, or an
+/// error (also told to the server).
+fn message_event<Down>(
+    body: &[u8],
+    shared: &Shared,
+    decoder: &dyn Decode<Down>,
+    queue: &mpsc::WeakSender<Bytes>,
+) -> ClientEvent<Down> {
+    match decoder.decode(body) {
+        Ok(message) => ClientEvent::Message(message),
+        Err(err) => {
+            answer(shared, queue, 0, ErrorCode::UNDECODABLE, &err.to_string());
+            ClientEvent::Error(err.into())
+        }
+    }
+}
+
+/// Tells the server something went wrong, if the client is still open.
+fn answer(shared: &Shared, queue: &mpsc::WeakSender<Bytes>, id: u64, code: ErrorCode, text: &str) {
+    if let Some(queue) = queue.upgrade() {
+        let frame = error_frame(id, code, text);
+        let len = frame.len();
+        shared.queued_bytes.add(len);
+        if queue.try_send(frame).is_err() {
+            shared.queued_bytes.release(len);
+        }
+    }
 }
