@@ -57,12 +57,18 @@ pub fn python(modules: &[&str]) -> bool {
 /// test needs it, and `why`.
 #[cfg(unix)]
 pub fn root(why: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = is_root();
     if !root {
         missing(&format!("this test needs root: {why}"));
     }
     root
+}
+
+/// Whether this process runs as root (effective uid 0).
+#[cfg(unix)]
+pub(crate) fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// A Samba host for a test ([`crate::SambaHost::start_with`]): `None` when Samba

@@ -4,6 +4,8 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::process::{exists, next_serial, run, signal};
@@ -24,8 +26,8 @@ pub struct Namespace {
     name: String,
     host_address: Ipv4Addr,
     address: Ipv4Addr,
-    /// Holds the subnet while this namespace lives (an flock on its file).
-    _lease: File,
+    /// Holds the subnet while this namespace lives.
+    _lease: Lease,
 }
 
 impl Namespace {
@@ -157,22 +159,94 @@ fn remove_abandoned() {
     }
 }
 
+/// A subnet held by a lock on its file, which is removed when the holder
+/// is done (while it still holds the lock).
+#[derive(Debug)]
+struct Lease {
+    path: PathBuf,
+    /// Locked; closing it (after the removal) lets go.
+    _file: File,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Takes the first free /30, starting at a place that depends on the pid so
 /// that concurrent test processes rarely contend.
-fn lease_subnet() -> io::Result<(File, u32)> {
+fn lease_subnet() -> io::Result<(Lease, u32)> {
     std::fs::create_dir_all(LEASE_DIR)?;
     let start = (std::process::id() * 7 + next_serial() * 13) % SUBNETS;
     for offset in 0..SUBNETS {
         let index = (start + offset) % SUBNETS;
+        if let Some(lease) = try_lease(PathBuf::from(format!("{LEASE_DIR}/subnet-{index}.lock")))? {
+            return Ok((lease, index));
+        }
+    }
+    Err(io::Error::other("no free test subnet in 10.77.0.0/16"))
+}
+
+/// Takes an exclusive lock on `file` if nobody holds one (false if taken).
+/// (`File::try_lock` would do, but it is newer than the workspace's MSRV.)
+fn lock_now(file: &File) -> io::Result<bool> {
+    // SAFETY: flock on a descriptor `file` keeps open; LOCK_NB never blocks.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.kind() == io::ErrorKind::WouldBlock {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// Locks the file at `path` (made if missing), unless another holder has it.
+fn try_lease(path: PathBuf) -> io::Result<Option<Lease>> {
+    loop {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(format!("{LEASE_DIR}/subnet-{index}.lock"))?;
-        // SAFETY: flock on a descriptor we own; LOCK_NB never blocks.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok((file, index));
+            .open(&path)?;
+        if !lock_now(&file)? {
+            return Ok(None);
+        }
+        // A holder that was done removed the file between our open and our
+        // lock: what we locked is no longer the lease at `path`. Open again.
+        let locked = file.metadata()?;
+        match std::fs::metadata(&path) {
+            Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {
+                return Ok(Some(Lease { path, _file: file }));
+            }
+            Ok(_) => continue,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err),
         }
     }
-    Err(io::Error::other("no free test subnet in 10.77.0.0/16"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::try_lease;
+
+    #[test]
+    fn a_lease_is_exclusive_and_its_file_goes_with_it() {
+        let dir = std::env::temp_dir().join(format!("pw-lease-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("subnet-1.lock");
+        let first = try_lease(path.clone()).unwrap().expect("a free subnet");
+        assert!(
+            try_lease(path.clone()).unwrap().is_none(),
+            "held by the first lease"
+        );
+        drop(first);
+        assert!(!path.exists(), "the holder removes its file");
+        let again = try_lease(path.clone()).unwrap();
+        assert!(again.is_some(), "free again");
+        drop(again);
+        std::fs::remove_dir(&dir).unwrap();
+    }
 }

@@ -69,11 +69,6 @@ pub(crate) fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 
-pub(crate) fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Sends `signal` to process `pid` (or, negative, to a process group);
 /// true if it was delivered.
 pub(crate) fn signal(pid: i32, signal: i32) -> bool {

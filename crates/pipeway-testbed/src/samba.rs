@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::needs::is_root;
 use crate::netns::Namespace;
-use crate::process::{have, is_root, next_serial, run_with_input, signal};
+use crate::process::{have, next_serial, run_with_input, signal};
 use crate::users::{self, TestUser};
 
 /// `server smb encrypt`: what the host asks of a session's encryption.
