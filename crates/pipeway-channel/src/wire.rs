@@ -228,6 +228,15 @@ pub(crate) enum FrameError {
 /// that announces a large frame and sends nothing costs little.
 const READ_AHEAD: usize = 64 * 1024;
 
+/// Where the frame at the start of a buffer stands.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Peeked {
+    /// All of it is there: its header, and its length (the prefix's value).
+    Whole { kind: Kind, id: u64, len: usize },
+    /// Not all of it; its length, once the prefix is there.
+    Incomplete { len: Option<usize> },
+}
+
 /// Cuts a byte stream into frames, refusing an oversized length before
 /// allocating anything for it.
 #[derive(Debug)]
@@ -248,15 +257,13 @@ impl FrameDecoder {
             _ => None,
         }
     }
-}
 
-impl Decoder for FrameDecoder {
-    type Item = Frame;
-    type Error = FrameError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+    /// Checks the frame at the start of `src` without taking it: every
+    /// check [`decode`](Decoder::decode) makes, for a reader that decodes a
+    /// body where it lies, `src[PREFIX_LEN + HEADER_LEN..PREFIX_LEN + len]`.
+    pub fn peek(&self, src: &[u8]) -> Result<Peeked, FrameError> {
         let Some(len) = Self::announced(src) else {
-            return Ok(None);
+            return Ok(Peeked::Incomplete { len: None });
         };
         if len > self.max {
             return Err(FrameError::TooLarge {
@@ -269,10 +276,8 @@ impl Decoder for FrameDecoder {
                 "a frame of {len} bytes cannot hold the {HEADER_LEN}-byte header"
             )));
         }
-        let total = PREFIX_LEN + len;
-        if src.len() < total {
-            src.reserve((total - src.len()).min(READ_AHEAD));
-            return Ok(None);
+        if src.len() < PREFIX_LEN + len {
+            return Ok(Peeked::Incomplete { len: Some(len) });
         }
         let code = src[PREFIX_LEN];
         let Some(kind) = Kind::from_u8(code) else {
@@ -280,13 +285,31 @@ impl Decoder for FrameDecoder {
         };
         let mut id = [0u8; 8];
         id.copy_from_slice(&src[PREFIX_LEN + 1..PREFIX_LEN + HEADER_LEN]);
-        src.advance(PREFIX_LEN + HEADER_LEN);
-        let body = src.split_to(len - HEADER_LEN).freeze();
-        Ok(Some(Frame {
+        Ok(Peeked::Whole {
             kind,
             id: u64::from_be_bytes(id),
-            body,
-        }))
+            len,
+        })
+    }
+}
+
+impl Decoder for FrameDecoder {
+    type Item = Frame;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        match self.peek(src)? {
+            Peeked::Incomplete { len: None } => Ok(None),
+            Peeked::Incomplete { len: Some(len) } => {
+                src.reserve((PREFIX_LEN + len - src.len()).min(READ_AHEAD));
+                Ok(None)
+            }
+            Peeked::Whole { kind, id, len } => {
+                src.advance(PREFIX_LEN + HEADER_LEN);
+                let body = src.split_to(len - HEADER_LEN).freeze();
+                Ok(Some(Frame { kind, id, body }))
+            }
+        }
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
@@ -362,6 +385,38 @@ mod tests {
                 (ErrorCode::NO_REPLY, "gone".into())
             );
         }
+    }
+
+    #[test]
+    fn peek_makes_the_checks_decode_makes_and_takes_nothing() {
+        let frame = encode(&Json, Kind::Reply, 7, &"hi", 1024).unwrap();
+        let decoder = FrameDecoder::new(1024);
+        assert_eq!(
+            decoder.peek(&frame[..3]).unwrap(),
+            Peeked::Incomplete { len: None }
+        );
+        assert_eq!(
+            decoder.peek(&frame[..frame.len() - 1]).unwrap(),
+            Peeked::Incomplete {
+                len: Some(frame.len() - PREFIX_LEN)
+            }
+        );
+        assert_eq!(
+            decoder.peek(&frame).unwrap(),
+            Peeked::Whole {
+                kind: Kind::Reply,
+                id: 7,
+                len: frame.len() - PREFIX_LEN
+            }
+        );
+        assert!(matches!(
+            FrameDecoder::new(8).peek(&frame[..PREFIX_LEN]),
+            Err(FrameError::TooLarge { max: 8, .. })
+        ));
+        assert!(matches!(
+            decoder.peek(&[0, 0, 0, 9, 7, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Err(FrameError::Malformed(_))
+        ));
     }
 
     #[test]

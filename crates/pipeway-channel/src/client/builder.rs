@@ -28,6 +28,7 @@ use super::{
 };
 
 use super::driver::Driver;
+use super::inbox::inbox;
 use super::waiting::Waiting;
 
 /// Configures and connects a [`Client`]. Made by [`Client::builder`].
@@ -221,7 +222,7 @@ where
             max: self.max_message_size,
         });
         let (queue, rx) = mpsc::channel(self.queue_capacity);
-        let (events, incoming) = mpsc::channel(self.incoming_capacity);
+        let (events, incoming) = inbox(self.incoming_capacity);
         let (state, state_rx) = watch::channel(ConnectionState::Connected);
         let shared = Arc::new(Shared {
             waiting: Waiting::new(),

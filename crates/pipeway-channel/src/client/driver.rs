@@ -5,21 +5,24 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures::StreamExt;
 use pipeway::tokio::{OwnedWriteHalf, PipeStream};
 use pipeway::{ConnectOptions, PipeName};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::{Decoder, FramedRead};
 
 use super::backoff::Jitter;
+use super::inbox::InboxSender;
 use super::{Backoff, ClientEvent, ConnectionState, Shared};
 use crate::error::{DisconnectReason, Error};
 use crate::framer::Decode;
 use crate::handshake::{self, Hello};
 use crate::outbox::Outbox;
-use crate::wire::{ErrorCode, Frame, FrameDecoder, Kind, error_frame};
+use crate::wire::{
+    ErrorCode, Frame, FrameDecoder, HEADER_LEN, Kind, PREFIX_LEN, Peeked, error_frame,
+};
 
 /// How a connection ended.
 enum Ended {
@@ -40,7 +43,7 @@ pub(super) struct Driver<Down> {
     pub max: usize,
     pub shared: Arc<Shared>,
     pub decoder: Arc<dyn Decode<Down>>,
-    pub events: mpsc::Sender<ClientEvent<Down>>,
+    pub events: InboxSender<ClientEvent<Down>>,
     /// For answering the server without keeping the client open.
     pub queue: mpsc::WeakSender<Bytes>,
     pub outbox: Outbox,
@@ -115,10 +118,47 @@ impl<Down: Send + 'static> Driver<Down> {
         let outbox = &mut self.outbox;
         let linger = self.linger;
 
+        let max = self.max;
         let reader = async {
+            // Events for `Incoming`, queued together: one lock and at most
+            // one wake-up for all the frames one read brought.
+            let mut batch = Vec::new();
             loop {
                 match frames.next().await {
-                    Some(Ok(frame)) => dispatch(frame, shared, decoder, events, queue).await,
+                    Some(Ok(frame)) => {
+                        batch.extend(route(frame, shared, decoder, queue));
+                        // The frames that read brought along are cut from the
+                        // buffer here, without going back to the reactor (the
+                        // decoder keeps no state between frames).
+                        // A one-way message is decoded where it lies, and the
+                        // buffer advanced once for all of them.
+                        let mut cutter = FrameDecoder::new(max);
+                        let buf = frames.read_buffer_mut();
+                        let mut at = 0;
+                        while let Ok(Peeked::Whole { kind, id, len }) = cutter.peek(&buf[at..]) {
+                            if kind == Kind::Message {
+                                let body =
+                                    &buf[at + PREFIX_LEN + HEADER_LEN..at + PREFIX_LEN + len];
+                                batch.push(message_event(body, shared, decoder, queue));
+                                at += PREFIX_LEN + len;
+                            } else {
+                                buf.advance(at);
+                                at = 0;
+                                let frame = cutter.decode(buf).ok().flatten();
+                                debug_assert!(frame.as_ref().is_some_and(|f| f.id == id));
+                                batch.extend(frame.and_then(|f| route(f, shared, decoder, queue)));
+                            }
+                            if batch.len() >= MAX_BATCH {
+                                buf.advance(at);
+                                at = 0;
+                                events.send_all(&mut batch).await;
+                            }
+                        }
+                        buf.advance(at);
+                        // A bad frame is left in the buffer: the next read
+                        // reports it, after the frames before it.
+                        events.send_all(&mut batch).await;
+                    }
                     Some(Err(err)) => {
                         let reason = DisconnectReason::from_read_error(err);
                         if let DisconnectReason::Protocol(why) = &reason {
@@ -227,44 +267,36 @@ async fn write_until_closed(
     Ok(())
 }
 
-/// Routes one frame from the server.
-async fn dispatch<Down>(
+/// At most this many events are gathered before they are handed to
+/// `Incoming`.
+const MAX_BATCH: usize = 256;
+
+/// Routes one frame from the server: a reply to its request, anything else
+/// to the event that is returned for `Incoming`.
+fn route<Down>(
     frame: Frame,
     shared: &Shared,
     decoder: &dyn Decode<Down>,
-    events: &mpsc::Sender<ClientEvent<Down>>,
     queue: &mpsc::WeakSender<Bytes>,
-) {
-    // Tells the server something went wrong, if the client is still open.
-    let answer = |id: u64, code: ErrorCode, text: &str| {
-        if let Some(queue) = queue.upgrade() {
-            let frame = error_frame(id, code, text);
-            let len = frame.len();
-            shared.queued_bytes.add(len);
-            if queue.try_send(frame).is_err() {
-                shared.queued_bytes.release(len);
-            }
-        }
-    };
+) -> Option<ClientEvent<Down>> {
+    let answer = |id: u64, code: ErrorCode, text: &str| answer(shared, queue, id, code, text);
     let event = match frame.kind {
-        Kind::Reply => return shared.waiting.resolve(frame.id, Ok(frame.body)),
+        Kind::Reply => {
+            shared.waiting.resolve(frame.id, Ok(frame.body));
+            return None;
+        }
         Kind::Error if frame.id != 0 => {
             let (code, message) = frame.error_parts();
-            return shared
+            shared
                 .waiting
                 .resolve(frame.id, Err(Error::Remote { code, message }));
+            return None;
         }
         Kind::Error => {
             let (code, message) = frame.error_parts();
             ClientEvent::Error(Error::Remote { code, message })
         }
-        Kind::Message => match decoder.decode(&frame.body) {
-            Ok(message) => ClientEvent::Message(message),
-            Err(err) => {
-                answer(0, ErrorCode::UNDECODABLE, &err.to_string());
-                ClientEvent::Error(err.into())
-            }
-        },
+        Kind::Message => message_event(&frame.body, shared, decoder, queue),
         Kind::Request => {
             let why = format!(
                 "the server sent a request (id {}); clients answer none",
@@ -274,10 +306,34 @@ async fn dispatch<Down>(
             ClientEvent::Error(Error::Protocol(why))
         }
     };
-    // With the stream dropped, events are discarded. Most sends find room:
-    // try that first, without the waiting machinery of `send` (measured, a
-    // broadcast's clients spent a quarter of their CPU in it).
-    if let Err(mpsc::error::TrySendError::Full(event)) = events.try_send(event) {
-        let _ = events.send(event).await;
+    Some(event)
+}
+
+/// What a one-way message's body means to the client: the message, or an
+/// error (also told to the server).
+fn message_event<Down>(
+    body: &[u8],
+    shared: &Shared,
+    decoder: &dyn Decode<Down>,
+    queue: &mpsc::WeakSender<Bytes>,
+) -> ClientEvent<Down> {
+    match decoder.decode(body) {
+        Ok(message) => ClientEvent::Message(message),
+        Err(err) => {
+            answer(shared, queue, 0, ErrorCode::UNDECODABLE, &err.to_string());
+            ClientEvent::Error(err.into())
+        }
+    }
+}
+
+/// Tells the server something went wrong, if the client is still open.
+fn answer(shared: &Shared, queue: &mpsc::WeakSender<Bytes>, id: u64, code: ErrorCode, text: &str) {
+    if let Some(queue) = queue.upgrade() {
+        let frame = error_frame(id, code, text);
+        let len = frame.len();
+        shared.queued_bytes.add(len);
+        if queue.try_send(frame).is_err() {
+            shared.queued_bytes.release(len);
+        }
     }
 }

@@ -4,8 +4,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::sync::mpsc;
-
+use super::inbox::InboxReceiver;
 use crate::error::{DisconnectReason, Error};
 
 /// Where a client's connection stands.
@@ -65,7 +64,7 @@ pub enum ClientEvent<M> {
 /// Read it, or drop it: while it is kept and full, the client stops reading
 /// from the server (replies included).
 pub struct Incoming<M> {
-    pub(super) rx: mpsc::Receiver<ClientEvent<M>>,
+    pub(super) rx: InboxReceiver<ClientEvent<M>>,
 }
 
 impl<M> Incoming<M> {

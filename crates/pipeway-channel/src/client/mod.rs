@@ -20,6 +20,7 @@ mod backoff;
 mod builder;
 mod driver;
 mod events;
+mod inbox;
 mod waiting;
 
 pub use backoff::Backoff;

@@ -8,18 +8,17 @@ use futures::StreamExt;
 use pipeway::PeerIdentity;
 use pipeway::tokio::{OwnedReadHalf, OwnedWriteHalf, PipeListener, PipeStream};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::events::{Event, Responder, Sink};
+use super::queue::{Batch, ClientQueue, PushError};
 use super::{ClientId, ClientInfo, FullQueuePolicy, Limits, Shared};
 use crate::error::{DisconnectReason, Error, Result};
 use crate::framer::Decode;
 use crate::handshake;
-use crate::outbox::Outbox;
 use crate::wire::{ErrorCode, Frame, FrameDecoder, FrameError, Kind, error_frame};
 
 /// How long the accept loop pauses after an accept error (out of file
@@ -49,7 +48,7 @@ impl Drop for LiveGuard {
 pub(crate) struct Slot {
     pub id: ClientId,
     peer: PeerIdentity,
-    queue: mpsc::Sender<Bytes>,
+    queue: Arc<ClientQueue>,
     capacity: usize,
     on_full: FullQueuePolicy,
     /// Deliver what is queued, then close.
@@ -63,9 +62,15 @@ pub(crate) struct Slot {
 impl Slot {
     /// Queues a frame without waiting, applying the full-queue policy.
     pub fn push(&self, frame: Bytes) -> Result<()> {
-        match self.queue.try_send(frame) {
+        self.push_shared(&frame)
+    }
+
+    /// Queues a frame that is also queued for others (a broadcast's):
+    /// small frames are copied, large ones shared.
+    pub fn push_shared(&self, frame: &Bytes) -> Result<()> {
+        match self.queue.push(frame) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => {
+            Err(PushError::Full) => {
                 if self.on_full == FullQueuePolicy::Disconnect {
                     tracing::warn!(client = %self.id, capacity = self.capacity,
                         "outgoing queue full: disconnecting the client");
@@ -77,7 +82,7 @@ impl Slot {
                     capacity: self.capacity,
                 })
             }
-            Err(TrySendError::Closed(_)) => Err(Error::UnknownClient(self.id)),
+            Err(PushError::Closed) => Err(Error::UnknownClient(self.id)),
         }
     }
 
@@ -120,8 +125,15 @@ impl Slot {
         ClientInfo {
             id: self.id,
             peer: self.peer.clone(),
-            queued: self.capacity - self.queue.capacity(),
+            queued: self.queue.len(),
         }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // No one can queue for the client any more: its writer may end.
+        self.queue.senders_gone();
     }
 }
 
@@ -239,11 +251,11 @@ async fn serve_client<In, Out>(
         linger,
         ..
     } = shared.limits;
-    let (tx, rx) = mpsc::channel(queue_capacity);
+    let queue = Arc::new(ClientQueue::new(queue_capacity));
     let slot = Arc::new(Slot {
         id,
         peer: stream.peer().clone(),
-        queue: tx,
+        queue: queue.clone(),
         capacity: queue_capacity,
         on_full,
         close: CancellationToken::new(),
@@ -259,7 +271,7 @@ async fn serve_client<In, Out>(
     let writer_done = CancellationToken::new();
     let writer = tokio::spawn(write_task(
         write,
-        Outbox::new(rx),
+        queue,
         slot.clone(),
         linger,
         writer_done.clone(),
@@ -280,22 +292,24 @@ async fn serve_client<In, Out>(
 /// Writes the client's queue until the connection closes.
 async fn write_task(
     mut write: OwnedWriteHalf,
-    mut outbox: Outbox,
+    queue: Arc<ClientQueue>,
     slot: Arc<Slot>,
     linger: Duration,
     done: CancellationToken,
     live: LiveGuard,
 ) {
+    let mut batch = Batch::default();
     let result = tokio::select! {
         biased;
         _ = slot.kill.cancelled() => Ok(()),
-        result = pump(&mut write, &mut outbox, &slot.close, linger) => result,
+        result = pump(&mut write, &queue, &mut batch, &slot.close, linger) => result,
     };
     if let Err(err) = result {
         slot.set_reason(DisconnectReason::Io(Arc::new(err)));
     }
     // Later sends fail with `UnknownClient`; the peer reads end-of-file.
-    drop(outbox);
+    queue.discard();
+    drop(slot);
     drop(write);
     done.cancel();
     drop(live);
@@ -304,7 +318,8 @@ async fn write_task(
 /// Writes batches until asked to close, then what is left within `linger`.
 async fn pump(
     write: &mut OwnedWriteHalf,
-    outbox: &mut Outbox,
+    queue: &ClientQueue,
+    batch: &mut Batch,
     close: &CancellationToken,
     linger: Duration,
 ) -> std::io::Result<()> {
@@ -320,19 +335,21 @@ async fn pump(
         }
         tokio::select! {
             biased;
-            more = outbox.fill() => if !more { return Ok(()) },
+            more = queue.take(batch) => if !more { return Ok(()) },
             _ = &mut closing => break,
         }
         tokio::select! {
             biased;
-            written = outbox.write(write) => written?,
+            written = batch.write(write) => written?,
             _ = &mut closing => break,
         }
     }
-    outbox.close();
+    queue.close();
     let drain = async {
-        while outbox.fill().await {
-            outbox.write(write).await?;
+        // The batch a close interrupted first, then what is queued.
+        batch.write(write).await?;
+        while queue.take(batch).await {
+            batch.write(write).await?;
         }
         Ok(())
     };
@@ -340,7 +357,7 @@ async fn pump(
         Ok(result) => result,
         Err(_elapsed) => {
             tracing::warn!(
-                unsent = outbox.discard(),
+                unsent = batch.discard() + queue.discard(),
                 "the client did not read what was queued for it within the linger time"
             );
             Ok(())

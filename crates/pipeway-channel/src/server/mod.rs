@@ -10,6 +10,7 @@
 
 mod connection;
 mod events;
+mod queue;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -507,7 +508,7 @@ where
         let frame = self.shared().encoder.frame(Kind::Message, 0, message)?;
         let mut report = BroadcastReport::default();
         for (id, slot) in self.shared().clients().iter() {
-            match slot.push(frame.clone()) {
+            match slot.push_shared(&frame) {
                 Ok(()) => report.queued += 1,
                 Err(Error::QueueFull { .. }) => report.full.push(*id),
                 // Leaving already: it is no longer one of the clients.
