@@ -43,7 +43,9 @@ const GRPC_MESSAGE: &str = "grpc-message";
 /// yet) is sent again, once, on a new connection, with what is left of its
 /// deadline; gRPC calls this a transparent retry. Nothing of such a call
 /// reached a server, so it is safe for any call. Calls that were sent are
-/// never retried. What is sent again is what goes to a server: the method,
+/// never retried: one written into the dead connection before the client
+/// saw the hang-up fails with the transport error (a broken pipe), and the
+/// next call reconnects. What is sent again is what goes to a server: the method,
 /// URI, headers and body; the request's extensions, which stay in this
 /// process and which nothing under tonic's `Channel` reads, are not kept.
 ///
