@@ -15,6 +15,8 @@ pub mod fuzzing;
 pub mod handshake;
 mod outbox;
 mod server;
+#[cfg(test)]
+mod test_io;
 pub mod wire;
 
 pub use client::{

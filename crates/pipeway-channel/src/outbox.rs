@@ -260,37 +260,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    /// Accepts at most `limit` bytes per write, then fails after `budget`.
-    struct Trickle {
-        got: Vec<u8>,
-        limit: usize,
-        budget: usize,
-    }
-
-    impl AsyncWrite for Trickle {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            if self.budget == 0 {
-                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
-            }
-            let n = buf.len().min(self.limit).min(self.budget);
-            self.budget -= n;
-            self.got.extend_from_slice(&buf[..n]);
-            Poll::Ready(Ok(n))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
+    use crate::test_io::Trickle;
 
     fn frame(tag: u8, len: usize) -> Bytes {
         Bytes::from(vec![tag; len])
@@ -303,11 +273,7 @@ mod tests {
             tx.try_send(frame(tag, 10)).unwrap();
         }
         let mut outbox = Outbox::new(rx);
-        let mut sink = Trickle {
-            got: vec![],
-            limit: 7,
-            budget: usize::MAX,
-        };
+        let mut sink = Trickle::new(7, usize::MAX);
         assert!(outbox.fill().await);
         assert_eq!(outbox.batch().len(), 5);
         outbox.write(&mut sink).await.unwrap();
@@ -325,22 +291,14 @@ mod tests {
         }
         let mut outbox = Outbox::new(rx);
         // The connection breaks 15 bytes in: frame 0 went, frame 1 is torn.
-        let mut broken = Trickle {
-            got: vec![],
-            limit: 100,
-            budget: 15,
-        };
+        let mut broken = Trickle::new(100, 15);
         assert!(outbox.fill().await);
         assert!(outbox.write(&mut broken).await.is_err());
         let mut requeued = vec![];
         assert_eq!(outbox.rewind(|f| requeued.push(f[0])), 2);
         assert_eq!(requeued, vec![2, 3]);
 
-        let mut fresh = Trickle {
-            got: vec![],
-            limit: 100,
-            budget: usize::MAX,
-        };
+        let mut fresh = Trickle::new(100, usize::MAX);
         assert!(outbox.fill().await);
         outbox.write(&mut fresh).await.unwrap();
         assert_eq!(fresh.got, [vec![2u8; 10], vec![3u8; 10]].concat());
@@ -358,11 +316,7 @@ mod tests {
         // Over the limit: senders wait (or, with try_send, are refused).
         assert!(!budget.has_room());
         let mut outbox = Outbox::with_budget(rx, budget.clone());
-        let mut sink = Trickle {
-            got: vec![],
-            limit: usize::MAX,
-            budget: usize::MAX,
-        };
+        let mut sink = Trickle::new(usize::MAX, usize::MAX);
         let room = tokio::spawn({
             let budget = budget.clone();
             async move { budget.room().await }
@@ -392,11 +346,7 @@ mod tests {
         let mut outbox = Outbox::new(rx);
         assert!(outbox.fill().await);
         assert_eq!(outbox.batch().len(), 1);
-        let mut sink = Trickle {
-            got: vec![],
-            limit: usize::MAX,
-            budget: usize::MAX,
-        };
+        let mut sink = Trickle::new(usize::MAX, usize::MAX);
         outbox.write(&mut sink).await.unwrap();
         assert!(outbox.fill().await);
         assert_eq!(outbox.batch().len(), 1);

@@ -25,18 +25,7 @@ async fn a_burst_of_small_and_large_broadcasts_reaches_every_client_in_order() {
     const MESSAGES: u32 = 300;
     let name = unique("mixed-burst");
     let (server, mut events) = Server::<Up, Down>::bind(&name).unwrap();
-    let mut incomings = Vec::new();
-    let mut handles = Vec::new();
-    for _ in 0..CLIENTS {
-        let (client, incoming) = Client::<Up, Down>::builder()
-            .no_reconnect()
-            .connect(&name)
-            .await
-            .unwrap();
-        connected(&mut events).await;
-        handles.push(client);
-        incomings.push(incoming);
-    }
+    let (handles, incomings) = connect_clients::<Up, Down>(&name, &mut events, CLIENTS).await;
     // Every seventh message is 40 KiB, the rest a few bytes.
     let message = |seq: u32| {
         if seq % 7 == 3 {

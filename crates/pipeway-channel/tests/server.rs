@@ -127,18 +127,7 @@ async fn a_broadcast_reaches_every_client_exactly_once() {
     let name = unique("broadcast");
     let (server, mut events) = Server::<Up, Down>::bind(&name).unwrap();
 
-    let mut incomings = Vec::new();
-    let mut handles = Vec::new();
-    for _ in 0..CLIENTS {
-        let (client, incoming) = Client::<Up, Down>::builder()
-            .no_reconnect()
-            .connect(&name)
-            .await
-            .unwrap();
-        connected(&mut events).await;
-        handles.push(client);
-        incomings.push(incoming);
-    }
+    let (handles, incomings) = connect_clients::<Up, Down>(&name, &mut events, CLIENTS).await;
     for seq in 0..MESSAGES {
         let report = server.broadcast(&Down::new(seq)).unwrap();
         assert_eq!(report.queued, CLIENTS);

@@ -233,67 +233,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    /// Takes at most `limit` bytes per write (vectored or not); fails once
-    /// `budget` bytes have gone.
-    struct Trickle {
-        got: Vec<u8>,
-        limit: usize,
-        budget: usize,
-        writes: usize,
-    }
-
-    impl Trickle {
-        fn new(limit: usize, budget: usize) -> Self {
-            Self {
-                got: vec![],
-                limit,
-                budget,
-                writes: 0,
-            }
-        }
-    }
-
-    impl AsyncWrite for Trickle {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.poll_write_vectored(cx, &[IoSlice::new(buf)])
-        }
-        fn poll_write_vectored(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            if self.budget == 0 {
-                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
-            }
-            self.writes += 1;
-            let mut room = self.limit.min(self.budget);
-            let mut n = 0;
-            for buf in bufs {
-                let step = buf.len().min(room);
-                self.got.extend_from_slice(&buf[..step]);
-                room -= step;
-                n += step;
-            }
-            self.budget -= n;
-            Poll::Ready(Ok(n))
-        }
-        fn is_write_vectored(&self) -> bool {
-            true
-        }
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
+    use crate::test_io::Trickle;
 
     fn frame(tag: u8, len: usize) -> Bytes {
         Bytes::from(vec![tag; len])

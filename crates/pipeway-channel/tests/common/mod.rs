@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use pipeway_channel::{ClientId, DisconnectReason, Event, Events};
+use pipeway_channel::{Client, ClientId, DisconnectReason, Event, Events, Incoming};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -87,6 +88,32 @@ pub async fn connected<In, Out>(events: &mut Events<In, Out>) -> ClientId {
         Event::Connected { client, .. } => client,
         other => panic!("expected Connected, got {}", describe(&other)),
     }
+}
+
+/// Connects `n` clients to `name` (no reconnecting), each seen by the
+/// server (`Connected`) before the next: their handles and `Incoming`s.
+pub async fn connect_clients<Up, Down>(
+    name: &str,
+    events: &mut Events<Up, Down>,
+    n: usize,
+) -> (Vec<Client<Up, Down>>, Vec<Incoming<Down>>)
+where
+    Up: Serialize + DeserializeOwned + Send + Sync + 'static,
+    Down: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    let mut handles = Vec::new();
+    let mut incomings = Vec::new();
+    for _ in 0..n {
+        let (client, incoming) = Client::<Up, Down>::builder()
+            .no_reconnect()
+            .connect(name)
+            .await
+            .unwrap();
+        connected(events).await;
+        handles.push(client);
+        incomings.push(incoming);
+    }
+    (handles, incomings)
 }
 
 /// Waits for the next `Disconnected` event.

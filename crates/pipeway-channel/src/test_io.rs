@@ -1,0 +1,68 @@
+//! A writer for the unit tests of the crate's queues: it takes a few bytes
+//! per write and breaks after a budget, as a slow or dying peer would.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+
+/// Takes at most `limit` bytes per write (vectored or not); fails once
+/// `budget` bytes have gone.
+pub(crate) struct Trickle {
+    pub(crate) got: Vec<u8>,
+    limit: usize,
+    budget: usize,
+    /// Writes made, vectored or not.
+    pub(crate) writes: usize,
+}
+
+impl Trickle {
+    pub(crate) fn new(limit: usize, budget: usize) -> Self {
+        Self {
+            got: vec![],
+            limit,
+            budget,
+            writes: 0,
+        }
+    }
+}
+
+impl AsyncWrite for Trickle {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.budget == 0 {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        self.writes += 1;
+        let mut room = self.limit.min(self.budget);
+        let mut n = 0;
+        for buf in bufs {
+            let step = buf.len().min(room);
+            self.got.extend_from_slice(&buf[..step]);
+            room -= step;
+            n += step;
+        }
+        self.budget -= n;
+        Poll::Ready(Ok(n))
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
