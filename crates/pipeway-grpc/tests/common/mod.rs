@@ -136,6 +136,18 @@ impl Server {
         self.finish(Stop::Abrupt).await
     }
 
+    /// Stops as a crash would and waits for it on this thread, without
+    /// yielding to the caller's runtime: the caller's connections have not
+    /// been polled since theirs closed.
+    pub fn kill_blocking(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(Stop::Abrupt);
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the server thread panicked");
+        }
+    }
+
     async fn finish(&mut self, how: Stop) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(how);
