@@ -489,6 +489,56 @@ async fn halves_reunite_only_with_their_own_and_the_stream_goes_on_whole() {
     assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
 }
 
+/// `try_write` tries the pipe itself: it writes at once on a fresh stream
+/// (no `writable().await` first), says `WouldBlock` once the pipe is full,
+/// and a full pipe leaves `writable()` waiting (a readiness that outlived a
+/// full pipe would make the usual `writable` / `try_write` loop spin) until
+/// the reader makes room.
+#[cfg(unix)]
+#[tokio::test]
+async fn try_write_writes_at_once_and_a_full_pipe_makes_writable_wait() {
+    let name = unique("try-write");
+    let listener = pipeway::tokio::PipeListener::bind(&name).unwrap();
+    let write = pipeway::tokio::PipeStream::connect(&name).await.unwrap();
+    let mut server = listener.accept().await.unwrap();
+    assert_eq!(write.try_write(b"at once").unwrap(), 7);
+    let mut buf = [0u8; 7];
+    server.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"at once");
+
+    let chunk = vec![7u8; 64 * 1024];
+    for round in 0..2 {
+        // Round 0 fills the pipe before anything waited for writability;
+        // round 1 after, when the runtime has seen the pipe writable.
+        let mut sent = 0;
+        loop {
+            match write.try_write(&chunk) {
+                Ok(n) => sent += n,
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(err) => panic!("round {round}: {err}"),
+            }
+        }
+        assert!(sent > 0, "round {round}: nothing was written");
+        let waited = tokio::time::timeout(Duration::from_millis(100), write.writable()).await;
+        assert!(
+            waited.is_err(),
+            "round {round}: writable() with the pipe full"
+        );
+        let mut drained = vec![0u8; sent];
+        server.read_exact(&mut drained).await.unwrap();
+        assert!(drained.iter().all(|&b| b == 7));
+        tokio::time::timeout(Duration::from_secs(10), write.writable())
+            .await
+            .expect("writable once the reader made room")
+            .unwrap();
+        assert!(
+            write.try_write(b"x").unwrap() == 1,
+            "round {round}: room again"
+        );
+        server.read_exact(&mut buf[..1]).await.unwrap();
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn a_stream_lends_its_socket_for_as_long_as_it_lives() {

@@ -162,10 +162,12 @@ impl PipeStream {
 
     /// Writes what fits now, without waiting: fails with
     /// [`io::ErrorKind::WouldBlock`] when nothing does (tokio's `try_write`).
-    /// Like tokio's, it goes by the readiness the runtime has seen: until
-    /// [`writable`](Self::writable) has been awaited once it may say
-    /// `WouldBlock` even on an empty socket, so use it in the loop shown at
-    /// [`try_read`](Self::try_read).
+    /// On Unix it tries the pipe itself, so it writes at once whenever there
+    /// is room, also before [`writable`](Self::writable) was ever awaited.
+    /// On Windows, like tokio's named pipes, it goes by the readiness the
+    /// runtime has seen, and may say `WouldBlock` on an empty pipe until
+    /// `writable` has been awaited once. Either way, use it in the loop shown
+    /// at [`try_read`](Self::try_read).
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner.try_write(buf)
     }
