@@ -1,11 +1,15 @@
-//! A writer for the unit tests of the crate's queues: it takes a few bytes
-//! per write and breaks after a budget, as a slow or dying peer would.
+//! Writers for the unit tests of the crate's queues: one takes a few bytes
+//! per write and breaks after a budget, as a slow or dying peer would; one
+//! shows what a client's queue wrote directly.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use tokio::io::AsyncWrite;
+
+use crate::server::queue::{Connection, Writer};
 
 /// Takes at most `limit` bytes per write (vectored or not); fails once
 /// `budget` bytes have gone.
@@ -58,6 +62,75 @@ impl AsyncWrite for Trickle {
     }
     fn is_write_vectored(&self) -> bool {
         true
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A trickling writer never waits: what it takes now is what it takes.
+impl Connection for Trickle {
+    fn try_write_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(self).poll_write(&mut cx, bytes) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+/// A connection whose bytes the test can see while the queue holds it:
+/// it takes at most `room` bytes a try, and fails every try once
+/// `broken`.
+#[derive(Clone, Default)]
+pub(crate) struct Seen {
+    got: Arc<Mutex<Vec<u8>>>,
+    room: usize,
+    pub(crate) broken: bool,
+}
+
+impl Seen {
+    pub(crate) fn new(room: usize) -> Self {
+        Self {
+            room,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn got(&self) -> Vec<u8> {
+        self.got.lock().unwrap().clone()
+    }
+
+    pub(crate) fn boxed(&self) -> Option<Writer> {
+        Some(Box::new(self.clone()))
+    }
+}
+
+impl Connection for Seen {
+    fn try_write_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.broken {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        let n = bytes.len().min(self.room);
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.got.lock().unwrap().extend_from_slice(&bytes[..n]);
+        Ok(n)
+    }
+}
+
+impl AsyncWrite for Seen {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.got.lock().unwrap().extend_from_slice(bytes);
+        Poll::Ready(Ok(bytes.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))

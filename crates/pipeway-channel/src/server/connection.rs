@@ -14,7 +14,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::events::{Event, Responder, Sink};
-use super::queue::{Batch, ClientQueue, PushError};
+use super::queue::{Batch, ClientQueue, PushError, Writer};
 use super::{ClientId, ClientInfo, FullQueuePolicy, Limits, Shared};
 use crate::error::{DisconnectReason, Error, Result};
 use crate::framer::Decode;
@@ -291,7 +291,7 @@ async fn serve_client<In, Out>(
 
 /// Writes the client's queue until the connection closes.
 async fn write_task(
-    mut write: OwnedWriteHalf,
+    write: OwnedWriteHalf,
     queue: Arc<ClientQueue>,
     slot: Arc<Slot>,
     linger: Duration,
@@ -299,10 +299,11 @@ async fn write_task(
     live: LiveGuard,
 ) {
     let mut batch = Batch::default();
+    let mut writer: Option<Writer> = Some(Box::new(write));
     let result = tokio::select! {
         biased;
         _ = slot.kill.cancelled() => Ok(()),
-        result = pump(&mut write, &queue, &mut batch, &slot.close, linger) => result,
+        result = pump(&mut writer, &queue, &mut batch, &slot.close, linger) => result,
     };
     if let Err(err) = result {
         slot.set_reason(DisconnectReason::Io(Arc::new(err)));
@@ -310,14 +311,16 @@ async fn write_task(
     // Later sends fail with `UnknownClient`; the peer reads end-of-file.
     queue.discard();
     drop(slot);
-    drop(write);
+    // Back from the queue even if the pump stopped while it waited.
+    debug_assert!(writer.is_some());
+    drop(writer);
     done.cancel();
     drop(live);
 }
 
 /// Writes batches until asked to close, then what is left within `linger`.
 async fn pump(
-    write: &mut OwnedWriteHalf,
+    writer: &mut Option<Writer>,
     queue: &ClientQueue,
     batch: &mut Batch,
     close: &CancellationToken,
@@ -335,21 +338,21 @@ async fn pump(
         }
         tokio::select! {
             biased;
-            more = queue.take(batch) => if !more { return Ok(()) },
+            more = queue.take(batch, writer) => if !more { return Ok(()) },
             _ = &mut closing => break,
         }
         tokio::select! {
             biased;
-            written = batch.write(write) => written?,
+            written = batch.write(back(writer)) => written?,
             _ = &mut closing => break,
         }
     }
     queue.close();
     let drain = async {
         // The batch a close interrupted first, then what is queued.
-        batch.write(write).await?;
-        while queue.take(batch).await {
-            batch.write(write).await?;
+        batch.write(back(writer)).await?;
+        while queue.take(batch, writer).await {
+            batch.write(back(writer)).await?;
         }
         Ok(())
     };
@@ -363,6 +366,13 @@ async fn pump(
             Ok(())
         }
     }
+}
+
+/// The connection, which is with the writer whenever `take` is not running.
+fn back(writer: &mut Option<Writer>) -> &mut Writer {
+    writer
+        .as_mut()
+        .expect("the queue gives the connection back when take ends")
 }
 
 /// Reads the client's frames and delivers its events, in order, until the

@@ -10,7 +10,7 @@
 
 mod connection;
 mod events;
-mod queue;
+pub(crate) mod queue;
 
 use std::collections::HashMap;
 use std::fmt;
