@@ -1,5 +1,6 @@
 //! The server's tasks: the accept loop, and each client's reader and writer.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -57,6 +58,8 @@ pub(crate) struct Slot {
     kill: CancellationToken,
     /// Why it ended; the first reason given wins.
     reason: OnceLock<DisconnectReason>,
+    /// Requests handed to the application and not yet answered.
+    unanswered: AtomicUsize,
 }
 
 impl Slot {
@@ -68,7 +71,18 @@ impl Slot {
     /// Queues a frame that is also queued for others (a broadcast's):
     /// small frames are copied, large ones shared.
     pub fn push_shared(&self, frame: &Bytes) -> Result<()> {
-        match self.queue.push(frame) {
+        self.queue_frame(frame, false)
+    }
+
+    /// Queues a frame, or with `direct` writes it at once if it can (see
+    /// [`ClientQueue::push_or_write`]); applies the full-queue policy.
+    fn queue_frame(&self, frame: &Bytes, direct: bool) -> Result<()> {
+        let pushed = if direct {
+            self.queue.push_or_write(frame)
+        } else {
+            self.queue.push(frame)
+        };
+        match pushed {
             Ok(()) => Ok(()),
             Err(PushError::Full) => {
                 if self.on_full == FullQueuePolicy::Disconnect {
@@ -88,8 +102,12 @@ impl Slot {
 
     /// Queues the answer to a request: like [`push`](Self::push), but a
     /// client that has gone is no error (no one is left to answer).
+    ///
+    /// The answer to the client's only unanswered request is written at
+    /// once when the writer is idle: no other answer is due to go with it.
     pub fn push_answer(&self, frame: Bytes) -> Result<()> {
-        match self.push(frame) {
+        let alone = self.unanswered.load(Ordering::Relaxed) <= 1;
+        match self.queue_frame(&frame, alone) {
             Err(Error::UnknownClient(_)) => {
                 tracing::debug!(client = %self.id, "dropped the answer to a request: the client has gone");
                 Ok(())
@@ -108,6 +126,16 @@ impl Slot {
     pub fn kill(&self, reason: DisconnectReason) {
         let _ = self.reason.set(reason);
         self.kill.cancel();
+    }
+
+    /// Counts a request handed to the application, until its answer.
+    pub fn request_pending(&self) {
+        self.unanswered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request answered (or dropped unanswered).
+    pub fn request_done(&self) {
+        self.unanswered.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn set_reason(&self, reason: DisconnectReason) {
@@ -261,6 +289,7 @@ async fn serve_client<In, Out>(
         close: CancellationToken::new(),
         kill: CancellationToken::new(),
         reason: OnceLock::new(),
+        unanswered: AtomicUsize::new(0),
     });
     shared.clients().insert(id, slot.clone());
     // A shutdown that began after the accept did not see this client.

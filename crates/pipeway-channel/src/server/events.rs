@@ -171,6 +171,7 @@ pub struct Responder<Out> {
 
 impl<Out> Responder<Out> {
     pub(super) fn new(slot: Arc<Slot>, encoder: Arc<dyn Encode<Out>>, id: u64) -> Self {
+        slot.request_pending();
         Self {
             slot,
             encoder,
@@ -225,6 +226,7 @@ impl<Out> Responder<Out> {
 
 impl<Out> Drop for Responder<Out> {
     fn drop(&mut self) {
+        self.slot.request_done();
         if !self.answered {
             let _ = self.slot.push(error_frame(
                 self.id,
