@@ -44,21 +44,23 @@ use std::io::{Read, Write};
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use pipeway::{ConnectOptions, IntoPipeName, PipeStream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio_util::codec::Decoder;
 
 use crate::DEFAULT_REQUEST_TIMEOUT;
-use crate::codec::{Codec, Json};
+use crate::codec::{Codec, CodecError, Json};
 use crate::error::{Error, Result};
 use crate::framer::{Decode, Encode, Framer};
 use crate::handshake::{self, DEFAULT_HANDSHAKE_TIMEOUT, Hello, Role};
-use crate::wire::{self, ErrorCode, Frame, FrameDecoder, Kind};
+use crate::wire::{self, ErrorCode, Frame, FrameDecoder, HEADER_LEN, Kind, PREFIX_LEN, Peeked};
 
 /// How much is read from the pipe at a time.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// The largest write buffer a client keeps between frames.
+const OUT_KEPT: usize = 64 * 1024;
 
 /// Builds a blocking [`Client`]: `Client::<Up, Down>::builder()`.
 pub struct ClientBuilder<Up, Down = Up, C = Json> {
@@ -152,6 +154,7 @@ where
             frames: FrameDecoder::new(self.max_message_size),
             read: BytesMut::new(),
             scratch: vec![0; READ_CHUNK],
+            out: Vec::new(),
             next_id: 1,
             received: VecDeque::new(),
             request_timeout: self.request_timeout,
@@ -172,6 +175,8 @@ pub struct Client<Up, Down = Up> {
     /// Bytes read and not yet cut into frames.
     read: BytesMut,
     scratch: Vec<u8>,
+    /// The frame being written, kept for the next one (up to `OUT_KEPT`).
+    out: Vec<u8>,
     next_id: u64,
     /// One-way messages and errors that arrived while a request waited.
     received: VecDeque<Result<Down>>,
@@ -216,9 +221,7 @@ where
 
     /// Sends a one-way message; returns once it is written to the pipe.
     pub fn send(&mut self, message: &Up) -> Result<()> {
-        let frame = self.encoder.frame(Kind::Message, 0, message)?;
-        self.stream.write_all(&frame)?;
-        Ok(())
+        self.write_frame(Kind::Message, 0, message)
     }
 
     /// Sends a request and waits, up to the request timeout, for its reply.
@@ -231,15 +234,20 @@ where
     pub fn request(&mut self, message: &Up) -> Result<Down> {
         let id = self.next_id;
         self.next_id += 1;
-        let frame = self.encoder.frame(Kind::Request, id, message)?;
-        self.stream.write_all(&frame)?;
+        self.write_frame(Kind::Request, id, message)?;
         let deadline = Instant::now() + self.request_timeout;
         loop {
-            let Some(frame) = self.next_frame(Some(deadline))? else {
+            let Some(head) = self.next_frame(Some(deadline))? else {
                 return Err(Error::ConnectionLost);
             };
+            if head.kind == Kind::Reply && head.id == id {
+                // Decoded where it lies in the read buffer.
+                let reply = self.decoder.decode(self.body(&head));
+                self.read.advance(PREFIX_LEN + head.len);
+                return Ok(reply?);
+            }
+            let frame = self.take_frame(&head);
             match frame.kind {
-                Kind::Reply if frame.id == id => return Ok(self.decoder.decode(&frame.body)?),
                 Kind::Error if frame.id == id => {
                     let (code, message) = frame.error_parts();
                     return Err(Error::Remote { code, message });
@@ -263,9 +271,15 @@ where
             if let Some(event) = self.received.pop_front() {
                 return event.map(Some);
             }
-            let Some(frame) = self.next_frame(None)? else {
+            let Some(head) = self.next_frame(None)? else {
                 return Ok(None);
             };
+            if head.kind == Kind::Message {
+                let message = self.decoder.decode(self.body(&head));
+                self.read.advance(PREFIX_LEN + head.len);
+                return self.received_message(message)?.map(Some);
+            }
+            let frame = self.take_frame(&head);
             match frame.kind {
                 // The late answer to a request that timed out: dropped.
                 Kind::Reply => {}
@@ -293,13 +307,10 @@ where
     /// means to this client; `None` for nothing to report.
     fn take(&mut self, frame: Frame) -> Result<Option<Result<Down>>> {
         Ok(Some(match frame.kind {
-            Kind::Message => match self.decoder.decode(&frame.body) {
-                Ok(message) => Ok(message),
-                Err(err) => {
-                    self.answer(0, ErrorCode::UNDECODABLE, &err.to_string())?;
-                    Err(err.into())
-                }
-            },
+            Kind::Message => {
+                let decoded = self.decoder.decode(&frame.body);
+                self.received_message(decoded)?
+            }
             Kind::Error => {
                 let (code, message) = frame.error_parts();
                 Err(Error::Remote { code, message })
@@ -316,24 +327,53 @@ where
         }))
     }
 
+    /// A one-way message as decoded. One that does not decode is reported
+    /// to the server and becomes the event's error; the outer error is a
+    /// failure to report it.
+    fn received_message(&mut self, decoded: Result<Down, CodecError>) -> Result<Result<Down>> {
+        match decoded {
+            Ok(message) => Ok(Ok(message)),
+            Err(err) => {
+                self.answer(0, ErrorCode::UNDECODABLE, &err.to_string())?;
+                Ok(Err(err.into()))
+            }
+        }
+    }
+
+    /// Encodes a frame into the kept buffer and writes it.
+    fn write_frame(&mut self, kind: Kind, id: u64, message: &Up) -> Result<()> {
+        let written = self
+            .encoder
+            .frame_in(&mut self.out, kind, id, message)
+            .and_then(|()| Ok(self.stream.write_all(&self.out)?));
+        if self.out.capacity() > OUT_KEPT {
+            // One large message does not pin its buffer for good.
+            self.out = Vec::new();
+        }
+        written
+    }
+
     /// Tells the server something it sent was wrong.
     fn answer(&mut self, id: u64, code: ErrorCode, text: &str) -> Result<()> {
         self.stream.write_all(&wire::error_frame(id, code, text))?;
         Ok(())
     }
 
-    /// The next whole frame, reading as needed until `deadline`; `None` once
-    /// the server has closed between frames.
-    fn next_frame(&mut self, deadline: Option<Instant>) -> Result<Option<Frame>> {
+    /// Reads as needed, until `deadline`, until a whole frame starts the
+    /// read buffer, and says what it is; `None` once the server has closed
+    /// between frames. The frame stays in the buffer: decoded where it lies
+    /// ([`body`](Self::body)) or taken ([`take_frame`](Self::take_frame)).
+    fn next_frame(&mut self, deadline: Option<Instant>) -> Result<Option<Head>> {
         loop {
-            if let Some(frame) = self.frames.decode(&mut self.read)? {
-                return Ok(Some(frame));
+            if let Peeked::Whole { kind, id, len } = self.frames.peek(&self.read)? {
+                return Ok(Some(Head { kind, id, len }));
             }
             if self.ended {
-                return match self.frames.decode_eof(&mut self.read)? {
-                    Some(frame) => Ok(Some(frame)),
-                    None => Ok(None),
-                };
+                // Nothing whole is left: the end, or a frame cut short.
+                if self.read.is_empty() {
+                    return Ok(None);
+                }
+                return Err(FrameDecoder::ended_mid_frame(&self.read).into());
             }
             self.wait_at_most(deadline)?;
             match self.stream.read(&mut self.scratch) {
@@ -344,6 +384,22 @@ where
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err.into()),
             }
+        }
+    }
+
+    /// The body of the frame `head` describes, where it lies.
+    fn body(&self, head: &Head) -> &[u8] {
+        &self.read[PREFIX_LEN + HEADER_LEN..PREFIX_LEN + head.len]
+    }
+
+    /// Takes the frame `head` describes out of the read buffer.
+    fn take_frame(&mut self, head: &Head) -> Frame {
+        self.read.advance(PREFIX_LEN + HEADER_LEN);
+        let body = self.read.split_to(head.len - HEADER_LEN).freeze();
+        Frame {
+            kind: head.kind,
+            id: head.id,
+            body,
         }
     }
 
@@ -373,4 +429,12 @@ where
         }
         Ok(())
     }
+}
+
+/// The frame at the start of a client's read buffer: its kind, its id, and
+/// its length (the prefix's value).
+struct Head {
+    kind: Kind,
+    id: u64,
+    len: usize,
 }

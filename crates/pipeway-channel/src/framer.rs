@@ -12,6 +12,9 @@ use crate::wire::{self, Kind};
 /// Encodes values of `T` into whole frames.
 pub(crate) trait Encode<T: ?Sized>: Send + Sync {
     fn frame(&self, kind: Kind, id: u64, value: &T) -> Result<Bytes, Error>;
+
+    /// The same frame, written into `buf` (emptied first).
+    fn frame_in(&self, buf: &mut Vec<u8>, kind: Kind, id: u64, value: &T) -> Result<(), Error>;
 }
 
 /// Decodes frame bodies into values of `T`.
@@ -29,6 +32,10 @@ pub(crate) struct Framer<C> {
 impl<C: Codec, T: Serialize + ?Sized> Encode<T> for Framer<C> {
     fn frame(&self, kind: Kind, id: u64, value: &T) -> Result<Bytes, Error> {
         wire::encode(&self.codec, kind, id, value, self.max)
+    }
+
+    fn frame_in(&self, buf: &mut Vec<u8>, kind: Kind, id: u64, value: &T) -> Result<(), Error> {
+        wire::encode_in(&self.codec, buf, kind, id, value, self.max)
     }
 }
 

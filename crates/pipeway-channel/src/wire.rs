@@ -147,14 +147,20 @@ impl Frame {
 /// Starts a frame: room for the prefix, then the header.
 fn begin(kind: Kind, id: u64, body_hint: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(PREFIX_LEN + HEADER_LEN + body_hint);
-    buf.extend_from_slice(&[0; PREFIX_LEN]);
-    buf.push(kind as u8);
-    buf.extend_from_slice(&id.to_be_bytes());
+    begin_in(&mut buf, kind, id);
     buf
 }
 
+/// Starts a frame in `buf`, which it empties first.
+fn begin_in(buf: &mut Vec<u8>, kind: Kind, id: u64) {
+    buf.clear();
+    buf.extend_from_slice(&[0; PREFIX_LEN]);
+    buf.push(kind as u8);
+    buf.extend_from_slice(&id.to_be_bytes());
+}
+
 /// Fills in the prefix, refusing a frame larger than `max`.
-fn finish(mut buf: Vec<u8>, max: usize) -> Result<Bytes, Error> {
+fn finish_in(buf: &mut [u8], max: usize) -> Result<(), Error> {
     let len = buf.len() - PREFIX_LEN;
     let limit = max.min(u32::MAX as usize);
     if len > limit {
@@ -164,7 +170,7 @@ fn finish(mut buf: Vec<u8>, max: usize) -> Result<Bytes, Error> {
         });
     }
     buf[..PREFIX_LEN].copy_from_slice(&(len as u32).to_be_bytes());
-    Ok(Bytes::from(buf))
+    Ok(())
 }
 
 /// Encodes a message-carrying frame (message, request or reply).
@@ -177,7 +183,24 @@ pub(crate) fn encode<C: Codec, T: serde::Serialize + ?Sized>(
 ) -> Result<Bytes, Error> {
     let mut buf = begin(kind, id, 64);
     codec.encode(value, &mut buf)?;
-    finish(buf, max)
+    finish_in(&mut buf, max)?;
+    Ok(Bytes::from(buf))
+}
+
+/// Encodes a message-carrying frame into `buf`, replacing what it held: for
+/// a writer that sends the frame before it encodes the next, and so can keep
+/// one buffer rather than allocate one a frame.
+pub(crate) fn encode_in<C: Codec, T: serde::Serialize + ?Sized>(
+    codec: &C,
+    buf: &mut Vec<u8>,
+    kind: Kind,
+    id: u64,
+    value: &T,
+    max: usize,
+) -> Result<(), Error> {
+    begin_in(buf, kind, id);
+    codec.encode(value, buf)?;
+    finish_in(buf, max)
 }
 
 /// The longest error text sent; errors are for people, not for payloads.
@@ -258,6 +281,15 @@ impl FrameDecoder {
         }
     }
 
+    /// The error for a stream that ended with `src` left over, not one
+    /// whole frame.
+    pub fn ended_mid_frame(src: &[u8]) -> FrameError {
+        FrameError::EndedMidFrame {
+            received: src.len(),
+            expected: Self::announced(src).map(|len| len + PREFIX_LEN),
+        }
+    }
+
     /// Checks the frame at the start of `src` without taking it: every
     /// check [`decode`](Decoder::decode) makes, for a reader that decodes a
     /// body where it lies, `src[PREFIX_LEN + HEADER_LEN..PREFIX_LEN + len]`.
@@ -316,10 +348,7 @@ impl Decoder for FrameDecoder {
         match self.decode(src)? {
             Some(frame) => Ok(Some(frame)),
             None if src.is_empty() => Ok(None),
-            None => Err(FrameError::EndedMidFrame {
-                received: src.len(),
-                expected: Self::announced(src).map(|len| len + PREFIX_LEN),
-            }),
+            None => Err(FrameDecoder::ended_mid_frame(src)),
         }
     }
 }

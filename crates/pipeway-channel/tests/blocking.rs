@@ -13,7 +13,7 @@ use pipeway_channel::{Error, Event, Server, blocking};
 
 /// Serves `name` on a runtime of its own, in a thread: a request is
 /// answered with its seq (after 400 ms for text "slow"; rejected for text
-/// "reject"), a one-way message with a message back, and the text "bye"
+/// "reject"; with its text too for text starting "echo:"), a one-way message with a message back, and the text "bye"
 /// makes the server drop the client. Returns once the server listens.
 fn serve(name: &str) -> std::thread::JoinHandle<()> {
     let name = name.to_owned();
@@ -32,6 +32,12 @@ fn serve(name: &str) -> std::thread::JoinHandle<()> {
                         message, responder, ..
                     } => match message.text.as_str() {
                         "reject" => responder.reject("no, thank you").unwrap(),
+                        text if text.starts_with("echo:") => responder
+                            .reply(&Down {
+                                seq: message.seq,
+                                text: message.text,
+                            })
+                            .unwrap(),
                         "slow" => {
                             tokio::time::sleep(Duration::from_millis(400)).await;
                             responder.reply(&Down::new(message.seq)).unwrap();
@@ -144,4 +150,66 @@ fn the_blocking_client_shakes_hands_a_codec_mismatch_is_a_clear_error() {
     assert_eq!(client.request(&up(1, "q")).unwrap(), Down::new(1));
     client.close().unwrap();
     server.join().unwrap();
+}
+
+#[test]
+fn a_request_and_reply_larger_than_a_read_or_the_kept_buffer_arrive_whole() {
+    let name = unique("blocking-large");
+    let server = serve(&name);
+    let mut client = connect(&name, Duration::from_secs(20));
+    for len in [300 * 1024, 10, 70 * 1024] {
+        let text = format!("echo:{}", "x".repeat(len));
+        let reply = client.request(&up(len as u32, &text)).unwrap();
+        assert_eq!(reply.seq, len as u32);
+        assert_eq!(reply.text, text);
+    }
+    assert_eq!(client.request(&up(7, "q")).unwrap(), Down::new(7));
+    client.close().unwrap();
+    server.join().unwrap();
+}
+
+#[test]
+fn a_message_that_does_not_decode_is_an_error_from_recv_and_the_client_goes_on() {
+    let name = unique("blocking-undecodable");
+    let server = serve(&name);
+    // The server sends `Down`; this client expects a `bool`.
+    let mut client = blocking::Client::<Up, bool>::builder()
+        .codec(Postcard)
+        .connect(name.as_str())
+        .unwrap();
+    client.send(&up(1, "hello")).unwrap();
+    assert!(matches!(client.recv(), Err(Error::Codec(_))));
+    client.send(&up(2, "bye")).unwrap();
+    assert!(client.recv().unwrap().is_none());
+    drop(client);
+    server.join().unwrap();
+}
+
+#[test]
+fn a_server_that_closes_in_the_middle_of_a_frame_is_a_protocol_error() {
+    use pipeway_channel::handshake::{HELLO_LEN, Hello, Role};
+    use std::io::{Read, Write};
+    let name = unique("blocking-cut");
+    let listener = pipeway::PipeListener::bind(name.as_str()).unwrap();
+    let server = std::thread::spawn(move || {
+        let mut stream = listener.accept().unwrap();
+        let hello = Hello::new(Role::Server, "postcard", "").unwrap();
+        stream.write_all(&hello.encode()).unwrap();
+        let mut theirs = [0u8; HELLO_LEN];
+        stream.read_exact(&mut theirs).unwrap();
+        // A frame announced as 100 bytes, of which 20 come.
+        stream.write_all(&[0, 0, 0, 100]).unwrap();
+        stream.write_all(&[0; 20]).unwrap();
+    });
+    let mut client = blocking::Client::<Up, Down>::builder()
+        .codec(Postcard)
+        .connect(name.as_str())
+        .unwrap();
+    server.join().unwrap();
+    match client.recv() {
+        Err(Error::Protocol(why)) => {
+            assert!(why.contains("24 bytes into a frame of 104 bytes"), "{why}");
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
 }
