@@ -59,8 +59,10 @@ use crate::wire::{self, ErrorCode, Frame, FrameDecoder, HEADER_LEN, Kind, PREFIX
 /// How much is read from the pipe at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// The largest write buffer a client keeps between frames.
-const OUT_KEPT: usize = 64 * 1024;
+/// The largest write buffer a client keeps between frames: enough for the
+/// 64 KiB messages of a bulk transfer to reuse one buffer (a new one a
+/// message cost the transfer benchmark 8%: 0.61x against 0.66x of raw std).
+const OUT_KEPT: usize = 1024 * 1024;
 
 /// Builds a blocking [`Client`]: `Client::<Up, Down>::builder()`.
 pub struct ClientBuilder<Up, Down = Up, C = Json> {
