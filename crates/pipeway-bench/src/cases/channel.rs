@@ -20,6 +20,7 @@ use crate::verify::mismatch;
 use crate::{Context, Group, Peer, StreamCheck, Subject, Table, peer, size_label};
 
 mod broadcast;
+mod copied;
 
 /// The group.
 pub fn group() -> Group {
@@ -30,6 +31,7 @@ pub fn group() -> Group {
     )
     .role(ROLE, serve)
     .role(broadcast::ROLE, broadcast::serve)
+    .role(copied::ROLE, copied::serve)
 }
 
 const ROLE: &str = "channel-server";
@@ -138,6 +140,7 @@ fn tables() -> Vec<Table> {
     .row_vs(RAW_TOKIO, &[RAW_STD], |cx| {
         pipes::start(cx, pipes::Kind::Tokio, pipes::Op::Sink(TOTAL, CHUNK))
     })
+    .row_vs(copied::NAME, &[RAW_STD], copied::CopiedTransfer::start)
     .row_vs(
         "channel send (tokio), postcard",
         &[RAW_TOKIO, RAW_STD],
@@ -145,7 +148,7 @@ fn tables() -> Vec<Table> {
     )
     .row_vs(
         "channel send (blocking client), postcard",
-        &[RAW_STD],
+        &[RAW_STD, copied::NAME],
         BlockingTransfer::start,
     );
 
