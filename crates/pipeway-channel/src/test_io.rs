@@ -5,7 +5,7 @@
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
 
@@ -68,17 +68,6 @@ impl AsyncWrite for Trickle {
     }
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
-    }
-}
-
-/// A trickling writer never waits: what it takes now is what it takes.
-impl Connection for Trickle {
-    fn try_write_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let mut cx = Context::from_waker(Waker::noop());
-        match Pin::new(self).poll_write(&mut cx, bytes) {
-            Poll::Ready(result) => result,
-            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
-        }
     }
 }
 
