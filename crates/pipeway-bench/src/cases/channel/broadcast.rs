@@ -4,13 +4,18 @@
 //! baseline: what a program that batches does) or a message per write.
 //!
 //! Every client checks that each message carries the next sequence number.
+//!
+//! A floor row writes the same bursts by hand, each frame carrying the
+//! postcard encoding of the message the channel sends, and its clients
+//! decode each one into the message's type before checking it: what any
+//! broadcast of typed messages costs its clients, with no channel at all.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pipeway_channel::codec::Postcard;
+use pipeway_channel::codec::{Codec, Postcard};
 use pipeway_channel::{Client, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
@@ -19,6 +24,7 @@ use super::{Reading, channel_error, frame_len, reading};
 use crate::cases::common::{arg, runtime};
 use crate::verify::mismatch;
 use crate::{Context, Peer, Subject, Table, peer};
+use pipeway_channel::wire::{HEADER_LEN, PREFIX_LEN};
 
 pub(super) const ROLE: &str = "channel-broadcast";
 
@@ -41,15 +47,26 @@ pub(super) fn table() -> Table {
         &[BATCHED],
         |cx| Broadcast::start(cx, Kind::Each),
     )
-    .row_vs("channel broadcast, postcard", &[BATCHED], |cx| {
+    .row_vs(DECODED, &[BATCHED], |cx| {
+        Broadcast::start(cx, Kind::Decoded)
+    })
+    .row_vs("channel broadcast, postcard", &[BATCHED, DECODED], |cx| {
         Broadcast::start(cx, Kind::Channel)
     })
 }
+
+const DECODED: &str = "floor: a write per burst per client, each message decoded";
+
+/// The floor's sequence numbers start here, so that every message encodes
+/// to the same length as the channel's frame (postcard's varint takes 3
+/// bytes from 2^14 to 2^21).
+const DECODED_BASE: u64 = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Batched,
     Each,
+    Decoded,
     Channel,
 }
 
@@ -58,6 +75,7 @@ impl Kind {
         match self {
             Kind::Batched => "batched",
             Kind::Each => "each",
+            Kind::Decoded => "decoded",
             Kind::Channel => "channel",
         }
     }
@@ -152,7 +170,8 @@ impl Broadcast {
                     });
                 } else {
                     let stream = tokio::net::UnixStream::connect(&endpoint).await?;
-                    tokio::spawn(read_raw(stream, len, tally));
+                    let decode = kind == Kind::Decoded;
+                    tokio::spawn(read_raw(stream, len, decode, tally));
                 }
             }
             io::Result::Ok(())
@@ -166,8 +185,9 @@ impl Broadcast {
     }
 }
 
-/// Counts `len`-byte frames, each stamped with the next sequence number.
-async fn read_raw(mut stream: tokio::net::UnixStream, len: usize, tally: Arc<Tally>) {
+/// Counts `len`-byte frames, each stamped with the next sequence number
+/// (with `decode`, each carrying the next [`Reading`], decoded to check it).
+async fn read_raw(mut stream: tokio::net::UnixStream, len: usize, decode: bool, tally: Arc<Tally>) {
     let mut buf = vec![0u8; 64 << 10];
     let mut held = 0;
     let mut next = 0u64;
@@ -175,7 +195,14 @@ async fn read_raw(mut stream: tokio::net::UnixStream, len: usize, tally: Arc<Tal
         held += n;
         let frames = held / len;
         for frame in buf[..frames * len].chunks(len) {
-            if frame[..8] != next.to_le_bytes() {
+            let right = if decode {
+                Postcard
+                    .decode::<Reading>(&frame[len - body_len(len)..])
+                    .is_ok_and(|message| message.is(DECODED_BASE + next))
+            } else {
+                frame[..8] == next.to_le_bytes()
+            };
+            if !right {
                 tally.fail(format!("frame {next} carries another stamp"));
             }
             next += 1;
@@ -261,10 +288,21 @@ pub(super) fn serve(args: &[String]) -> io::Result<()> {
         let mut seq = 0u64;
         while burst.recv().await.is_some() {
             for frame in frames.chunks_mut(len) {
-                frame[..8].copy_from_slice(&seq.to_le_bytes());
+                if kind == "decoded" {
+                    let mut body = Vec::new();
+                    Postcard
+                        .encode(&reading(DECODED_BASE + seq), &mut body)
+                        .map_err(io::Error::other)?;
+                    if body.len() != body_len(len) {
+                        return Err(io::Error::other("a reading's length changed"));
+                    }
+                    frame[len - body.len()..].copy_from_slice(&body);
+                } else {
+                    frame[..8].copy_from_slice(&seq.to_le_bytes());
+                }
                 seq += 1;
             }
-            if kind == "batched" {
+            if kind != "each" {
                 for stream in &mut streams {
                     stream.write_all(&frames).await?;
                 }
@@ -278,4 +316,10 @@ pub(super) fn serve(args: &[String]) -> io::Result<()> {
         }
         Ok(())
     })
+}
+
+/// The length of a reading's postcard encoding in a `len`-byte frame (the
+/// rest is the channel's prefix and header, zeros here).
+fn body_len(len: usize) -> usize {
+    len - PREFIX_LEN - HEADER_LEN
 }
