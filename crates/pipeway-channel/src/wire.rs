@@ -181,9 +181,8 @@ pub(crate) fn encode<C: Codec, T: serde::Serialize + ?Sized>(
     value: &T,
     max: usize,
 ) -> Result<Bytes, Error> {
-    let mut buf = begin(kind, id, 64);
-    codec.encode(value, &mut buf)?;
-    finish_in(&mut buf, max)?;
+    let mut buf = Vec::with_capacity(PREFIX_LEN + HEADER_LEN + 64);
+    encode_in(codec, &mut buf, kind, id, value, max)?;
     Ok(Bytes::from(buf))
 }
 
