@@ -140,7 +140,7 @@ fn tables() -> Vec<Table> {
     .row_vs(RAW_TOKIO, &[RAW_STD], |cx| {
         pipes::start(cx, pipes::Kind::Tokio, pipes::Op::Sink(TOTAL, CHUNK))
     })
-    .row_vs(copied::NAME, &[RAW_STD], copied::CopiedTransfer::start)
+    .row_vs(copied::NAME, &[RAW_STD], copied::start)
     .row_vs(
         "channel send (tokio), postcard",
         &[RAW_TOKIO, RAW_STD],

@@ -241,17 +241,37 @@ pub struct Transfer<S> {
     chunks: usize,
     stamps: StreamCheck,
     peer: Peer,
+    /// Each chunk is copied into a new buffer before it is written.
+    copy_each: bool,
 }
 
 impl<S: Read + Write + 'static> Transfer<S> {
     /// A subject sending `total` bytes in `chunk`-byte writes per operation.
     pub fn boxed(stream: S, total: usize, chunk: usize, peer: Peer) -> Box<dyn Subject> {
+        Self::make(stream, total, chunk, peer, false)
+    }
+
+    /// As [`boxed`](Self::boxed), copying each chunk into a new buffer
+    /// before writing it (what a channel that serializes into a frame of
+    /// its own does).
+    pub fn boxed_copying(stream: S, total: usize, chunk: usize, peer: Peer) -> Box<dyn Subject> {
+        Self::make(stream, total, chunk, peer, true)
+    }
+
+    fn make(
+        stream: S,
+        total: usize,
+        chunk: usize,
+        peer: Peer,
+        copy_each: bool,
+    ) -> Box<dyn Subject> {
         Box::new(Self {
             stream: Some(stream),
             chunk: vec![0x5a; chunk],
             chunks: total / chunk,
             stamps: StreamCheck::new(chunk, STREAM_SALT),
             peer,
+            copy_each,
         })
     }
 }
@@ -273,7 +293,12 @@ impl<S: Read + Write> Subject for Transfer<S> {
         for _ in 0..ops {
             for _ in 0..self.chunks {
                 self.stamps.fill(&mut self.chunk);
-                stream.write_all(&self.chunk)?;
+                if self.copy_each {
+                    let owned = self.chunk.clone();
+                    stream.write_all(&owned)?;
+                } else {
+                    stream.write_all(&self.chunk)?;
+                }
             }
             let mut ack = [0u8];
             stream.read_exact(&mut ack)?;
@@ -362,9 +387,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Subject for AsyncTransfer<S> {
 
 /// Receives transfers of `total` bytes in `chunk`-byte chunks, checking
 /// their stamps, and answers each; until end-of-file.
-pub fn serve_sink<S: Read + Write>(mut stream: S, total: usize, chunk: usize) -> io::Result<()> {
+pub fn serve_sink<S: Read + Write>(stream: S, total: usize, chunk: usize) -> io::Result<()> {
+    sink(stream, total, chunk, false)
+}
+
+/// As [`serve_sink`], gathering each `chunk`-byte message into a new buffer
+/// of its own and checking it there (what a channel that deserializes into
+/// an owned value does).
+pub fn serve_sink_copying<S: Read + Write>(
+    stream: S,
+    total: usize,
+    chunk: usize,
+) -> io::Result<()> {
+    sink(stream, total, chunk, true)
+}
+
+fn sink<S: Read + Write>(
+    mut stream: S,
+    total: usize,
+    chunk: usize,
+    copy_each: bool,
+) -> io::Result<()> {
     let mut buf = vec![0u8; 256 << 10];
     let mut stamps = StreamCheck::new(chunk, STREAM_SALT);
+    let mut message = Vec::with_capacity(chunk);
     loop {
         let mut ok = true;
         let mut got = 0;
@@ -374,11 +420,34 @@ pub fn serve_sink<S: Read + Write>(mut stream: S, total: usize, chunk: usize) ->
             if n == 0 {
                 return Ok(());
             }
-            ok &= stamps.check(&buf[..n]).is_ok();
+            if copy_each {
+                for piece in split_at_messages(&buf[..n], chunk - message.len(), chunk) {
+                    message.extend_from_slice(piece);
+                    if message.len() == chunk {
+                        ok &= stamps.check(&message).is_ok();
+                        message = Vec::with_capacity(chunk);
+                    }
+                }
+            } else {
+                ok &= stamps.check(&buf[..n]).is_ok();
+            }
             got += n;
         }
         stream.write_all(&[if ok { ACK_OK } else { 0 }])?;
     }
+}
+
+/// `bytes` cut where messages of `len` bytes end, the first after `first`.
+fn split_at_messages(bytes: &[u8], first: usize, len: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::new();
+    let (head, mut rest) = bytes.split_at(first.min(bytes.len()));
+    pieces.push(head);
+    while !rest.is_empty() {
+        let (piece, after) = rest.split_at(len.min(rest.len()));
+        pieces.push(piece);
+        rest = after;
+    }
+    pieces
 }
 
 /// [`serve_sink`] for tokio streams.
@@ -402,5 +471,18 @@ pub async fn serve_sink_async<S: AsyncRead + AsyncWrite + Unpin>(
             got += n;
         }
         stream.write_all(&[if ok { ACK_OK } else { 0 }]).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_at_messages;
+
+    #[test]
+    fn reads_are_cut_where_messages_end() {
+        let bytes: Vec<u8> = (0..10).collect();
+        let pieces = split_at_messages(&bytes, 3, 4);
+        assert_eq!(pieces, [&[0, 1, 2][..], &[3, 4, 5, 6], &[7, 8, 9]]);
+        assert_eq!(split_at_messages(&bytes, 20, 4), [&bytes[..]]);
     }
 }
