@@ -260,11 +260,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_io::Trickle;
-
-    fn frame(tag: u8, len: usize) -> Bytes {
-        Bytes::from(vec![tag; len])
-    }
+    use crate::test_io::{Trickle, frame};
 
     #[tokio::test]
     async fn small_frames_go_out_together_in_order() {

@@ -1,4 +1,4 @@
-//! Writers for the unit tests of the crate's queues: one takes a few bytes
+//! Writers and frames for the unit tests of the crate's queues: one writer takes a few bytes
 //! per write and breaks after a budget, as a slow or dying peer would; one
 //! shows what a client's queue wrote directly.
 
@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use tokio::io::AsyncWrite;
 
 use crate::server::queue::{Connection, Writer};
@@ -127,4 +128,10 @@ impl AsyncWrite for Seen {
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+}
+
+/// A frame of `len` bytes, each `tag`: the queues' tests need only its
+/// bytes and their order.
+pub(crate) fn frame(tag: u8, len: usize) -> Bytes {
+    Bytes::from(vec![tag; len])
 }

@@ -363,11 +363,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_io::{Seen, Trickle};
-
-    fn frame(tag: u8, len: usize) -> Bytes {
-        Bytes::from(vec![tag; len])
-    }
+    use crate::test_io::{Seen, Trickle, frame};
 
     #[tokio::test]
     async fn a_burst_of_small_frames_leaves_in_one_write_in_order() {
