@@ -1,6 +1,6 @@
-//! Writers and frames for the unit tests of the crate's queues: one writer takes a few bytes
-//! per write and breaks after a budget, as a slow or dying peer would; one
-//! shows what a client's queue wrote directly.
+//! Writers and frames for the unit tests of the crate's queues: one writer
+//! takes a few bytes per write and breaks after a budget, as a slow or
+//! dying peer would; one shows what a client's queue wrote directly.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
