@@ -3,6 +3,8 @@
 # when only the placement of its `syscall` instructions changes: the same C
 # program (syscall-placement.c) built with 0..N `nop`s before each system
 # call, both processes pinned to one CPU, the median of RUNS runs each.
+# Two builds per placement: the system calls inline in the loops, and each
+# in a small function the loops call (as a library's are).
 #
 # Why it exists: the message-mode target reads pipeway against raw seqpacket
 # at 10%, and on this machine (AMD Zen 4 under a paravirtualized VM) the raw
@@ -21,15 +23,21 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-printf '%-5s %s\n' nops "median µs per 64 B round trip (runs)"
+printf '%-5s %-28s %s\n' nops "inline: median µs (runs)" "in a function: median µs (runs)"
 for pad in "${pads[@]}"; do
     nops=""
     for ((i = 0; i < pad; i++)); do nops+='nop\n'; done
-    cc -O2 -DPAD_NOPS="\"$nops\"" "$here/syscall-placement.c" -o "$work/rtt-$pad"
-    times=()
-    for ((r = 0; r < runs; r++)); do
-        times+=("$(taskset -c 0 "$work/rtt-$pad" 100000)")
+    cells=()
+    for build in inline called; do
+        flags=()
+        [ "$build" = called ] && flags=(-DCALLED)
+        cc -O2 "${flags[@]}" -DPAD_NOPS="\"$nops\"" "$here/syscall-placement.c" -o "$work/rtt"
+        times=()
+        for ((r = 0; r < runs; r++)); do
+            times+=("$(taskset -c 0 "$work/rtt" 100000)")
+        done
+        median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
+        cells+=("$median (${times[*]})")
     done
-    median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
-    printf '%-5s %s  (%s)\n' "$pad" "$median" "${times[*]}"
+    printf '%-5s %-28s %s\n' "$pad" "${cells[0]}" "${cells[1]}"
 done

@@ -1,5 +1,6 @@
 //! Message mode: pipeway's message pipes against raw `SOCK_SEQPACKET`
-//! (blocking against blocking, tokio against tokio), and a 1 MiB message
+//! (blocking against blocking, also with the raw calls made from functions
+//! as a library makes them; tokio against tokio), and a 1 MiB message
 //! against a 1 MiB raw byte-stream round trip; and the table that chose
 //! the framed wire's record size.
 
@@ -8,7 +9,7 @@ use std::path::Path;
 
 use crate::cases::common::{AsyncEcho, AsyncExchange, Echo, Exchange, arg, runtime};
 use crate::cases::pipes::{self, RAW_STD, RAW_TOKIO};
-use crate::cases::seqpacket::{self, AsyncRecords, Records};
+use crate::cases::seqpacket::{self, AsyncRecords, CalledRecords, Records};
 use crate::{Context, Group, Peer, Subject, Table, peer, size_label};
 
 /// The group.
@@ -24,6 +25,7 @@ pub fn group() -> Group {
 const ROLE: &str = "message-server";
 
 const SEQPACKET: &str = "raw SOCK_SEQPACKET";
+const SEQPACKET_CALLED: &str = "raw SOCK_SEQPACKET, calls in functions";
 const SEQPACKET_TOKIO: &str = "raw SOCK_SEQPACKET (tokio)";
 const PIPEWAY: &str = "pipeway MessageStream (blocking)";
 const PIPEWAY_TOKIO: &str = "pipeway MessageStream (tokio)";
@@ -41,7 +43,10 @@ fn tables() -> Vec<Table> {
                 ops,
             )
             .row(SEQPACKET, move |cx| start(cx, Kind::Seqpacket(WHOLE), size))
-            .row_vs(PIPEWAY, &[SEQPACKET], move |cx| {
+            .row_vs(SEQPACKET_CALLED, &[SEQPACKET], move |cx| {
+                start(cx, Kind::SeqpacketCalled, size)
+            })
+            .row_vs(PIPEWAY, &[SEQPACKET, SEQPACKET_CALLED], move |cx| {
                 start(cx, Kind::Pipeway, size)
             })
             .row_vs(format!("{RAW_STD} (bytes)"), &[SEQPACKET], move |cx| {
@@ -96,6 +101,8 @@ fn tables() -> Vec<Table> {
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Seqpacket(usize),
+    /// Whole-record messages, each system call in a function of its own.
+    SeqpacketCalled,
     SeqpacketTokio(usize),
     Pipeway,
     PipewayTokio,
@@ -105,6 +112,7 @@ impl Kind {
     fn args(self) -> [String; 2] {
         match self {
             Kind::Seqpacket(record) => ["seqpacket".into(), record.to_string()],
+            Kind::SeqpacketCalled => ["seqpacket-called".into(), "0".into()],
             Kind::SeqpacketTokio(record) => ["seqpacket-tokio".into(), record.to_string()],
             Kind::Pipeway => ["pipeway".into(), "0".into()],
             Kind::PipewayTokio => ["pipeway-tokio".into(), "0".into()],
@@ -114,6 +122,7 @@ impl Kind {
     fn parse(key: &str, record: usize) -> io::Result<Kind> {
         Ok(match key {
             "seqpacket" => Kind::Seqpacket(record),
+            "seqpacket-called" => Kind::SeqpacketCalled,
             "seqpacket-tokio" => Kind::SeqpacketTokio(record),
             "pipeway" => Kind::Pipeway,
             "pipeway-tokio" => Kind::PipewayTokio,
@@ -154,7 +163,7 @@ impl AsyncExchange for AsyncMessages {
 
 fn start(cx: &Context, kind: Kind, size: usize) -> io::Result<Box<dyn Subject>> {
     let endpoint = match kind {
-        Kind::Seqpacket(_) | Kind::SeqpacketTokio(_) => {
+        Kind::Seqpacket(_) | Kind::SeqpacketCalled | Kind::SeqpacketTokio(_) => {
             cx.socket_path("seqpacket").display().to_string()
         }
         Kind::Pipeway | Kind::PipewayTokio => cx.unique("message"),
@@ -170,6 +179,10 @@ fn start(cx: &Context, kind: Kind, size: usize) -> io::Result<Box<dyn Subject>> 
         Kind::Seqpacket(record) => {
             let fd = seqpacket::connect(Path::new(name), false)?;
             Ok(Echo::boxed(Records { fd, record }, size, peer))
+        }
+        Kind::SeqpacketCalled => {
+            let fd = seqpacket::connect(Path::new(name), false)?;
+            Ok(Echo::boxed(CalledRecords(fd), size, peer))
         }
         Kind::SeqpacketTokio(record) => AsyncEcho::boxed(
             || async { AsyncRecords::new(seqpacket::connect(Path::new(name), true)?, record) },
@@ -204,6 +217,11 @@ fn serve(args: &[String]) -> io::Result<()> {
             let listener = seqpacket::listen(Path::new(&endpoint))?;
             peer::ready()?;
             seqpacket::serve(seqpacket::accept(&listener, false)?, size, record)
+        }
+        Kind::SeqpacketCalled => {
+            let listener = seqpacket::listen(Path::new(&endpoint))?;
+            peer::ready()?;
+            seqpacket::serve_called(seqpacket::accept(&listener, false)?, size)
         }
         Kind::SeqpacketTokio(record) => {
             let listener = seqpacket::listen(Path::new(&endpoint))?;
