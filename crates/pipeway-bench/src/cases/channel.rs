@@ -142,13 +142,18 @@ fn tables() -> Vec<Table> {
     })
     .row_vs(copied::NAME, &[RAW_STD], copied::start)
     .row_vs(
+        copied::NAME_TOKIO_SERVER,
+        &[RAW_STD, copied::NAME],
+        copied::start_tokio_server,
+    )
+    .row_vs(
         "channel send (tokio), postcard",
         &[RAW_TOKIO, RAW_STD],
         Transfer::start,
     )
     .row_vs(
         "channel send (blocking client), postcard",
-        &[RAW_STD, copied::NAME],
+        &[RAW_STD, copied::NAME, copied::NAME_TOKIO_SERVER],
         BlockingTransfer::start,
     );
 

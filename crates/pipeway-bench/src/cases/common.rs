@@ -409,10 +409,8 @@ fn sink<S: Read + Write>(
     copy_each: bool,
 ) -> io::Result<()> {
     let mut buf = vec![0u8; 256 << 10];
-    let mut stamps = StreamCheck::new(chunk, STREAM_SALT);
-    let mut message = Vec::with_capacity(chunk);
+    let mut check = SinkCheck::new(chunk, copy_each);
     loop {
-        let mut ok = true;
         let mut got = 0;
         while got < total {
             let want = buf.len().min(total - got);
@@ -420,20 +418,53 @@ fn sink<S: Read + Write>(
             if n == 0 {
                 return Ok(());
             }
-            if copy_each {
-                for piece in split_at_messages(&buf[..n], chunk - message.len(), chunk) {
-                    message.extend_from_slice(piece);
-                    if message.len() == chunk {
-                        ok &= stamps.check(&message).is_ok();
-                        message = Vec::with_capacity(chunk);
-                    }
-                }
-            } else {
-                ok &= stamps.check(&buf[..n]).is_ok();
-            }
+            check.take(&buf[..n]);
             got += n;
         }
-        stream.write_all(&[if ok { ACK_OK } else { 0 }])?;
+        stream.write_all(&[check.verdict()])?;
+    }
+}
+
+/// What a sink does with the bytes it reads: checks their stamps where
+/// they lie, or (`copy_each`) first gathers each `chunk`-byte message into
+/// a new buffer of its own and checks it there.
+struct SinkCheck {
+    stamps: StreamCheck,
+    chunk: usize,
+    copy_each: bool,
+    message: Vec<u8>,
+    ok: bool,
+}
+
+impl SinkCheck {
+    fn new(chunk: usize, copy_each: bool) -> Self {
+        Self {
+            stamps: StreamCheck::new(chunk, STREAM_SALT),
+            chunk,
+            copy_each,
+            message: Vec::with_capacity(chunk),
+            ok: true,
+        }
+    }
+
+    fn take(&mut self, bytes: &[u8]) {
+        if !self.copy_each {
+            self.ok &= self.stamps.check(bytes).is_ok();
+            return;
+        }
+        for piece in split_at_messages(bytes, self.chunk - self.message.len(), self.chunk) {
+            self.message.extend_from_slice(piece);
+            if self.message.len() == self.chunk {
+                self.ok &= self.stamps.check(&self.message).is_ok();
+                self.message = Vec::with_capacity(self.chunk);
+            }
+        }
+    }
+
+    /// The acknowledgement byte for what was taken since the last one.
+    fn verdict(&mut self) -> u8 {
+        let ok = std::mem::replace(&mut self.ok, true);
+        if ok { ACK_OK } else { 0 }
     }
 }
 
@@ -452,14 +483,31 @@ fn split_at_messages(bytes: &[u8], first: usize, len: usize) -> Vec<&[u8]> {
 
 /// [`serve_sink`] for tokio streams.
 pub async fn serve_sink_async<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     total: usize,
     chunk: usize,
 ) -> io::Result<()> {
+    sink_async(stream, total, chunk, false).await
+}
+
+/// [`serve_sink_copying`] for tokio streams.
+pub async fn serve_sink_copying_async<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    total: usize,
+    chunk: usize,
+) -> io::Result<()> {
+    sink_async(stream, total, chunk, true).await
+}
+
+async fn sink_async<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    total: usize,
+    chunk: usize,
+    copy_each: bool,
+) -> io::Result<()> {
     let mut buf = vec![0u8; 256 << 10];
-    let mut stamps = StreamCheck::new(chunk, STREAM_SALT);
+    let mut check = SinkCheck::new(chunk, copy_each);
     loop {
-        let mut ok = true;
         let mut got = 0;
         while got < total {
             let want = buf.len().min(total - got);
@@ -467,10 +515,10 @@ pub async fn serve_sink_async<S: AsyncRead + AsyncWrite + Unpin>(
             if n == 0 {
                 return Ok(());
             }
-            ok &= stamps.check(&buf[..n]).is_ok();
+            check.take(&buf[..n]);
             got += n;
         }
-        stream.write_all(&[if ok { ACK_OK } else { 0 }]).await?;
+        stream.write_all(&[check.verdict()]).await?;
     }
 }
 
