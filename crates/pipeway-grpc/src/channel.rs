@@ -94,9 +94,11 @@ impl PipeChannel {
     }
 
     /// Whether calls a dead connection turned away unsent are sent again
-    /// (default: yes). Keeping each call ready for a second attempt costs a
-    /// few hundred nanoseconds per call (the crate's benchmark); without it,
-    /// such a call fails with `Cancelled` and the next call reconnects.
+    /// (default: yes). Keeping each call ready for a second attempt (a copy
+    /// of its head, its body held back until sent) costs about 1,450
+    /// instructions per call, and 0–6% of a unary call's time over a pipe in
+    /// the project's benchmark; without it, such a call fails with
+    /// `Cancelled` and the next call reconnects.
     pub fn transparent_retry(mut self, retry: bool) -> Self {
         self.retry = retry;
         self
