@@ -1,5 +1,6 @@
 //! The client's driver task: one connection at a time, and reconnection.
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -122,7 +123,7 @@ impl<Down: Send + 'static> Driver<Down> {
         let reader = async {
             // Events for `Incoming`, queued together: one lock and at most
             // one wake-up for all the frames one read brought.
-            let mut batch = Vec::new();
+            let mut batch = VecDeque::new();
             loop {
                 match frames.next().await {
                     Some(Ok(frame)) => {
@@ -139,7 +140,7 @@ impl<Down: Send + 'static> Driver<Down> {
                             if kind == Kind::Message {
                                 let body =
                                     &buf[at + PREFIX_LEN + HEADER_LEN..at + PREFIX_LEN + len];
-                                batch.push(message_event(body, shared, decoder, queue));
+                                batch.push_back(message_event(body, shared, decoder, queue));
                                 at += PREFIX_LEN + len;
                             } else {
                                 buf.advance(at);

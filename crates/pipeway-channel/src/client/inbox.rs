@@ -127,7 +127,12 @@ impl<M> InboxSender<M> {
     /// Queues every event of `batch`, in order, under one lock while there is
     /// room, waiting for room for the rest; leaves `batch` empty. With the
     /// reader gone, the events are dropped.
-    pub async fn send_all(&self, batch: &mut Vec<M>) {
+    ///
+    /// When the queue is empty and has room for the whole batch (the usual
+    /// case: the reader keeps up), the batch's buffer is swapped in rather
+    /// than its events copied: with the reader's swap, an event is moved
+    /// into the batch and out to the reader, never between buffers.
+    pub async fn send_all(&self, batch: &mut VecDeque<M>) {
         let shared = &*self.shared;
         while !batch.is_empty() {
             let room = shared.room.notified();
@@ -144,7 +149,11 @@ impl<M> InboxSender<M> {
                 if n > 0 {
                     shared.unread.fetch_add(n, Ordering::AcqRel);
                     let was_empty = state.events.is_empty();
-                    state.events.extend(batch.drain(..n));
+                    if was_empty && n == batch.len() {
+                        std::mem::swap(&mut state.events, batch);
+                    } else {
+                        state.events.extend(batch.drain(..n));
+                    }
                     drop(state);
                     if was_empty {
                         shared.readable.wake();
@@ -261,6 +270,29 @@ mod tests {
         assert_eq!(rx.recv().await, Some(3));
         assert_eq!(rx.recv().await, Some(4));
         sender.await.unwrap();
+        assert_eq!(rx.recv().await, None);
+    }
+
+    #[tokio::test]
+    async fn batches_keep_their_order_swapped_in_appended_or_split() {
+        let (tx, mut rx) = inbox(5);
+        // Into an empty queue: swapped in whole.
+        let mut batch: VecDeque<_> = (0..2).collect();
+        tx.send_all(&mut batch).await;
+        assert!(batch.is_empty());
+        // Onto queued events: appended.
+        batch.extend([2]);
+        tx.send_all(&mut batch).await;
+        // More than there is room for: what fits, then the rest once read.
+        batch.extend(3..7);
+        let sender = tokio::spawn(async move {
+            tx.send_all(&mut batch).await;
+            batch
+        });
+        for n in 0..7 {
+            assert_eq!(rx.recv().await, Some(n));
+        }
+        assert!(sender.await.unwrap().is_empty());
         assert_eq!(rx.recv().await, None);
     }
 
